@@ -1,0 +1,291 @@
+// herd's typed configuration: the one JSON file herdd reads, parsed and
+// validated into plain structs.
+//
+// Contract: parse_config() either returns a Config in which every rule below
+// holds (and every default is filled in), or no Config and the complete
+// list of problems: validation does not stop at the first error. Each error
+// names the place with an RFC 6901 JSON pointer ("/components/2/ready/tcp/port";
+// "" is the whole document) and says what is wrong and what was found.
+// Unknown keys are errors (with a "did you mean" hint for near misses), and
+// so are duplicate keys in one JSON object, wrong JSON types, values out of
+// range, duplicate component names and unknown, self, duplicate or cyclic
+// depends_on entries. A Config therefore never needs re-checking by its
+// users; a hand-built Config (tests) carries no such guarantee.
+//
+// Nothing here touches the system beyond load_config() reading one file:
+// whether a bind source exists, or an image is present, is checked when the
+// component is started.
+//
+// Thread-safety: pure functions over plain values, no shared state. No
+// exception escapes this module (nlohmann_json's are caught and reported).
+//
+// The reference for users is docs/configuration.md; keep both in step.
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "config/duration.h"
+
+namespace herd::config {
+
+// ---------------------------------------------------------------------------
+// Model. Every default below is the value a key gets when it is absent.
+
+// Where containerd is and which of its namespaces herd owns.
+struct ContainerdConfig {
+  // `address`: containerd's gRPC unix socket, an absolute path. A
+  // "unix://" prefix is accepted and removed.
+  std::string address = "/run/containerd/containerd.sock";
+  // `namespace`: the containerd namespace holding herd's containers, images
+  // and snapshots. containerd's identifier rules: 1-76 chars of
+  // [A-Za-z0-9] separated by single '.', '_' or '-'.
+  std::string namespace_name = "herd";
+};
+
+enum class Network {
+  kHost,  // "host": share the host's network namespace
+  kNone,  // "none": a private network namespace with loopback only
+};
+std::string_view to_string(Network network);
+
+// `user`: "root", "<uid>" or "<uid>:<gid>" (numeric ids only; names would
+// need the image's /etc/passwd).
+struct User {
+  uint32_t uid = 0;
+  std::optional<uint32_t> gid;  // absent for "<uid>"; 0 for "root"
+};
+
+// One entry of `mounts`: exactly one of `data` or `bind`.
+struct Mount {
+  enum class Kind {
+    kData,  // {"data": NAME, "target": ..., "mode": "0755", "uid": n, "gid": n}
+    kBind,  // {"bind": HOST_PATH, "target": ..., "readonly": false}
+  };
+  Kind kind = Kind::kData;
+  // `target`: absolute path inside the container; not "/", no "." or ".."
+  // segments, not /proc, /sys, /dev or below. Stored normalised (no
+  // repeated or trailing '/'); unique within a component.
+  std::string target;
+
+  // kData: `data`, a simple name ([A-Za-z0-9_.-]{1,255}, not "." or "..");
+  // the directory is <data_path>/<component>/<data> (see Config::data_dir),
+  // created if missing.
+  std::string data;
+  // kData: `mode`, an octal string of 3-4 digits ("0700"); default "0755".
+  uint32_t mode = 0755;
+  // kData: `uid` / `gid` to chown the directory to (0..4294967294);
+  // absent = left as created (root).
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+
+  // kBind: `bind`, an absolute host path (normalised; existence is checked
+  // at start, not here).
+  std::string bind;
+  // kBind: `readonly`, default false.
+  bool readonly = false;
+};
+
+// RLIMIT_INFINITY as written "unlimited".
+inline constexpr uint64_t kRlimitUnlimited = std::numeric_limits<uint64_t>::max();
+
+// One entry of `rlimits`: {"nofile": 65536}, {"core": "unlimited"} or
+// {"nofile": {"soft": 1024, "hard": 65536}}; soft <= hard.
+struct Rlimit {
+  // The key: one of nofile nproc core memlock stack as fsize cpu data locks
+  // msgqueue nice rtprio sigpending rss rttime.
+  std::string type;
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+
+  // "RLIMIT_NOFILE": the name the OCI runtime spec uses.
+  std::string oci_type() const;
+};
+
+// `ready`: how to tell that a started component is ready. Exactly one of
+// `tcp` {"host", "port"} or `http` {"host", "port", "path"}.
+struct ReadyProbe {
+  enum class Kind {
+    kTcp,   // ready when a TCP connect to host:port succeeds
+    kHttp,  // ready when GET http://host:port<path> answers 2xx or 3xx
+  };
+  Kind kind = Kind::kTcp;
+  // `host`: default "127.0.0.1" (components share the host network by
+  // default; never "localhost", which may resolve to ::1 first).
+  std::string host = "127.0.0.1";
+  // `port`: required, 1-65535.
+  uint16_t port = 0;
+  // `path` (http only): default "/", must start with '/'.
+  std::string path = "/";
+  // `interval`: time between probe attempts, > 0; default 1s.
+  Duration interval = std::chrono::seconds{1};
+  // `timeout`: deadline of one attempt, > 0; default 1s.
+  Duration timeout = std::chrono::seconds{1};
+  // `max_wait`: how long a start may take to become ready before it counts
+  // as failed; 0 = wait forever. Default 60s.
+  Duration max_wait = std::chrono::seconds{60};
+  // `success_threshold`: consecutive successes that make the component
+  // ready, >= 1; default 1.
+  uint32_t success_threshold = 1;
+  // `failure_threshold`: consecutive failures that make a ready component
+  // not ready (when the supervisor keeps probing), >= 1; default 3.
+  uint32_t failure_threshold = 3;
+};
+
+enum class RestartPreset {
+  kDefault,     // "default": unlimited, base 2s, max 60s, reset window 5m
+  kAggressive,  // "aggressive": unlimited, base 500ms, max 10s, reset window 2m
+};
+std::string_view to_string(RestartPreset preset);
+
+// `restart`: backoff after an unexpected exit. Delay of restart n (n >= 1) is
+// base * 2^(n-1), capped at max, with optional jitter. The count resets once
+// the component has been ready for reset_window. The preset fills every
+// field; explicit keys override it.
+struct RestartPolicy {
+  // `preset`: default "default".
+  RestartPreset preset = RestartPreset::kDefault;
+  // `base`: first delay; may be 0 (restart at once); base <= max.
+  Duration base = std::chrono::seconds{2};
+  // `max`: cap of the delay.
+  Duration max = std::chrono::seconds{60};
+  // `reset_window`: ready this long => the restart count starts over.
+  Duration reset_window = std::chrono::minutes{5};
+  // `max_restarts`: restarts before the component is marked failed;
+  // 0 = unlimited (the default in both presets).
+  uint32_t max_restarts = 0;
+  // `jitter`: each delay is scaled by a random factor in [1-j, 1+j];
+  // 0.0-1.0, default 0 (deterministic, as the seed).
+  double jitter = 0.0;
+
+  // The policy a preset stands for (jitter 0, unlimited restarts).
+  static RestartPolicy from_preset(RestartPreset preset);
+};
+
+// One entry of `components`: a supervised container.
+struct Component {
+  // `name`: required; ^[a-z0-9][a-z0-9_.-]{0,62}$ and, as it becomes the
+  // containerd container id, no two separators in a row and no separator
+  // at the end. Unique.
+  std::string name;
+  // `image`: required image reference ("herd.local/busybox:latest"):
+  // non-empty, no whitespace.
+  std::string image;
+  // `image_archive`: absolute path of an OCI image archive (tar) to import when
+  // the image is not present locally. Absent = pull from the registry.
+  std::optional<std::string> image_archive;
+  // `args`: the full argv. Empty/absent = the image's Entrypoint + Cmd.
+  std::vector<std::string> args;
+  // `env`: extra environment, added to (and overriding) the image's.
+  // Keys match [A-Za-z_][A-Za-z0-9_]*.
+  std::map<std::string, std::string> env;
+  // `mounts`: data directories and bind mounts (see Mount).
+  std::vector<Mount> mounts;
+  // `network`: "host" (default) or "none".
+  Network network = Network::kHost;
+  // `hostname`: optional; RFC 1123 labels, at most 64 chars. Absent = the
+  // runtime default.
+  std::optional<std::string> hostname;
+  // `user`: optional; absent = the image's user.
+  std::optional<User> user;
+  // `workdir`: optional absolute path; absent = the image's.
+  std::optional<std::string> workdir;
+  // `rlimits`: per-process resource limits, in the order written.
+  std::vector<Rlimit> rlimits;
+  // `ready`: optional; absent = ready as soon as the task has started.
+  std::optional<ReadyProbe> ready;
+  // `restart`: always set (default preset when absent).
+  RestartPolicy restart;
+  // `depends_on`: components that must be ready before this one starts;
+  // each names another component, at most once, without cycles.
+  std::vector<std::string> depends_on;
+  // `stop_grace`: time between stop_signal and SIGKILL; default 30s.
+  Duration stop_grace = std::chrono::seconds{30};
+  // `stop_signal`: one of SIGTERM (default) SIGINT SIGQUIT SIGHUP SIGUSR1
+  // SIGUSR2 SIGKILL, stored as the signal number.
+  int stop_signal = SIGTERM;
+  // `labels`: extra containerd container labels. Keys are non-empty and
+  // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
+  std::map<std::string, std::string> labels;
+};
+
+// The whole file.
+struct Config {
+  // `containerd`: see ContainerdConfig.
+  ContainerdConfig containerd;
+  // `data_path`: absolute; root of the components' data directories.
+  // Default "/var/lib/herd".
+  std::string data_path = "/var/lib/herd";
+  // `control_socket`: absolute path of herdd's control API socket (at most
+  // 107 bytes, the unix socket limit). Default "/run/herd/control.sock".
+  std::string control_socket = "/run/herd/control.sock";
+  // `control_group`: optional group (name or numeric gid) given access to
+  // the control socket; absent = root only.
+  std::optional<std::string> control_group;
+  // `stop_budget`: overall deadline of a shutdown, > 0; default 90s. Keep
+  // it below systemd's TimeoutStopSec.
+  Duration stop_budget = std::chrono::seconds{90};
+  // `components`: required key, may be empty. Names are unique.
+  std::vector<Component> components;
+
+  // The component called `name`, or nullptr.
+  const Component* find(std::string_view name) const;
+
+  // Component names, dependencies before dependants. Among components whose
+  // dependencies are all placed, the one first in the config comes first.
+  // Unknown dependency names are ignored; components left in a cycle (only
+  // possible in a hand-built Config) are appended in config order.
+  std::vector<std::string> start_order() const;
+
+  // Host directory of a data mount: <data_path>/<component>/<data_name>.
+  std::string data_dir(std::string_view component, std::string_view data_name) const;
+};
+
+// ---------------------------------------------------------------------------
+// Signals accepted for `stop_signal`.
+
+// SIGTERM for "SIGTERM" etc., or nullopt for any other text.
+std::optional<int> parse_signal(std::string_view name);
+// "SIGTERM" for SIGTERM etc.; "" for a signal not in the accepted list.
+std::string_view signal_name(int signal);
+
+// ---------------------------------------------------------------------------
+// Parsing.
+
+struct ConfigError {
+  std::string path;     // JSON pointer; "" = the whole document / the file
+  std::string message;  // what is wrong, with the value found
+
+  // "<path>: <message>", or just the message when path is "".
+  std::string to_string() const;
+
+  friend bool operator==(const ConfigError&, const ConfigError&) = default;
+};
+
+struct ParseResult {
+  std::optional<Config> config;     // set iff errors is empty
+  std::vector<ConfigError> errors;  // all of them, in the order found
+
+  bool ok() const { return config.has_value() && errors.empty(); }
+  // Every error's to_string(), one per line (no trailing newline).
+  std::string error_text() const;
+};
+
+// Parses and validates `json_text`. A JSON syntax error is the only error
+// reported for its document, as `invalid JSON at line L, column C: ...`
+// with path "".
+ParseResult parse_config(std::string_view json_text);
+
+// Reads `file` and parses it. A file that cannot be read gives one error
+// with path "" naming the file and the OS error.
+ParseResult load_config(const std::filesystem::path& file);
+
+}  // namespace herd::config
