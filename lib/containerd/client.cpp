@@ -1,0 +1,732 @@
+#include "containerd/client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <signal.h>
+
+#include <atomic>
+#include <random>
+
+#include "containerd/bridge.h"
+#include "containerd/stubs.h"
+
+namespace herd::containerd {
+
+namespace cs = ::containerd::services;
+using google::protobuf::Empty;
+
+// ---------------------------------------------------------------- Canceller
+
+void Canceller::cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  for (auto* ctx : live_) ctx->TryCancel();
+}
+
+bool Canceller::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+bool Canceller::attach(grpc::ClientContext* ctx) {
+  std::lock_guard lock(mu_);
+  if (cancelled_) return false;
+  live_.insert(ctx);
+  return true;
+}
+
+void Canceller::detach(grpc::ClientContext* ctx) {
+  std::lock_guard lock(mu_);
+  live_.erase(ctx);
+}
+
+namespace detail {
+
+Status from_grpc(const grpc::Status& s, const std::string& what) {
+  auto code = static_cast<Code>(static_cast<int>(s.error_code()));
+  std::string msg = what;
+  if (!s.error_message().empty()) {
+    msg += ": ";
+    msg += s.error_message();
+  }
+  return Status(code, std::move(msg));
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- helpers
+
+std::string sha256_digest(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+namespace {
+
+std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
+}
+
+std::string random_suffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[40];
+  snprintf(buf, sizeof buf, "%08llx-%llu", static_cast<unsigned long long>(rng() & 0xffffffffULL),
+           static_cast<unsigned long long>(++counter));
+  return buf;
+}
+
+template <class Map>
+void put_labels(Map* m, const Labels& labels) {
+  for (const auto& [k, v] : labels) (*m)[k] = v;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Client
+
+Client::Client(Options options) : options_(std::move(options)) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(16 << 20);
+  args.SetMaxSendMessageSize(16 << 20);
+  // containerd restarts are short: reconnect quickly instead of gRPC's
+  // default 1 s .. 120 s backoff, so a restarted containerd is seen at once.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  channel_ = grpc::CreateCustomChannel("unix://" + options_.address,
+                                       grpc::InsecureChannelCredentials(), args);
+  stubs_ = std::make_unique<Stubs>(channel_);
+}
+
+Client::Client(Options options, std::shared_ptr<grpc::Channel> channel)
+    : options_(std::move(options)),
+      channel_(std::move(channel)),
+      stubs_(std::make_unique<Stubs>(channel_)) {}
+
+Client::~Client() = default;
+
+std::unique_ptr<Client> Client::with_namespace(std::string ns) const {
+  Options o = options_;
+  o.ns = std::move(ns);
+  return std::unique_ptr<Client>(new Client(std::move(o), channel_));
+}
+
+std::unique_ptr<grpc::ClientContext> Client::make_context(const CallOptions& o) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  auto timeout = o.timeout.count() > 0 ? o.timeout : options_.default_timeout;
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  ctx->AddMetadata("containerd-namespace", options_.ns);
+  if (!o.lease.empty()) ctx->AddMetadata("containerd-lease", o.lease);
+  return ctx;
+}
+
+std::unique_ptr<grpc::ClientContext> Client::make_stream_context() const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->AddMetadata("containerd-namespace", options_.ns);
+  return ctx;
+}
+
+// Issues stub->async()->METHOD through the bridge.
+#define HERD_UNARY(Resp, stub, METHOD, req, opts, what)                                    \
+  detail::unary<std::decay_t<decltype(req)>, Resp>(                                        \
+      make_context(opts), std::move(req), (opts).canceller, (what),                        \
+      [stub_ = stubs_->stub.get()](grpc::ClientContext* ctx_, const std::decay_t<decltype(req)>* req_, \
+                                   Resp* resp_, std::function<void(grpc::Status)> done_) { \
+        stub_->async()->METHOD(ctx_, req_, resp_, std::move(done_));                       \
+      })
+
+// ---- version
+
+asio::awaitable<Result<VersionInfo>> Client::version(CallOptions o) {
+  Empty req;
+  auto r = co_await HERD_UNARY(cs::version::v1::VersionResponse, version, Version, req, o,
+                               "version at " + options_.address);
+  if (!r.ok()) co_return r.status();
+  co_return VersionInfo{r->version(), r->revision()};
+}
+
+// ---- namespaces
+
+asio::awaitable<Result<std::vector<std::string>>> Client::namespaces_list(CallOptions o) {
+  cs::namespaces::v1::ListNamespacesRequest req;
+  auto r = co_await HERD_UNARY(cs::namespaces::v1::ListNamespacesResponse, namespaces, List, req,
+                               o, "namespaces.list");
+  if (!r.ok()) co_return r.status();
+  std::vector<std::string> out;
+  for (const auto& n : r->namespaces()) out.push_back(n.name());
+  co_return out;
+}
+
+asio::awaitable<Status> Client::namespaces_delete(std::string name, CallOptions o) {
+  cs::namespaces::v1::DeleteNamespaceRequest req;
+  req.set_name(name);
+  auto r = co_await HERD_UNARY(Empty, namespaces, Delete, req, o, "namespaces.delete " + name);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- images
+
+asio::awaitable<Result<Image>> Client::images_get(std::string name, CallOptions o) {
+  cs::images::v1::GetImageRequest req;
+  req.set_name(name);
+  auto r =
+      co_await HERD_UNARY(cs::images::v1::GetImageResponse, images, Get, req, o, "images.get " + name);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_image());
+}
+
+asio::awaitable<Result<std::vector<Image>>> Client::images_list(std::vector<std::string> filters,
+                                                                CallOptions o) {
+  cs::images::v1::ListImagesRequest req;
+  for (auto& f : filters) req.add_filters(f);
+  auto r = co_await HERD_UNARY(cs::images::v1::ListImagesResponse, images, List, req, o,
+                               "images.list");
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Image>(r->images().begin(), r->images().end());
+}
+
+asio::awaitable<Result<Image>> Client::images_create(Image image, CallOptions o) {
+  cs::images::v1::CreateImageRequest req;
+  std::string what = "images.create " + image.name();
+  *req.mutable_image() = std::move(image);
+  auto r = co_await HERD_UNARY(cs::images::v1::CreateImageResponse, images, Create, req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_image());
+}
+
+asio::awaitable<Result<Image>> Client::images_update(Image image, CallOptions o) {
+  cs::images::v1::UpdateImageRequest req;
+  std::string what = "images.update " + image.name();
+  *req.mutable_image() = std::move(image);
+  req.mutable_update_mask()->add_paths("target");
+  req.mutable_update_mask()->add_paths("labels");
+  auto r = co_await HERD_UNARY(cs::images::v1::UpdateImageResponse, images, Update, req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_image());
+}
+
+asio::awaitable<Status> Client::images_delete(std::string name, bool sync, CallOptions o) {
+  cs::images::v1::DeleteImageRequest req;
+  req.set_name(name);
+  req.set_sync(sync);
+  auto r = co_await HERD_UNARY(Empty, images, Delete, req, o, "images.delete " + name);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- content
+
+asio::awaitable<Result<ContentInfo>> Client::content_info(std::string digest, CallOptions o) {
+  cs::content::v1::InfoRequest req;
+  req.set_digest(digest);
+  auto r = co_await HERD_UNARY(cs::content::v1::InfoResponse, content, Info, req, o,
+                               "content.info " + digest);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_info());
+}
+
+asio::awaitable<Result<ContentInfo>> Client::content_set_labels(std::string digest, Labels labels,
+                                                                CallOptions o) {
+  cs::content::v1::UpdateRequest req;
+  req.mutable_info()->set_digest(digest);
+  for (const auto& [k, v] : labels) {
+    (*req.mutable_info()->mutable_labels())[k] = v;
+    req.mutable_update_mask()->add_paths("labels." + k);
+  }
+  auto r = co_await HERD_UNARY(cs::content::v1::UpdateResponse, content, Update, req, o,
+                               "content.update " + digest);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_info());
+}
+
+asio::awaitable<Status> Client::content_delete(std::string digest, CallOptions o) {
+  cs::content::v1::DeleteContentRequest req;
+  req.set_digest(digest);
+  auto r = co_await HERD_UNARY(Empty, content, Delete, req, o, "content.delete " + digest);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+asio::awaitable<Result<std::string>> Client::content_read(std::string digest, int64_t max_size,
+                                                          CallOptions o) {
+  cs::content::v1::ReadContentRequest req;
+  req.set_digest(digest);
+  auto data = std::make_shared<std::string>();
+  std::string what = "content.read " + digest;
+  // Named, not a temporary: see the g++ 12 note in common/asio.h.
+  detail::ReadAllReactor<cs::content::v1::ReadContentRequest,
+                         cs::content::v1::ReadContentResponse>::OnMessage on_message =
+      [data, max_size, what](cs::content::v1::ReadContentResponse& m) -> Status {
+    if (static_cast<int64_t>(data->size() + m.data().size()) > max_size)
+      return Status(Code::kOutOfRange,
+                    what + ": blob larger than " + std::to_string(max_size) + " bytes");
+    data->append(m.data());
+    return Status::Ok();
+  };
+  auto st = co_await detail::read_all<cs::content::v1::ReadContentRequest,
+                                      cs::content::v1::ReadContentResponse>(
+      make_context(o), std::move(req), std::move(on_message), o.canceller, what,
+      [s = stubs_->content.get()](grpc::ClientContext* c,
+                                  const cs::content::v1::ReadContentRequest* q, auto* reactor) {
+        s->async()->Read(c, q, reactor);
+      });
+  if (!st.ok()) co_return st;
+  co_return std::move(*data);
+}
+
+namespace {
+
+// Content.Write, a bidirectional stream driven in lock-step: send one
+// request, read its response, repeat; the last request commits. containerd
+// answers every request, and once more when the handler returns, so after
+// the commit the reactor reads to the end of the stream.
+class ContentWriteReactor
+    : public grpc::ClientBidiReactor<cs::content::v1::WriteContentRequest,
+                                     cs::content::v1::WriteContentResponse> {
+ public:
+  static constexpr int64_t kChunk = 1 << 20;
+
+  ContentWriteReactor(std::unique_ptr<grpc::ClientContext> ctx, std::string ref, int64_t total,
+                      std::string expected, Labels labels, Client::ChunkSource source,
+                      std::shared_ptr<Canceller> canceller, std::string what,
+                      std::function<void(Status)> done)
+      : ctx_(std::move(ctx)),
+        ref_(std::move(ref)),
+        total_(total),
+        expected_(std::move(expected)),
+        labels_(std::move(labels)),
+        source_(std::move(source)),
+        canceller_(std::move(canceller)),
+        what_(std::move(what)),
+        done_(std::move(done)) {}
+
+  grpc::ClientContext* context() { return ctx_.get(); }
+
+  void go() {
+    if (canceller_ && !canceller_->attach(ctx_.get())) ctx_->TryCancel();
+    StartCall();
+    send_next();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return;  // stream broken; OnDone tells why
+    StartRead(&resp_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // end of stream; OnDone follows
+    if (committed_) {
+      StartRead(&resp_);  // drain the final answer
+      return;
+    }
+    if (resp_.offset() != offset_) {
+      fail(Status::DataLoss(what_ + ": containerd is at offset " + std::to_string(resp_.offset()) +
+                            ", expected " + std::to_string(offset_)));
+      return;
+    }
+    send_next();
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    if (canceller_) canceller_->detach(ctx_.get());
+    Status result;
+    if (!error_.ok()) {
+      result = error_;
+    } else if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      result = detail::from_grpc(s, what_);
+    } else if (s.ok() && !committed_) {
+      result = Status::Internal(what_ + ": stream ended before commit");
+    }
+    done_(std::move(result));
+    delete this;
+  }
+
+ private:
+  void send_next() {
+    req_.Clear();
+    if (first_) {
+      req_.set_ref(ref_);
+      req_.set_total(total_);
+      req_.set_expected(expected_);
+      first_ = false;
+    }
+    std::string buf;
+    if (offset_ < total_) {
+      buf.reserve(static_cast<size_t>(std::min(kChunk, total_ - offset_)));
+      Status s = source_(offset_, buf);
+      if (!s.ok()) {
+        fail(s.with_context(what_));
+        return;
+      }
+      if (static_cast<int64_t>(buf.size()) > total_ - offset_) buf.resize(total_ - offset_);
+      if (buf.empty()) {
+        fail(Status::DataLoss(what_ + ": source ended at " + std::to_string(offset_) + " of " +
+                              std::to_string(total_) + " bytes"));
+        return;
+      }
+    }
+    req_.set_offset(offset_);
+    offset_ += static_cast<int64_t>(buf.size());
+    req_.set_data(std::move(buf));
+    if (offset_ >= total_) {
+      req_.set_action(cs::content::v1::COMMIT);
+      req_.set_total(total_);
+      req_.set_expected(expected_);
+      for (const auto& [k, v] : labels_) (*req_.mutable_labels())[k] = v;
+      committed_ = true;
+      StartWriteLast(&req_, grpc::WriteOptions());
+    } else {
+      req_.set_action(cs::content::v1::WRITE);
+      StartWrite(&req_);
+    }
+  }
+
+  void fail(Status s) {
+    error_ = std::move(s);
+    ctx_->TryCancel();
+  }
+
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::string ref_;
+  int64_t total_;
+  std::string expected_;
+  Labels labels_;
+  Client::ChunkSource source_;
+  std::shared_ptr<Canceller> canceller_;
+  std::string what_;
+  std::function<void(Status)> done_;
+  cs::content::v1::WriteContentRequest req_;
+  cs::content::v1::WriteContentResponse resp_;
+  int64_t offset_ = 0;
+  bool first_ = true;
+  bool committed_ = false;
+  Status error_;
+};
+
+}  // namespace
+
+asio::awaitable<Status> Client::content_write(std::string ref, int64_t total,
+                                              std::string expected, Labels labels,
+                                              ChunkSource read_chunk, CallOptions o) {
+  std::string what = "content.write " + expected;
+  auto ctx = make_context(o);
+  auto* stub = stubs_->content.get();
+  auto initiation = [&](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    auto work = asio::prefer(asio::get_associated_executor(*h),
+                             asio::execution::outstanding_work.tracked);
+    auto* reactor = new ContentWriteReactor(
+        std::move(ctx), std::move(ref), total, std::move(expected), std::move(labels),
+        std::move(read_chunk), o.canceller, what,
+        [h, work](Status s) { detail::complete_on_handler_executor(h, std::move(s)); });
+    stub->async()->Write(reactor->context(), reactor);
+    reactor->go();
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
+      initiation, asio::use_awaitable);
+}
+
+// ---- snapshots
+
+asio::awaitable<Result<std::vector<Mount>>> Client::snapshots_prepare(std::string snapshotter,
+                                                                      std::string key,
+                                                                      std::string parent,
+                                                                      Labels labels,
+                                                                      CallOptions o) {
+  cs::snapshots::v1::PrepareSnapshotRequest req;
+  req.set_snapshotter(snapshotter);
+  req.set_key(key);
+  req.set_parent(parent);
+  put_labels(req.mutable_labels(), labels);
+  auto r = co_await HERD_UNARY(cs::snapshots::v1::PrepareSnapshotResponse, snapshots, Prepare,
+                               req, o, "snapshots.prepare " + key);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Mount>(r->mounts().begin(), r->mounts().end());
+}
+
+asio::awaitable<Result<std::vector<Mount>>> Client::snapshots_mounts(std::string snapshotter,
+                                                                     std::string key,
+                                                                     CallOptions o) {
+  cs::snapshots::v1::MountsRequest req;
+  req.set_snapshotter(snapshotter);
+  req.set_key(key);
+  auto r = co_await HERD_UNARY(cs::snapshots::v1::MountsResponse, snapshots, Mounts, req, o,
+                               "snapshots.mounts " + key);
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Mount>(r->mounts().begin(), r->mounts().end());
+}
+
+asio::awaitable<Status> Client::snapshots_commit(std::string snapshotter, std::string name,
+                                                 std::string key, Labels labels,
+                                                 CallOptions o) {
+  cs::snapshots::v1::CommitSnapshotRequest req;
+  req.set_snapshotter(snapshotter);
+  req.set_name(name);
+  req.set_key(key);
+  put_labels(req.mutable_labels(), labels);
+  auto r = co_await HERD_UNARY(Empty, snapshots, Commit, req, o, "snapshots.commit " + name);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+asio::awaitable<Result<SnapshotInfo>> Client::snapshots_stat(std::string snapshotter,
+                                                             std::string key, CallOptions o) {
+  cs::snapshots::v1::StatSnapshotRequest req;
+  req.set_snapshotter(snapshotter);
+  req.set_key(key);
+  auto r = co_await HERD_UNARY(cs::snapshots::v1::StatSnapshotResponse, snapshots, Stat, req, o,
+                               "snapshots.stat " + key);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_info());
+}
+
+asio::awaitable<Result<std::vector<SnapshotInfo>>> Client::snapshots_list(
+    std::string snapshotter, std::vector<std::string> filters, CallOptions o) {
+  cs::snapshots::v1::ListSnapshotsRequest req;
+  req.set_snapshotter(snapshotter);
+  for (auto& f : filters) req.add_filters(f);
+  auto out = std::make_shared<std::vector<SnapshotInfo>>();
+  detail::ReadAllReactor<cs::snapshots::v1::ListSnapshotsRequest,
+                         cs::snapshots::v1::ListSnapshotsResponse>::OnMessage on_message =
+      [out](cs::snapshots::v1::ListSnapshotsResponse& m) {
+        for (auto& i : *m.mutable_info()) out->push_back(std::move(i));
+        return Status::Ok();
+      };
+  auto st = co_await detail::read_all<cs::snapshots::v1::ListSnapshotsRequest,
+                                      cs::snapshots::v1::ListSnapshotsResponse>(
+      make_context(o), std::move(req), std::move(on_message), o.canceller, "snapshots.list",
+      [s = stubs_->snapshots.get()](grpc::ClientContext* c,
+                                    const cs::snapshots::v1::ListSnapshotsRequest* q,
+                                    auto* reactor) { s->async()->List(c, q, reactor); });
+  if (!st.ok()) co_return st;
+  co_return std::move(*out);
+}
+
+asio::awaitable<Status> Client::snapshots_remove(std::string snapshotter, std::string key,
+                                                 CallOptions o) {
+  cs::snapshots::v1::RemoveSnapshotRequest req;
+  req.set_snapshotter(snapshotter);
+  req.set_key(key);
+  auto r = co_await HERD_UNARY(Empty, snapshots, Remove, req, o, "snapshots.remove " + key);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- leases
+
+asio::awaitable<Result<Lease>> Client::leases_create(std::string id,
+                                                     std::chrono::seconds expire_after,
+                                                     Labels labels, CallOptions o) {
+  cs::leases::v1::CreateRequest req;
+  req.set_id(id.empty() ? "herd-" + random_suffix() : id);
+  put_labels(req.mutable_labels(), labels);
+  if (expire_after.count() > 0) {
+    // containerd's GC drops the lease after this RFC 3339 time.
+    auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + expire_after);
+    char buf[32];
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    (*req.mutable_labels())["containerd.io/gc.expire"] = buf;
+  }
+  std::string what = "leases.create " + req.id();
+  auto r = co_await HERD_UNARY(cs::leases::v1::CreateResponse, leases, Create, req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_lease());
+}
+
+asio::awaitable<Result<std::vector<Lease>>> Client::leases_list(std::vector<std::string> filters,
+                                                                CallOptions o) {
+  cs::leases::v1::ListRequest req;
+  for (auto& f : filters) req.add_filters(f);
+  auto r = co_await HERD_UNARY(cs::leases::v1::ListResponse, leases, List, req, o, "leases.list");
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Lease>(r->leases().begin(), r->leases().end());
+}
+
+asio::awaitable<Status> Client::leases_delete(std::string id, bool sync, CallOptions o) {
+  cs::leases::v1::DeleteRequest req;
+  req.set_id(id);
+  req.set_sync(sync);
+  auto r = co_await HERD_UNARY(Empty, leases, Delete, req, o, "leases.delete " + id);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- containers
+
+asio::awaitable<Result<Container>> Client::containers_create(Container c, CallOptions o) {
+  cs::containers::v1::CreateContainerRequest req;
+  std::string what = "containers.create " + c.id();
+  *req.mutable_container() = std::move(c);
+  auto r = co_await HERD_UNARY(cs::containers::v1::CreateContainerResponse, containers, Create,
+                               req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_container());
+}
+
+asio::awaitable<Result<Container>> Client::containers_get(std::string id, CallOptions o) {
+  cs::containers::v1::GetContainerRequest req;
+  req.set_id(id);
+  auto r = co_await HERD_UNARY(cs::containers::v1::GetContainerResponse, containers, Get, req, o,
+                               "containers.get " + id);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_container());
+}
+
+asio::awaitable<Result<std::vector<Container>>> Client::containers_list(
+    std::vector<std::string> filters, CallOptions o) {
+  cs::containers::v1::ListContainersRequest req;
+  for (auto& f : filters) req.add_filters(f);
+  auto r = co_await HERD_UNARY(cs::containers::v1::ListContainersResponse, containers, List, req,
+                               o, "containers.list");
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Container>(r->containers().begin(), r->containers().end());
+}
+
+asio::awaitable<Result<Container>> Client::containers_update(Container c,
+                                                             std::vector<std::string> paths,
+                                                             CallOptions o) {
+  cs::containers::v1::UpdateContainerRequest req;
+  std::string what = "containers.update " + c.id();
+  *req.mutable_container() = std::move(c);
+  for (auto& p : paths) req.mutable_update_mask()->add_paths(p);
+  auto r = co_await HERD_UNARY(cs::containers::v1::UpdateContainerResponse, containers, Update,
+                               req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_container());
+}
+
+asio::awaitable<Status> Client::containers_delete(std::string id, CallOptions o) {
+  cs::containers::v1::DeleteContainerRequest req;
+  req.set_id(id);
+  auto r = co_await HERD_UNARY(Empty, containers, Delete, req, o, "containers.delete " + id);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+// ---- tasks
+
+asio::awaitable<Result<uint32_t>> Client::tasks_create(CreateTaskRequest req, CallOptions o) {
+  std::string what = "tasks.create " + req.container_id();
+  auto r =
+      co_await HERD_UNARY(cs::tasks::v1::CreateTaskResponse, tasks, Create, req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return r->pid();
+}
+
+asio::awaitable<Result<uint32_t>> Client::tasks_start(std::string container_id, CallOptions o) {
+  cs::tasks::v1::StartRequest req;
+  req.set_container_id(container_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::StartResponse, tasks, Start, req, o,
+                               "tasks.start " + container_id);
+  if (!r.ok()) co_return r.status();
+  co_return r->pid();
+}
+
+asio::awaitable<Result<Process>> Client::tasks_get(std::string container_id, CallOptions o) {
+  cs::tasks::v1::GetRequest req;
+  req.set_container_id(container_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::GetResponse, tasks, Get, req, o,
+                               "tasks.get " + container_id);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_process());
+}
+
+asio::awaitable<Result<std::vector<Process>>> Client::tasks_list(std::string filter,
+                                                                 CallOptions o) {
+  cs::tasks::v1::ListTasksRequest req;
+  req.set_filter(filter);
+  auto r =
+      co_await HERD_UNARY(cs::tasks::v1::ListTasksResponse, tasks, List, req, o, "tasks.list");
+  if (!r.ok()) co_return r.status();
+  co_return std::vector<Process>(r->tasks().begin(), r->tasks().end());
+}
+
+asio::awaitable<Status> Client::tasks_kill(std::string container_id, uint32_t signal, bool all,
+                                           CallOptions o) {
+  cs::tasks::v1::KillRequest req;
+  req.set_container_id(container_id);
+  req.set_signal(signal);
+  req.set_all(all);
+  auto r = co_await HERD_UNARY(Empty, tasks, Kill, req, o,
+                               "tasks.kill " + container_id + " signal " + std::to_string(signal));
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+asio::awaitable<Result<ExitStatus>> Client::tasks_wait(std::string container_id, CallOptions o) {
+  cs::tasks::v1::WaitRequest req;
+  req.set_container_id(container_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::WaitResponse, tasks, Wait, req, o,
+                               "tasks.wait " + container_id);
+  if (!r.ok()) co_return r.status();
+  co_return ExitStatus{r->exit_status(), to_time_point(r->exited_at())};
+}
+
+asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_id,
+                                                         CallOptions o) {
+  cs::tasks::v1::DeleteTaskRequest req;
+  req.set_container_id(container_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::DeleteResponse, tasks, Delete, req, o,
+                               "tasks.delete " + container_id);
+  if (!r.ok()) co_return r.status();
+  co_return ExitStatus{r->exit_status(), to_time_point(r->exited_at())};
+}
+
+asio::awaitable<Result<ExitStatus>> Client::tasks_kill_and_delete(std::string container_id,
+                                                                  CallOptions o) {
+  using namespace std::chrono;
+  const auto budget = o.timeout.count() > 0 ? o.timeout : options_.default_timeout;
+  const auto deadline = steady_clock::now() + budget;
+  auto step = [&] {
+    CallOptions s = o;
+    s.timeout = std::max(milliseconds(1), duration_cast<milliseconds>(deadline - steady_clock::now()));
+    return s;
+  };
+
+  auto task = co_await tasks_get(container_id, step());
+  if (!task.ok() && task.status().is_not_found()) co_return task.status();
+  // A task whose shim is gone cannot be queried; go straight to delete.
+  if (task.ok() && task->status() != ProcessStatus::STOPPED) {
+    Status k = co_await tasks_kill(container_id, SIGKILL, /*all=*/true, step());
+    // NotFound: the process finished between get and kill.
+    if (!k.ok() && !k.is_not_found()) co_return k;
+    auto w = co_await tasks_wait(container_id, step());
+    if (!w.ok() && !w.status().is_not_found()) co_return w.status();
+  }
+  co_return co_await tasks_delete(container_id, step());
+}
+
+// ---- diff
+
+asio::awaitable<Result<Descriptor>> Client::diff_apply(Descriptor layer, std::vector<Mount> mounts,
+                                                       CallOptions o) {
+  cs::diff::v1::ApplyRequest req;
+  std::string what = "diff.apply " + layer.digest();
+  *req.mutable_diff() = std::move(layer);
+  for (auto& m : mounts) *req.add_mounts() = std::move(m);
+  auto r = co_await HERD_UNARY(cs::diff::v1::ApplyResponse, diff, Apply, req, o, what);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_applied());
+}
+
+// ---- events
+
+asio::awaitable<Status> Client::events_publish(std::string topic, std::string type_url,
+                                               std::string value, CallOptions o) {
+  cs::events::v1::PublishRequest req;
+  req.set_topic(topic);
+  req.mutable_event()->set_type_url(std::move(type_url));
+  req.mutable_event()->set_value(std::move(value));
+  auto r = co_await HERD_UNARY(Empty, events, Publish, req, o, "events.publish " + topic);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+#undef HERD_UNARY
+
+}  // namespace herd::containerd

@@ -1,0 +1,136 @@
+// Test harness for integration tests against the real containerd that the
+// CTest fixture `containerd` starts (scripts/dev-containerd), with the
+// images the fixture `images` builds (scripts/build-images).
+//
+// - env(): where they are (HERD_TEST_CONTAINERD_DIR, HERD_TEST_IMAGES_DIR).
+// - run_coro(): runs one coroutine on a fresh io_context to completion and
+//   rethrows what it threw, so Catch2's REQUIRE works inside coroutines.
+// - TestNamespace: a containerd namespace of the test's own; finish()
+//   asserts the test left nothing behind (containers, tasks, leases, and,
+//   once its images are deleted, snapshots), then deletes the namespace,
+//   which containerd refuses while anything is left in it.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/asio.h"
+#include "containerd/client.h"
+
+namespace herd::test {
+
+inline const Status& status_of(const Status& s) { return s; }
+template <class T>
+const Status& status_of(const Result<T>& r) {
+  return r.status();
+}
+
+// REQUIRE/CHECK that a Status or Result is OK, printing it when it is not.
+// (The expression may contain co_await.)
+#define HERD_REQUIRE_OK(expr)                                      \
+  do {                                                             \
+    auto&& herd_st_ = (expr);                                      \
+    INFO(::herd::test::status_of(herd_st_).to_string());           \
+    REQUIRE(::herd::test::status_of(herd_st_).ok());               \
+  } while (0)
+#define HERD_CHECK_OK(expr)                                        \
+  do {                                                             \
+    auto&& herd_st_ = (expr);                                      \
+    INFO(::herd::test::status_of(herd_st_).to_string());           \
+    CHECK(::herd::test::status_of(herd_st_).ok());                 \
+  } while (0)
+
+struct TestEnv {
+  std::filesystem::path containerd_dir;
+  std::filesystem::path images_dir;
+  std::string address() const { return (containerd_dir / "containerd.sock").string(); }
+  std::filesystem::path image(const std::string& file) const { return images_dir / file; }
+};
+
+inline TestEnv env() {
+  const char* c = std::getenv("HERD_TEST_CONTAINERD_DIR");
+  const char* i = std::getenv("HERD_TEST_IMAGES_DIR");
+  if (!c || !i) FAIL("HERD_TEST_CONTAINERD_DIR and HERD_TEST_IMAGES_DIR must be set (run via ctest)");
+  return TestEnv{c, i};
+}
+
+// Runs `make()`'s coroutine to completion on a new io_context. A watchdog
+// ends a hung test (not a timing assertion: it only turns a hang into a
+// failure).
+template <class MakeCoro>
+void run_coro(MakeCoro make, std::chrono::seconds watchdog = std::chrono::seconds(180)) {
+  asio::io_context io;
+  std::exception_ptr error;
+  bool done = false;
+  asio::co_spawn(io, make(), [&](std::exception_ptr e) {
+    error = e;
+    done = true;
+  });
+  asio::steady_timer dog(io, watchdog);
+  dog.async_wait([&](boost::system::error_code ec) {
+    if (!ec) io.stop();
+  });
+  while (!done && !io.stopped()) io.run_one();
+  dog.cancel();
+  if (error) std::rethrow_exception(error);
+  REQUIRE(done);
+}
+
+// Awaits `d` on the current coroutine's executor.
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+class TestNamespace {
+ public:
+  explicit TestNamespace(const std::string& tag)
+      : name_("herd-it-" + tag + "-" + std::to_string(::getpid())) {
+    containerd::Client::Options o;
+    o.address = env().address();
+    o.ns = name_;
+    client_ = std::make_unique<containerd::Client>(o);
+  }
+  const std::string& name() const { return name_; }
+  containerd::Client& client() { return *client_; }
+
+  // Asserts that nothing is left, deleting the namespace's images first.
+  asio::awaitable<void> finish() {
+    auto& c = *client_;
+    auto containers = co_await c.containers_list();
+    REQUIRE(containers.ok());
+    CHECK(containers->empty());
+    auto tasks = co_await c.tasks_list();
+    REQUIRE(tasks.ok());
+    CHECK(tasks->empty());
+    auto leases = co_await c.leases_list();
+    REQUIRE(leases.ok());
+    CHECK(leases->empty());
+    auto images = co_await c.images_list();
+    REQUIRE(images.ok());
+    for (const auto& img : *images) {
+      auto s = co_await c.images_delete(img.name(), /*sync=*/true);
+      CHECK(s.ok());
+    }
+    auto snaps = co_await c.snapshots_list(containerd::kDefaultSnapshotter);
+    REQUIRE(snaps.ok());
+    for (const auto& s : *snaps) UNSCOPED_INFO("left snapshot " << s.name());
+    CHECK(snaps->empty());
+    auto del = co_await c.namespaces_delete(name_);
+    INFO(del.to_string());
+    CHECK((del.ok() || del.is_not_found()));  // not found: nothing was ever created
+  }
+
+ private:
+  std::string name_;
+  std::unique_ptr<containerd::Client> client_;
+};
+
+}  // namespace herd::test
