@@ -251,7 +251,7 @@ TEST_CASE("a task's exit status 3 arrives as /tasks/exit, with /tasks/start befo
   });
 }
 
-TEST_CASE("SIGTERM ends a sleeping task; its exit is seen and everything is deleted",
+TEST_CASE("SIGTERM ends a sleeping task, its exit is seen, and everything is deleted",
           "[integration]") {
   TestNamespace ns("sigterm");
   run_coro([&]() -> asio::awaitable<void> {

@@ -2,7 +2,7 @@
 // CTest fixture `containerd` starts (scripts/dev-containerd), with the
 // images the fixture `images` builds (scripts/build-images).
 //
-// - env(): where they are (HERD_TEST_CONTAINERD_DIR, HERD_TEST_IMAGES_DIR).
+// - env(): where they are (under HERD_TEST_DIR).
 // - run_coro(): runs one coroutine on a fresh io_context to completion and
 //   rethrows what it threw, so Catch2's REQUIRE works inside coroutines.
 // - TestNamespace: a containerd namespace of the test's own; finish()
@@ -54,11 +54,12 @@ struct TestEnv {
   std::filesystem::path image(const std::string& file) const { return images_dir / file; }
 };
 
+// HERD_TEST_DIR (default: the build tree's test-env, compiled in) holds
+// containerd/ (the fixture's containerd) and images/ (the built archives).
 inline TestEnv env() {
-  const char* c = std::getenv("HERD_TEST_CONTAINERD_DIR");
-  const char* i = std::getenv("HERD_TEST_IMAGES_DIR");
-  if (!c || !i) FAIL("HERD_TEST_CONTAINERD_DIR and HERD_TEST_IMAGES_DIR must be set (run via ctest)");
-  return TestEnv{c, i};
+  const char* dir = std::getenv("HERD_TEST_DIR");
+  std::filesystem::path root = dir ? dir : HERD_TEST_DIR_DEFAULT;
+  return TestEnv{root / "containerd", root / "images"};
 }
 
 // Runs `make()`'s coroutine to completion on a new io_context. A watchdog
