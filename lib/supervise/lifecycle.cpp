@@ -1,0 +1,345 @@
+#include "supervise/lifecycle.h"
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace herd::supervise {
+
+std::string_view to_string(State s) {
+  switch (s) {
+    case State::kPending:
+      return "pending";
+    case State::kPreparing:
+      return "preparing";
+    case State::kStarting:
+      return "starting";
+    case State::kWaitingReady:
+      return "waiting_ready";
+    case State::kReady:
+      return "ready";
+    case State::kBackingOff:
+      return "backing_off";
+    case State::kStopping:
+      return "stopping";
+    case State::kStopped:
+      return "stopped";
+    case State::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ActionKind k) {
+  switch (k) {
+    case ActionKind::kPrepare:
+      return "prepare";
+    case ActionKind::kStartTask:
+      return "start_task";
+    case ActionKind::kStartProbe:
+      return "start_probe";
+    case ActionKind::kCancelProbe:
+      return "cancel_probe";
+    case ActionKind::kArmTimer:
+      return "arm_timer";
+    case ActionKind::kCancelTimer:
+      return "cancel_timer";
+    case ActionKind::kCancelInFlight:
+      return "cancel_in_flight";
+    case ActionKind::kStopTask:
+      return "stop_task";
+    case ActionKind::kShortenStop:
+      return "shorten_stop";
+    case ActionKind::kKillTask:
+      return "kill_task";
+    case ActionKind::kReconcile:
+      return "reconcile";
+  }
+  return "unknown";
+}
+
+std::string_view event_name(const Event& e) {
+  return std::visit(
+      [](const auto& ev) -> std::string_view {
+        using T = std::decay_t<decltype(ev)>;
+        if constexpr (std::is_same_v<T, StartRequested>)
+          return "StartRequested";
+        else if constexpr (std::is_same_v<T, StopRequested>)
+          return "StopRequested";
+        else if constexpr (std::is_same_v<T, PrepareDone>)
+          return "PrepareDone";
+        else if constexpr (std::is_same_v<T, StartDone>)
+          return "StartDone";
+        else if constexpr (std::is_same_v<T, ExitSeen>)
+          return "ExitSeen";
+        else if constexpr (std::is_same_v<T, ProbeOk>)
+          return "ProbeOk";
+        else if constexpr (std::is_same_v<T, ProbeFailed>)
+          return "ProbeFailed";
+        else if constexpr (std::is_same_v<T, TimerFired>)
+          return "TimerFired";
+        else if constexpr (std::is_same_v<T, StopDone>)
+          return "StopDone";
+        else if constexpr (std::is_same_v<T, StreamGap>)
+          return "StreamGap";
+        else if constexpr (std::is_same_v<T, ReconcileResult>)
+          return "ReconcileResult";
+        else
+          static_assert(!sizeof(T), "event_name: an Event alternative has no name");
+      },
+      e);
+}
+
+namespace {
+
+Action act(ActionKind k) { return Action{k, Duration{0}, TimePoint{}}; }
+Action arm_timer(Duration d) { return Action{ActionKind::kArmTimer, d, TimePoint{}}; }
+Action with_deadline(ActionKind k, TimePoint deadline) { return Action{k, Duration{0}, deadline}; }
+
+bool live_task(State s) { return s == State::kWaitingReady || s == State::kReady; }
+
+// One event applied to one machine. Each handler either changes `m` and
+// appends to `out`, or returns without touching either (the event does not
+// apply in this state).
+class Stepper {
+ public:
+  Stepper(Machine& m, TimePoint now, std::vector<Action>& out) : m_(m), now_(now), out_(out) {}
+
+  // Desired = run. Starts from pending, stopped and failed (an operator's
+  // start: the consecutive count starts over). While stopping, the stop
+  // finishes first and StopDone then prepares again.
+  void operator()(const StartRequested&) {
+    switch (m_.state) {
+      case State::kStopped:
+      case State::kFailed:
+        m_.restarts.reset();
+        [[fallthrough]];
+      case State::kPending:
+        m_.desired = Desired::kRun;
+        m_.last_error.clear();
+        begin_prepare();
+        return;
+      case State::kStopping:
+        m_.desired = Desired::kRun;
+        return;
+      default:
+        return;  // already running toward kRun
+    }
+  }
+
+  // Desired = stop. Whatever is in flight is cancelled at once; a stop
+  // already running can only get shorter.
+  void operator()(const StopRequested& e) {
+    m_.desired = Desired::kStop;
+    m_.reconciling = false;
+    clear_early_exit();
+    switch (m_.state) {
+      case State::kPending:
+      case State::kStopped:
+        m_.state = State::kStopped;
+        return;
+      case State::kFailed:  // its container may still exist
+        break;
+      case State::kPreparing:
+      case State::kStarting:
+        out_.push_back(act(ActionKind::kCancelInFlight));
+        break;
+      case State::kWaitingReady:
+        out_.push_back(act(ActionKind::kCancelProbe));
+        break;
+      case State::kReady:
+        m_.restarts.on_not_ready();
+        m_.ready_since.reset();
+        break;
+      case State::kBackingOff:
+        out_.push_back(act(ActionKind::kCancelTimer));
+        break;
+      case State::kStopping:
+        if (!m_.stop_deadline || e.deadline < *m_.stop_deadline) {
+          m_.stop_deadline = e.deadline;
+          out_.push_back(with_deadline(ActionKind::kShortenStop, e.deadline));
+        }
+        return;
+    }
+    m_.state = State::kStopping;
+    m_.stop_deadline = e.deadline;
+    out_.push_back(with_deadline(ActionKind::kStopTask, e.deadline));
+  }
+
+  void operator()(const PrepareDone& e) {
+    if (m_.state != State::kPreparing) return;
+    if (!e.ok) {
+      m_.last_error = e.error;
+      m_.prepared = false;
+      fail();
+      return;
+    }
+    m_.prepared = true;
+    if (e.adopted) {
+      m_.pid = e.pid;
+      m_.state = State::kWaitingReady;
+      out_.push_back(act(ActionKind::kStartProbe));
+    } else {
+      m_.state = State::kStarting;
+      out_.push_back(act(ActionKind::kStartTask));
+    }
+  }
+
+  void operator()(const StartDone& e) {
+    if (m_.state != State::kStarting) return;
+    std::optional<ExitSeen> early = std::exchange(m_.early_exit, std::nullopt);
+    std::optional<TimePoint> early_at = std::exchange(m_.early_exit_at, std::nullopt);
+    if (!e.ok) {
+      m_.last_error = e.error;
+      m_.prepared = false;
+      fail();
+      return;
+    }
+    m_.pid = e.pid;
+    if (early && early->pid == e.pid) {  // the new task died at once
+      record_exit(early->exit_code, early_at.value_or(now_));
+      fail();
+      return;
+    }
+    m_.state = State::kWaitingReady;
+    out_.push_back(act(ActionKind::kStartProbe));
+  }
+
+  void operator()(const ExitSeen& e) {
+    if (e.pid == 0) return;
+    if (m_.state != State::kStarting && e.pid != m_.pid) return;  // an old task
+    switch (m_.state) {
+      case State::kStarting:  // pid not known yet: decide at StartDone
+        m_.early_exit = e;
+        m_.early_exit_at = now_;
+        return;
+      case State::kWaitingReady:
+      case State::kReady:
+        exit_of_live_task(e.exit_code);
+        return;
+      case State::kStopping:
+        record_exit(e.exit_code, now_);
+        m_.pid = 0;
+        return;
+      default:
+        return;
+    }
+  }
+
+  void operator()(const ProbeOk&) {
+    if (m_.state != State::kWaitingReady) return;
+    m_.state = State::kReady;
+    m_.ready_since = now_;
+    m_.restarts.on_ready(now_);
+  }
+
+  // The probe gave up: kill the task; its exit then drives the failure path.
+  void operator()(const ProbeFailed& e) {
+    if (!live_task(m_.state)) return;
+    m_.last_error = e.error;
+    out_.push_back(act(ActionKind::kCancelProbe));
+    out_.push_back(act(ActionKind::kKillTask));
+  }
+
+  void operator()(const TimerFired&) {
+    if (m_.state != State::kBackingOff) return;
+    if (m_.prepared) {
+      m_.state = State::kStarting;
+      out_.push_back(act(ActionKind::kStartTask));
+    } else {
+      begin_prepare();
+    }
+  }
+
+  void operator()(const StopDone& e) {
+    if (m_.state != State::kStopping) return;
+    m_.pid = 0;
+    m_.stop_deadline.reset();
+    m_.prepared = false;
+    if (!e.ok) m_.last_error = e.error;
+    if (m_.desired == Desired::kRun) {  // a Start came in while stopping
+      m_.restarts.reset();
+      begin_prepare();
+    } else {
+      m_.state = State::kStopped;
+    }
+  }
+
+  // A lost events stream is not a crash (SEED weakness 1): ask for the
+  // task's real state.
+  void operator()(const StreamGap&) {
+    if (!live_task(m_.state)) return;
+    m_.reconciling = true;
+    out_.push_back(act(ActionKind::kReconcile));
+  }
+
+  void operator()(const ReconcileResult& e) {
+    if (!m_.reconciling) return;
+    m_.reconciling = false;
+    if (!live_task(m_.state)) return;
+    if (e.running && e.pid == m_.pid) return;  // confirmed alive
+    exit_of_live_task(e.exit_code);
+  }
+
+ private:
+  void begin_prepare() {
+    m_.prepared = false;
+    m_.state = State::kPreparing;
+    out_.push_back(act(ActionKind::kPrepare));
+  }
+
+  void clear_early_exit() {
+    m_.early_exit.reset();
+    m_.early_exit_at.reset();
+  }
+
+  void record_exit(uint32_t code, TimePoint at) {
+    m_.last_exit_code = code;
+    m_.last_exit_at = at;
+  }
+
+  // The current task of waiting_ready/ready is gone.
+  void exit_of_live_task(uint32_t code) {
+    if (m_.state == State::kWaitingReady) out_.push_back(act(ActionKind::kCancelProbe));
+    // Ready: readiness ends here. on_failure (in fail) both ends it in the
+    // tracker and measures the stable run, so on_not_ready is not called.
+    m_.ready_since.reset();
+    record_exit(code, now_);
+    fail();
+  }
+
+  // The failure path: back off and retry, or give up visibly.
+  void fail() {
+    const RestartTracker::Decision d = m_.restarts.on_failure(now_);
+    m_.pid = 0;
+    m_.ready_since.reset();
+    m_.reconciling = false;
+    clear_early_exit();
+    if (d.give_up) {
+      m_.state = State::kFailed;
+      if (m_.last_error.empty()) {
+        m_.last_error = "gave up after " + std::to_string(m_.restarts.consecutive()) + " restarts";
+        if (m_.last_exit_code) {
+          m_.last_error += "; last exit code " + std::to_string(*m_.last_exit_code);
+        }
+      }
+      return;
+    }
+    m_.state = State::kBackingOff;
+    out_.push_back(arm_timer(d.delay));
+  }
+
+  Machine& m_;
+  TimePoint now_;
+  std::vector<Action>& out_;
+};
+
+}  // namespace
+
+Transition step(Machine m, const Event& e, TimePoint now) {
+  Transition t{std::move(m), {}};
+  std::visit(Stepper(t.machine, now, t.actions), e);
+  return t;
+}
+
+}  // namespace herd::supervise

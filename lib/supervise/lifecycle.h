@@ -1,0 +1,174 @@
+// The component lifecycle as a pure state machine:
+//   step(machine, event, now) -> (machine', actions)
+//
+// It decides; the component actor (component.h) performs the actions with
+// the containerd client, timers and probes, and feeds their results back in
+// as events. No I/O, no clock reads, no randomness of its own (jitter comes
+// in through the RestartTracker's random source), so every path is unit
+// tested on a fake clock without sleeping.
+//
+// Timeline of one component (s6 calls "up" and "ready" different events;
+// so does herd):
+//
+//   pending --Start--> preparing --PrepareDone(ok)--> starting
+//     --StartDone(ok)--> waiting_ready --ProbeOk--> ready
+//   preparing --PrepareDone(adopted running task)--> waiting_ready
+//   waiting_ready|ready --Exit--> backing_off (or failed at max_restarts)
+//   backing_off --TimerFired--> starting          (same container)
+//   preparing|starting --error--> backing_off     (retried, never abandoned)
+//   waiting_ready --ProbeFailed (max_wait)--> backing_off (the task is killed)
+//   any --Stop--> stopping --StopDone--> stopped
+//   stopped|failed --Start--> preparing
+//
+// Desired state is coalesced (kubelet pod workers): a Start or Stop
+// overwrites the previous wish; the machine moves toward the latest one.
+// A stop cancels whatever is in flight at once (backoff timer, probe,
+// prepare, start) and its deadline can only get shorter.
+//
+// After an events-stream gap, every machine gets StreamGap: it asks for a
+// Reconcile of the real task state (SEED weakness 1: a lost stream is not a
+// crash), and ReconcileResult then either confirms the task or turns into
+// the same path as an Exit.
+//
+// Details the timeline leaves open (step() documents each event in
+// lifecycle.cpp; the unit tests pin them):
+// - Leaving waiting_ready/ready by a failure or a stop ends any Reconcile
+//   in flight (reconciling = false), so a late ReconcileResult about the
+//   old task can never fail a newer one.
+// - A Stop while stopping always sets desired = kStop (it undoes a Start
+//   that came in between) even when its deadline is not shorter.
+// - Start during stopping, then StopDone -> preparing: that is an
+//   operator's (re)start, so the consecutive restart count starts over,
+//   as it does for Start from stopped or failed.
+// - Giving up keeps last_error if it is set; otherwise it becomes
+//   "gave up after N restarts" (plus the last exit code when known).
+//
+// Thread-safety: pure values and functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "supervise/restart_policy.h"
+
+namespace herd::supervise {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = std::chrono::milliseconds;
+
+enum class State {
+  kPending,       // configured, not asked to run yet (or waiting for deps)
+  kPreparing,     // image, adopt-or-clean-up, container: in flight
+  kStarting,      // task (re)create + start in flight
+  kWaitingReady,  // task running, readiness probe in flight
+  kReady,         // task running and ready
+  kBackingOff,    // waiting for the restart timer
+  kStopping,      // stop in flight (SIGTERM, grace, SIGKILL, delete)
+  kStopped,       // stopped on request; nothing left in containerd
+  kFailed,        // max_restarts reached; visible, startable again
+};
+std::string_view to_string(State s);
+
+// What the machine asks the actor to do, in order.
+enum class ActionKind {
+  kPrepare,       // resolve image, adopt or clean up leftovers, ensure container
+  kStartTask,     // delete any old task (killing it), create + start a new one
+  kStartProbe,    // begin readiness probing of the current task
+  kCancelProbe,
+  kArmTimer,      // restart timer: fire TimerFired after `delay`
+  kCancelTimer,
+  kCancelInFlight,  // abort a pending prepare/start call (Canceller)
+  kStopTask,      // stop: SIGTERM, wait until `deadline`, SIGKILL, delete task+container
+  kShortenStop,   // a stop is running; its deadline is now `deadline`
+  kKillTask,      // the task must die now (failed readiness): SIGKILL, keep container
+  kReconcile,     // query the task's real state (after a stream gap)
+};
+std::string_view to_string(ActionKind k);
+
+struct Action {
+  ActionKind kind;
+  Duration delay{0};        // kArmTimer
+  TimePoint deadline{};     // kStopTask, kShortenStop
+  bool operator==(const Action&) const = default;
+};
+
+// --- events
+struct StartRequested {};
+struct StopRequested {
+  TimePoint deadline{};  // the whole stop must be done by then
+};
+struct PrepareDone {
+  bool ok = false;
+  // ok && adopted: a running task of the same spec was found and kept.
+  bool adopted = false;
+  uint32_t pid = 0;  // adopted task's pid
+  std::string error{};
+};
+struct StartDone {
+  bool ok = false;
+  uint32_t pid = 0;
+  std::string error{};
+};
+struct ExitSeen {
+  uint32_t pid = 0;  // an exit of another pid (an old task) is ignored
+  uint32_t exit_code = 0;
+};
+struct ProbeOk {};
+struct ProbeFailed {
+  std::string error{};  // max_wait elapsed, or failure_threshold after ready
+};
+struct TimerFired {};
+struct StopDone {
+  bool ok = false;
+  std::string error{};
+};
+struct StreamGap {};
+struct ReconcileResult {
+  bool running = false;  // the task exists and its process runs
+  uint32_t pid = 0;
+  uint32_t exit_code = 0;  // when !running and the task had exited
+};
+using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen,
+                           ProbeOk, ProbeFailed, TimerFired, StopDone, StreamGap,
+                           ReconcileResult>;
+std::string_view event_name(const Event& e);
+
+enum class Desired { kRun, kStop };
+
+// Everything the machine knows; also what status reporting shows.
+struct Machine {
+  State state = State::kPending;
+  Desired desired = Desired::kStop;
+  uint32_t pid = 0;                          // current task, 0 if none
+  std::optional<uint32_t> last_exit_code;
+  std::optional<TimePoint> last_exit_at;
+  std::optional<TimePoint> ready_since;
+  std::optional<TimePoint> stop_deadline;    // while stopping
+  std::string last_error;
+  bool reconciling = false;                  // a Reconcile is in flight
+  // The container is in place (PrepareDone ok). A failed start clears it,
+  // so the next attempt prepares again (which is cheap when all is well).
+  bool prepared = false;
+  // An exit seen while starting, before StartDone told the pid: applied
+  // when StartDone arrives with that pid (a task that dies at once).
+  std::optional<ExitSeen> early_exit;
+  std::optional<TimePoint> early_exit_at;    // when early_exit was seen
+  RestartTracker restarts;                   // count, backoff, reset window
+};
+
+struct Transition {
+  Machine machine;
+  std::vector<Action> actions;
+};
+
+// The whole lifecycle. Events that do not apply in a state are ignored
+// (return the machine unchanged, no actions), never an error.
+Transition step(Machine m, const Event& e, TimePoint now);
+
+}  // namespace herd::supervise

@@ -1,0 +1,311 @@
+#include "supervise/restart_policy.h"
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+using herd::supervise::backoff_delay;
+using herd::supervise::RestartPolicy;
+using herd::supervise::RestartTracker;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using TimePoint = std::chrono::steady_clock::time_point;
+
+namespace {
+
+std::vector<milliseconds> seconds_list(std::initializer_list<int64_t> s) {
+  std::vector<milliseconds> out;
+  for (int64_t v : s) out.push_back(seconds(v));
+  return out;
+}
+
+// A random source that returns the given values in turn (then repeats the
+// last) and counts its calls.
+struct FakeRandom {
+  std::vector<double> values;
+  int* calls;
+  double operator()() {
+    size_t i = static_cast<size_t>(*calls);
+    ++*calls;
+    return values.at(i < values.size() ? i : values.size() - 1);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("RestartPolicy: presets") {
+  RestartPolicy d = RestartPolicy::default_preset();
+  CHECK(d.base == seconds(2));
+  CHECK(d.max == seconds(60));
+  CHECK(d.reset_window == std::chrono::minutes(5));
+  CHECK(d.max_restarts == 0);
+  CHECK(d.jitter == 0.0);
+
+  RestartPolicy a = RestartPolicy::aggressive_preset();
+  CHECK(a.base == milliseconds(500));
+  CHECK(a.max == seconds(10));
+  CHECK(a.reset_window == std::chrono::minutes(2));
+  CHECK(a.max_restarts == 0);
+  CHECK(a.jitter == 0.0);
+}
+
+TEST_CASE("backoff_delay: default sequence is 2, 4, 8, 16, 32, 60, 60 s") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  std::vector<milliseconds> got;
+  for (uint32_t n = 1; n <= 7; ++n) got.push_back(backoff_delay(p, n, 0.5));
+  CHECK(got == seconds_list({2, 4, 8, 16, 32, 60, 60}));
+}
+
+TEST_CASE("backoff_delay: aggressive sequence is 0.5, 1, 2, 4, 8, 10, 10 s") {
+  RestartPolicy p = RestartPolicy::aggressive_preset();
+  std::vector<milliseconds> got;
+  for (uint32_t n = 1; n <= 7; ++n) got.push_back(backoff_delay(p, n, 0.5));
+  CHECK(got == std::vector<milliseconds>{milliseconds(500), seconds(1), seconds(2), seconds(4),
+                                         seconds(8), seconds(10), seconds(10)});
+}
+
+TEST_CASE("backoff_delay: the exponent is clamped, never overflows, never 0, never above max") {
+  struct Row {
+    uint32_t n;
+    milliseconds expect_default;
+  };
+  const std::vector<Row> rows = {
+      {1, seconds(2)},     {2, seconds(4)},
+      {6, seconds(60)},    {7, seconds(60)},
+      {34, seconds(60)},   {64, seconds(60)},
+      {1000, seconds(60)}, {std::numeric_limits<uint32_t>::max(), seconds(60)},
+  };
+  for (const Row& r : rows) {
+    INFO("n = " << r.n);
+    CHECK(backoff_delay(RestartPolicy::default_preset(), r.n, 0.5) == r.expect_default);
+  }
+
+  // With a max so large that only the clamp stands between the shift and
+  // an overflow (the seed's bug: negative, then zero after ~34 restarts).
+  RestartPolicy huge = RestartPolicy::default_preset();
+  huge.max = milliseconds::max();
+  milliseconds previous{0};
+  for (const Row& r : rows) {
+    INFO("n = " << r.n);
+    milliseconds d = backoff_delay(huge, r.n, 0.5);
+    CHECK(d > milliseconds(0));
+    CHECK(d <= huge.max);
+    CHECK(d >= previous);  // never shrinks as n grows
+    previous = d;
+  }
+  CHECK(backoff_delay(huge, 34, 0.5) == milliseconds(2000LL << 33));
+  CHECK(backoff_delay(huge, 64, 0.5) == huge.max);
+  CHECK(backoff_delay(huge, std::numeric_limits<uint32_t>::max(), 0.5) == huge.max);
+
+  // Every n up to a few hundred, for a odd-sized base and max.
+  RestartPolicy odd;
+  odd.base = milliseconds(3);
+  odd.max = milliseconds(1001);
+  for (uint32_t n = 1; n < 300; ++n) {
+    INFO("n = " << n);
+    milliseconds d = backoff_delay(odd, n, 0.5);
+    REQUIRE(d > milliseconds(0));
+    REQUIRE(d <= odd.max);
+  }
+}
+
+TEST_CASE("backoff_delay: a zero base is 0, a base above max is max, n = 0 counts as 1") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  p.base = milliseconds(0);
+  CHECK(backoff_delay(p, 1, 0.5) == milliseconds(0));
+  CHECK(backoff_delay(p, 1000, 0.5) == milliseconds(0));
+
+  p.base = seconds(90);
+  CHECK(backoff_delay(p, 1, 0.5) == seconds(60));
+
+  CHECK(backoff_delay(RestartPolicy::default_preset(), 0, 0.5) == seconds(2));
+}
+
+TEST_CASE("backoff_delay: jitter scales by a factor in [1-j, 1+j], never above max") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  p.jitter = 0.5;
+  struct Row {
+    uint32_t n;
+    double random;
+    milliseconds expect;
+  };
+  const std::vector<Row> rows = {
+      {1, 0.0, milliseconds(1000)},    // factor 0.5
+      {1, 0.5, milliseconds(2000)},    // factor 1.0
+      {1, 0.999, milliseconds(2998)},  // factor 1.499
+      {3, 0.0, milliseconds(4000)},
+      {3, 0.999, milliseconds(11992)},
+      {6, 0.0, milliseconds(30000)},  // capped 60 s, then scaled down
+      {6, 0.5, milliseconds(60000)},
+      {6, 0.999, milliseconds(60000)},  // would be 89.94 s: held at max
+      {1000, 0.999, milliseconds(60000)},
+  };
+  for (const Row& r : rows) {
+    INFO("n = " << r.n << ", random = " << r.random);
+    CHECK(backoff_delay(p, r.n, r.random) == r.expect);
+  }
+  // Never above max for any random value, at any n.
+  for (uint32_t n : {1u, 5u, 6u, 40u}) {
+    for (double u : {0.0, 0.25, 0.5, 0.75, 0.999, 1.0}) {
+      milliseconds d = backoff_delay(p, n, u);
+      CHECK(d <= p.max);
+      CHECK(d > milliseconds(0));
+    }
+  }
+}
+
+TEST_CASE("backoff_delay: out-of-range jitter and random values are clamped") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  p.jitter = 1.0;
+  // Factor 0 would be a zero delay: a tight restart loop. Held at 1 ms.
+  CHECK(backoff_delay(p, 1, 0.0) == milliseconds(1));
+  p.jitter = 7.0;  // treated as 1.0
+  CHECK(backoff_delay(p, 1, 0.0) == milliseconds(1));
+  CHECK(backoff_delay(p, 1, 0.75) == milliseconds(3000));
+  p.jitter = 0.5;
+  CHECK(backoff_delay(p, 1, -3.0) == milliseconds(1000));
+  CHECK(backoff_delay(p, 1, 42.0) == milliseconds(3000));
+  CHECK(backoff_delay(p, 1, std::numeric_limits<double>::quiet_NaN()) == milliseconds(2000));
+  p.jitter = -0.5;  // no jitter
+  CHECK(backoff_delay(p, 1, 0.0) == milliseconds(2000));
+}
+
+TEST_CASE("RestartTracker: consecutive failures follow the backoff, counts") {
+  RestartTracker t(RestartPolicy::default_preset());
+  TimePoint now{};
+  std::vector<milliseconds> delays;
+  for (uint32_t i = 1; i <= 7; ++i) {
+    RestartTracker::Decision d = t.on_failure(now);
+    CHECK_FALSE(d.give_up);
+    CHECK(d.restart_number == i);
+    delays.push_back(d.delay);
+    // Widely spaced failures still count: the reset window is measured
+    // from readiness, not from the last restart (SEED weakness 6).
+    now += std::chrono::hours(1);
+  }
+  CHECK(delays == seconds_list({2, 4, 8, 16, 32, 60, 60}));
+  CHECK(t.consecutive() == 7);
+  CHECK(t.total() == 7);
+}
+
+TEST_CASE("RestartTracker: the random source is used only with jitter") {
+  int calls = 0;
+  RestartPolicy p = RestartPolicy::default_preset();
+  RestartTracker plain(p, FakeRandom{{0.0}, &calls});
+  CHECK(plain.on_failure(TimePoint{}).delay == seconds(2));
+  CHECK(calls == 0);
+
+  p.jitter = 0.5;
+  RestartTracker jittered(p, FakeRandom{{0.0, 0.5, 0.999}, &calls});
+  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(1000));
+  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(4000));
+  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(11992));
+  CHECK(calls == 3);
+
+  // No source at all: the factor is 1.
+  RestartTracker none(p);
+  CHECK(none.on_failure(TimePoint{}).delay == seconds(2));
+  CHECK(none.on_failure(TimePoint{}).delay == seconds(4));
+}
+
+TEST_CASE("RestartTracker: max_restarts gives up on the next failure, reset starts over") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  p.max_restarts = 3;
+  RestartTracker t(p);
+  for (uint32_t i = 1; i <= 3; ++i) {
+    RestartTracker::Decision d = t.on_failure(TimePoint{});
+    CHECK_FALSE(d.give_up);
+    CHECK(d.restart_number == i);
+  }
+  RestartTracker::Decision d = t.on_failure(TimePoint{});
+  CHECK(d.give_up);
+  CHECK(d.restart_number == 4);
+  CHECK(d.delay == milliseconds(0));
+  CHECK(t.consecutive() == 3);
+  CHECK(t.total() == 3);
+  CHECK(t.on_failure(TimePoint{}).give_up);  // and stays given up
+
+  t.reset();
+  CHECK(t.consecutive() == 0);
+  CHECK(t.total() == 3);  // the total survives an operator's start
+  d = t.on_failure(TimePoint{});
+  CHECK_FALSE(d.give_up);
+  CHECK(d.restart_number == 1);
+  CHECK(d.delay == seconds(2));
+}
+
+TEST_CASE("RestartTracker: ready for the reset window resets, the first restart is immediate") {
+  RestartTracker t(RestartPolicy::default_preset());
+  TimePoint now{};
+  for (int i = 0; i < 5; ++i) t.on_failure(now);  // 2, 4, 8, 16, 32 s
+  REQUIRE(t.consecutive() == 5);
+
+  t.on_ready(now);
+  CHECK(t.ready_since() == now);
+  now += std::chrono::minutes(5);  // exactly the window
+  RestartTracker::Decision d = t.on_failure(now);
+  CHECK_FALSE(d.give_up);
+  CHECK(d.restart_number == 1);
+  CHECK(d.delay == milliseconds(0));
+  CHECK_FALSE(t.ready_since().has_value());  // a failure ends readiness
+  CHECK(t.total() == 6);
+
+  // Crashing again right away: base, then doubling resumes.
+  CHECK(t.on_failure(now).delay == seconds(2));
+  CHECK(t.on_failure(now).delay == seconds(4));
+  CHECK(t.on_failure(now).delay == seconds(8));
+  CHECK(t.consecutive() == 4);
+
+  // After reset() (an operator's start) the first failure waits base again.
+  t.reset();
+  CHECK(t.on_failure(now).delay == seconds(2));
+}
+
+TEST_CASE("RestartTracker: ready for less than the window does not reset") {
+  RestartTracker t(RestartPolicy::default_preset());
+  TimePoint now{};
+  t.on_failure(now);  // 2 s
+  t.on_failure(now);  // 4 s
+  t.on_ready(now);
+  now += std::chrono::minutes(5) - milliseconds(1);
+  RestartTracker::Decision d = t.on_failure(now);
+  CHECK(d.restart_number == 3);
+  CHECK(d.delay == seconds(8));
+}
+
+TEST_CASE("RestartTracker: on_not_ready forgets readiness, on_ready restarts the clock") {
+  RestartTracker t(RestartPolicy::default_preset());
+  TimePoint now{};
+  t.on_failure(now);
+  t.on_ready(now);
+  now += std::chrono::hours(1);
+  t.on_not_ready();  // e.g. stopped while ready
+  CHECK_FALSE(t.ready_since().has_value());
+  RestartTracker::Decision d = t.on_failure(now);
+  CHECK(d.restart_number == 2);
+  CHECK(d.delay == seconds(4));
+
+  t.on_ready(now);
+  now += std::chrono::minutes(1);
+  t.on_ready(now);  // became ready again (a new run): measured from here
+  now += std::chrono::minutes(4) + seconds(30);
+  CHECK(t.on_failure(now).delay == seconds(8));
+}
+
+TEST_CASE("RestartTracker: a stable run restores the whole max_restarts budget") {
+  RestartPolicy p = RestartPolicy::default_preset();
+  p.max_restarts = 2;
+  RestartTracker t(p);
+  TimePoint now{};
+  t.on_failure(now);
+  t.on_failure(now);
+  t.on_ready(now);
+  now += std::chrono::minutes(10);
+  RestartTracker::Decision d = t.on_failure(now);
+  CHECK_FALSE(d.give_up);
+  CHECK(d.delay == milliseconds(0));
+  CHECK_FALSE(t.on_failure(now).give_up);  // restart 2 of 2
+  CHECK(t.on_failure(now).give_up);
+}
