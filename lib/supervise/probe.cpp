@@ -1,0 +1,375 @@
+#include "supervise/probe.h"
+
+#include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <cassert>
+#include <cctype>
+#include <string_view>
+
+namespace herd::supervise {
+namespace {
+
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using std::chrono::milliseconds;
+
+// Only the status line is read; a server that sends more before it is cut.
+constexpr std::size_t kMaxResponseBytes = 4096;
+
+std::string ms_string(milliseconds d) { return std::to_string(d.count()) + "ms"; }
+
+// "connection refused" rather than "Connection refused": herd's messages
+// are lower-case clauses joined by ": ".
+std::string describe(const error_code& ec) {
+  std::string m = ec.message();
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
+
+// Why `spec` cannot be probed, or "" when it can.
+std::string validate(const ProbeSpec& spec) {
+  if (spec.host.empty()) return "invalid probe: empty host";
+  if (spec.port == 0) return "invalid probe: port 0";
+  if (spec.kind == ProbeSpec::Kind::kHttp) {
+    if (spec.path.empty() || spec.path.front() != '/') {
+      return "invalid probe: HTTP path \"" + spec.path + "\" does not start with '/'";
+    }
+    for (unsigned char c : spec.path) {
+      if (c <= 0x20 || c == 0x7f) {
+        return "invalid probe: HTTP path contains a space or control character";
+      }
+    }
+  }
+  for (unsigned char c : spec.host) {
+    if (c <= 0x20 || c == 0x7f) return "invalid probe: host contains a space or control character";
+  }
+  return "";
+}
+
+ProbeSpec normalised(ProbeSpec spec) {
+  constexpr milliseconds kMin{1};
+  spec.interval = std::max(spec.interval, kMin);
+  spec.timeout = std::max(spec.timeout, kMin);
+  spec.initial_interval = std::clamp(spec.initial_interval, kMin, spec.interval);
+  spec.max_wait = std::max(spec.max_wait, milliseconds{0});
+  spec.success_threshold = std::max<uint32_t>(spec.success_threshold, 1);
+  spec.failure_threshold = std::max<uint32_t>(spec.failure_threshold, 1);
+  return spec;
+}
+
+// The status code of an HTTP/1.x status line ("HTTP/1.1 200 OK"), if it is one.
+std::optional<int> parse_status_line(std::string_view line) {
+  constexpr std::string_view kPrefix = "HTTP/1.";
+  if (line.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  line.remove_prefix(kPrefix.size());
+  // minor version digit, one space, three digits, then end or a space.
+  if (line.size() < 5 || !std::isdigit(static_cast<unsigned char>(line[0])) || line[1] != ' ') {
+    return std::nullopt;
+  }
+  int code = 0;
+  for (std::size_t i = 2; i < 5; ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(line[i]))) return std::nullopt;
+    code = code * 10 + (line[i] - '0');
+  }
+  if (line.size() > 5 && line[5] != ' ') return std::nullopt;
+  if (code < 100) return std::nullopt;
+  return code;
+}
+
+// A status line quoted for a detail: at most 64 bytes, controls replaced.
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < 64; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    out += (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
+  }
+  if (s.size() > 64) out += "...";
+  return out + "\"";
+}
+
+}  // namespace
+
+// One attempt's I/O objects. Each attempt gets its own socket and resolver,
+// so a late completion of an aborted attempt can never touch the next one.
+struct ReadinessProbe::Attempt {
+  explicit Attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
+
+  void close() {
+    error_code ignored;
+    resolver.cancel();
+    socket.close(ignored);
+  }
+
+  tcp::resolver resolver;
+  tcp::socket socket;
+  tcp::resolver::results_type endpoints;
+  std::string response;
+  Phase phase = Phase::kConnect;
+};
+
+std::shared_ptr<ReadinessProbe> ReadinessProbe::create(asio::any_io_executor executor,
+                                                       ProbeSpec spec, Callback cb) {
+  return std::shared_ptr<ReadinessProbe>(
+      new ReadinessProbe(std::move(executor), std::move(spec), std::move(cb)));
+}
+
+ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb)
+    : executor_(std::move(executor)),
+      spec_(normalised(std::move(spec))),
+      cb_(std::move(cb)),
+      invalid_(validate(spec_)),
+      attempt_timer_(executor_),
+      interval_timer_(executor_),
+      deadline_timer_(executor_),
+      next_delay_(spec_.initial_interval) {
+  error_code ec;
+  asio::ip::address address = asio::ip::make_address(spec_.host, ec);
+  if (!ec) address_ = address;
+  const bool v6 = spec_.host.find(':') != std::string::npos;
+  host_port_ = (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(spec_.port);
+  if (spec_.kind == ProbeSpec::Kind::kHttp) {
+    request_ = "GET " + spec_.path + " HTTP/1.1\r\n" +  //
+               "Host: " + host_port_ + "\r\n" +         //
+               "User-Agent: herd-probe\r\n" +           //
+               "Accept: */*\r\n" +                      //
+               "Connection: close\r\n\r\n";
+  }
+}
+
+ReadinessProbe::~ReadinessProbe() = default;
+
+bool ReadinessProbe::running_on_executor() const {
+  if (auto* s = executor_.target<asio::strand<asio::io_context::executor_type>>()) {
+    return s->running_in_this_thread();
+  }
+  if (auto* e = executor_.target<asio::io_context::executor_type>()) {
+    return e->running_in_this_thread();
+  }
+  return true;  // an executor type we cannot ask
+}
+
+void ReadinessProbe::start() {
+  assert(running_on_executor());
+  if (started_ || cancelled_) return;
+  started_ = true;
+  if (!invalid_.empty()) {
+    // Asynchronous like every other report: the caller is never re-entered.
+    asio::post(executor_, [self = shared_from_this()] {
+      if (self->done_) return;
+      self->finish(false, self->invalid_);
+    });
+    return;
+  }
+  if (spec_.max_wait.count() > 0) {
+    deadline_timer_.expires_after(spec_.max_wait);
+    deadline_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->done_ || self->ready_) return;
+      self->on_max_wait();
+    });
+  }
+  do_attempt();
+}
+
+void ReadinessProbe::cancel() {
+  assert(running_on_executor());
+  if (cancelled_) return;
+  cancelled_ = true;
+  done_ = true;
+  stop_io();
+  cb_ = nullptr;  // safe inside the callback: report paths call a copy
+}
+
+bool ReadinessProbe::stale(const std::shared_ptr<Attempt>& a) const {
+  return done_ || a != current_;
+}
+
+std::string ReadinessProbe::phase_label(Phase phase) const {
+  switch (phase) {
+    case Phase::kResolve:
+      return "resolve " + spec_.host;
+    case Phase::kConnect:
+      return "connect " + host_port_;
+    case Phase::kSend:
+    case Phase::kReceive:
+      return "GET " + spec_.path;
+  }
+  return "probe";
+}
+
+void ReadinessProbe::do_attempt() {
+  auto a = std::make_shared<Attempt>(executor_);
+  current_ = a;
+  attempts_.fetch_add(1, std::memory_order_relaxed);
+  auto self = shared_from_this();
+
+  attempt_timer_.expires_after(spec_.timeout);
+  attempt_timer_.async_wait([self, a](const error_code& ec) {
+    if (ec || self->stale(a)) return;
+    self->on_attempt_timeout(a);
+  });
+
+  if (address_) {
+    a->phase = Phase::kConnect;
+    a->socket.async_connect(tcp::endpoint(*address_, spec_.port),
+                            [self, a](const error_code& ec) { self->on_connected(a, ec); });
+    return;
+  }
+  a->phase = Phase::kResolve;
+  a->resolver.async_resolve(spec_.host, std::to_string(spec_.port),
+                            [self, a](const error_code& ec, tcp::resolver::results_type results) {
+                              a->endpoints = std::move(results);
+                              self->on_resolved(a, ec);
+                            });
+}
+
+void ReadinessProbe::on_resolved(const std::shared_ptr<Attempt>& a, const error_code& ec) {
+  if (stale(a)) return;
+  if (ec) return finish_attempt(false, phase_label(a->phase) + ": " + describe(ec));
+  a->phase = Phase::kConnect;
+  auto self = shared_from_this();
+  // Tries every address of the name in turn (e.g. ::1, then 127.0.0.1).
+  asio::async_connect(
+      a->socket, a->endpoints,
+      [self, a](const error_code& e, const tcp::endpoint&) { self->on_connected(a, e); });
+}
+
+void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error_code& ec) {
+  if (stale(a)) return;
+  if (ec) return finish_attempt(false, phase_label(Phase::kConnect) + ": " + describe(ec));
+  // With nothing listening on a port of the ephemeral range, the kernel can
+  // pick that very port as the source and the connect "succeeds" to itself
+  // (TCP simultaneous open). That is no listener: count it as refused.
+  error_code local_ec, remote_ec;
+  const tcp::endpoint local = a->socket.local_endpoint(local_ec);
+  const tcp::endpoint remote = a->socket.remote_endpoint(remote_ec);
+  if (!local_ec && !remote_ec && local == remote) {
+    return finish_attempt(
+        false, phase_label(Phase::kConnect) + ": connection refused (connected to itself)");
+  }
+  if (spec_.kind == ProbeSpec::Kind::kTcp) {
+    return finish_attempt(true, phase_label(Phase::kConnect) + ": connected");
+  }
+  a->phase = Phase::kSend;
+  auto self = shared_from_this();
+  // request_ outlives the write: the probe is kept alive by `self`.
+  asio::async_write(a->socket, asio::buffer(request_),
+                    [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); });
+}
+
+void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code& ec) {
+  if (stale(a)) return;
+  if (ec) return finish_attempt(false, phase_label(a->phase) + ": send: " + describe(ec));
+  a->phase = Phase::kReceive;
+  auto self = shared_from_this();
+  asio::async_read_until(
+      a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
+      [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); });
+}
+
+void ReadinessProbe::on_status_line(const std::shared_ptr<Attempt>& a, const error_code& ec,
+                                    std::size_t line_end) {
+  if (stale(a)) return;
+  const std::string label = phase_label(a->phase);
+  if (ec == asio::error::eof) {
+    return finish_attempt(false, label + ": connection closed before a status line");
+  }
+  if (ec == asio::error::not_found) {
+    return finish_attempt(false, label + ": no status line in the first " +
+                                     std::to_string(kMaxResponseBytes) + " bytes");
+  }
+  if (ec) return finish_attempt(false, label + ": " + describe(ec));
+
+  std::string_view line(a->response.data(), line_end >= 2 ? line_end - 2 : 0);
+  std::optional<int> status = parse_status_line(line);
+  if (!status) return finish_attempt(false, label + ": malformed status line " + quote(line));
+  const bool ok = *status >= 200 && *status < 400;
+  finish_attempt(ok, label + ": status " + std::to_string(*status));
+}
+
+void ReadinessProbe::on_attempt_timeout(const std::shared_ptr<Attempt>& a) {
+  std::string what = phase_label(a->phase) + ": timeout after " + ms_string(spec_.timeout);
+  if (a->phase == Phase::kReceive) what += " waiting for the status line";
+  finish_attempt(false, std::move(what));
+}
+
+// Ends the attempt in flight and acts on its outcome. Only transitions are
+// reported: ready once; failed once (then the probe is finished).
+void ReadinessProbe::finish_attempt(bool ok, std::string detail) {
+  attempt_timer_.cancel();
+  if (current_) current_->close();
+  current_.reset();
+
+  if (ok) {
+    consecutive_failures_ = 0;
+    ++consecutive_successes_;
+    if (!ready_ && consecutive_successes_ >= spec_.success_threshold) {
+      ready_ = true;
+      deadline_timer_.cancel();
+      if (!spec_.continue_after_ready) return finish(true, std::move(detail));
+      Callback cb = cb_;  // a copy: the callback may cancel() (and so reset cb_)
+      if (cb) cb(true, std::move(detail));
+      if (done_) return;
+    }
+  } else {
+    consecutive_successes_ = 0;
+    last_error_ = detail;
+    if (ready_) {
+      ++consecutive_failures_;
+      if (consecutive_failures_ >= spec_.failure_threshold) {
+        return finish(false, std::to_string(consecutive_failures_) +
+                                 " consecutive failures after ready, last error: " + detail);
+      }
+    }
+  }
+  schedule_next();
+}
+
+void ReadinessProbe::schedule_next() {
+  milliseconds delay = spec_.interval;
+  if (!ready_) {
+    // Fast start: initial_interval doubling up to interval.
+    delay = next_delay_;
+    next_delay_ = std::min(next_delay_ * 2, spec_.interval);
+  }
+  interval_timer_.expires_after(delay);
+  interval_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->done_) return;
+    self->do_attempt();
+  });
+}
+
+// The max_wait timer fired before readiness: report now, aborting an
+// attempt in flight and the wait for the next one (SEED weakness 11).
+void ReadinessProbe::on_max_wait() {
+  std::string detail = "not ready within " + ms_string(spec_.max_wait) + " after " +
+                       std::to_string(attempts()) + " attempt" + (attempts() == 1 ? "" : "s");
+  if (!last_error_.empty()) detail += ", last error: " + last_error_;
+  if (current_) {
+    detail += ", attempt " + std::to_string(attempts()) + " still in progress (" +
+              phase_label(current_->phase) + ")";
+  }
+  finish(false, std::move(detail));
+}
+
+void ReadinessProbe::finish(bool ready, std::string detail) {
+  done_ = true;
+  stop_io();
+  Callback cb = std::move(cb_);
+  cb_ = nullptr;
+  if (cb) cb(ready, std::move(detail));
+}
+
+void ReadinessProbe::stop_io() {
+  attempt_timer_.cancel();
+  interval_timer_.cancel();
+  deadline_timer_.cancel();
+  if (current_) current_->close();
+  current_.reset();
+}
+
+}  // namespace herd::supervise

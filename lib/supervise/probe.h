@@ -1,0 +1,163 @@
+// ReadinessProbe: asks "is the component serving yet?" over TCP or HTTP and
+// reports transitions, never every attempt (Envoy health checkers).
+//
+// Contract. A probe is one small actor on the executor it is created with
+// (the component's strand): start(), cancel() and attempts()-for-decisions
+// are called on it, and every completion handler and the callback run on
+// it. Nothing blocks or sleeps a thread; every wait is an Asio timer, every
+// dial is an asynchronous connect, and names are resolved asynchronously.
+//
+//   - Attempt 1 starts inside start(). After a failed attempt the next one
+//     starts `initial_interval` later, doubling (5, 10, 20, 40 ms ...) up to
+//     `interval`, so readiness is seen within milliseconds of the port
+//     opening. Delays are measured from the end of the previous attempt;
+//     attempts never overlap.
+//   - Each attempt has its own `timeout` (resolve + connect, plus request
+//     and status line for HTTP); when it expires the socket is closed and
+//     the attempt fails with a detail that says "timeout".
+//   - TCP: a completed connect is a success, except a socket connected to
+//     itself (a port of the ephemeral range with no listener, TCP
+//     simultaneous open), which counts as refused. HTTP: `GET <path> HTTP/1.1`
+//     with `Host: host:port` and `Connection: close`; only the status line
+//     is read (at most 4 KiB); 2xx and 3xx are successes.
+//   - `success_threshold` consecutive successes report ready(true) once.
+//     Without `continue_after_ready` the probe is then finished.
+//   - `max_wait` (> 0) is its own timer from start(): when it fires before
+//     readiness the probe reports (false, why) at once, aborting an attempt
+//     in flight instead of waiting for it or for the next interval (SEED
+//     weakness 11). It is disarmed when ready.
+//   - With `continue_after_ready` the probe keeps checking every `interval`
+//     (liveness); `failure_threshold` consecutive failures report (false,
+//     why) once and finish the probe. A success in between resets the count.
+//   - After a report of false, the probe is finished: it never reports again.
+//     Create a new probe for a new task.
+//   - cancel() closes the socket and cancels every timer; once it returns
+//     the callback never runs again (also when cancel() is called from
+//     inside the callback). Pending handlers become no-ops: each checks the
+//     cancelled/finished flags and its attempt's identity first. Stop paths
+//     therefore never wait behind a probe (SEED weakness 3).
+//
+// Lifetime: handlers hold shared_from_this(), so the object lives while
+// work is pending; dropping the last outside pointer does NOT stop it (a
+// liveness probe would run on), so owners call cancel(). After cancel() or
+// a final report there is no pending work left and the io_context can run
+// out of work.
+//
+// The detail string says what happened, e.g. "connect 127.0.0.1:8080:
+// connection refused", "GET /health: status 503", "GET /health: timeout
+// after 1000ms", "not ready within 60000ms after 14 attempts, last error:
+// ...". An invalid spec (port 0, empty host, bad path) is reported as (false,
+// "invalid probe: ...") asynchronously after start().
+//
+// Thread-safety: not thread-safe except attempts(), which any thread may
+// read. In debug builds start() and cancel() assert that they run on the
+// probe's executor when it is an io_context executor or a strand of one.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/ip/address.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/asio.h"
+
+namespace herd::supervise {
+
+struct ProbeSpec {
+  enum class Kind { kTcp, kHttp } kind = Kind::kTcp;
+  std::string host = "127.0.0.1";  // IP literal or a name (resolved asynchronously)
+  uint16_t port = 0;
+  std::string path = "/";  // HTTP only; must start with '/', no spaces or controls
+  std::chrono::milliseconds interval{1000};   // steady-state interval between attempts
+  std::chrono::milliseconds timeout{1000};    // per attempt: connect (+ request/response for HTTP)
+  std::chrono::milliseconds max_wait{60000};  // give up on readiness after this; 0 = never
+  uint32_t success_threshold = 1;             // consecutive successes to report ready
+  uint32_t failure_threshold = 3;             // consecutive failures after ready to report failed
+                                              // (only with continue_after_ready)
+  bool continue_after_ready = false;          // keep probing at `interval` after ready (liveness)
+  std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
+};
+// Values below their minimum are raised to it: interval, timeout and
+// initial_interval >= 1 ms (initial_interval <= interval), thresholds >= 1,
+// a negative max_wait means 0 (never give up).
+
+class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
+ public:
+  // ready == true: readiness reached. ready == false: gave up (max_wait) or,
+  // after ready with continue_after_ready, failure_threshold consecutive
+  // failures; `detail` says why (the last error). Runs on the executor.
+  using Callback = std::function<void(bool ready, std::string detail)>;
+
+  static std::shared_ptr<ReadinessProbe> create(asio::any_io_executor executor, ProbeSpec spec,
+                                                Callback cb);
+
+  ReadinessProbe(const ReadinessProbe&) = delete;
+  ReadinessProbe& operator=(const ReadinessProbe&) = delete;
+  ~ReadinessProbe();
+
+  // Starts attempt 1 at once (and the max_wait timer). Once only; a second
+  // call, or a call after cancel(), does nothing. REQUIRES: on the executor.
+  void start();
+
+  // Closes the socket, cancels every timer; afterwards the callback never
+  // runs. Idempotent. REQUIRES: on the executor.
+  void cancel();
+
+  // Attempts started so far (the one in flight included). Any thread.
+  uint64_t attempts() const { return attempts_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Attempt;
+  enum class Phase { kResolve, kConnect, kSend, kReceive };
+
+  ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb);
+
+  bool running_on_executor() const;
+  bool stale(const std::shared_ptr<Attempt>& a) const;
+
+  void do_attempt();
+  void on_resolved(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
+  void on_connected(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
+  void on_sent(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
+  void on_status_line(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec,
+                      std::size_t line_end);
+  void on_attempt_timeout(const std::shared_ptr<Attempt>& a);
+  void finish_attempt(bool ok, std::string detail);
+  void schedule_next();
+  void on_max_wait();
+
+  // Final report: finishes the probe (no pending work left), then calls back.
+  void finish(bool ready, std::string detail);
+  void stop_io();
+
+  std::string phase_label(Phase phase) const;
+
+  asio::any_io_executor executor_;
+  ProbeSpec spec_;
+  Callback cb_;
+  std::string invalid_;                       // non-empty: why the spec is unusable
+  std::optional<asio::ip::address> address_;  // set when spec_.host is an IP literal
+  std::string host_port_;                     // "127.0.0.1:8080", "[::1]:8080"
+  std::string request_;                       // the HTTP request, built once
+
+  asio::steady_timer attempt_timer_;   // per-attempt timeout
+  asio::steady_timer interval_timer_;  // wait before the next attempt
+  asio::steady_timer deadline_timer_;  // max_wait
+
+  std::shared_ptr<Attempt> current_;  // the attempt in flight, if any
+  bool started_ = false;
+  bool cancelled_ = false;
+  bool done_ = false;   // finished: a final report was made, or cancelled
+  bool ready_ = false;  // readiness was reported
+  uint32_t consecutive_successes_ = 0;
+  uint32_t consecutive_failures_ = 0;  // counted after ready only
+  std::chrono::milliseconds next_delay_;
+  std::string last_error_;
+  std::atomic<uint64_t> attempts_{0};
+};
+
+}  // namespace herd::supervise
