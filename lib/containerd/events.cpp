@@ -187,7 +187,9 @@ void EventStream::subscribe() {
   call->ctx = client_.make_stream_context();
   for (const auto& f : options_.filters) call->req.add_filters(f);
   call->stream = weak_from_this();
-  call->executor = executor_;
+  // Tracked: the io_context keeps running until the call has completed,
+  // so OnDone never posts into a finished io_context.
+  call->executor = asio::prefer(executor_, asio::execution::outstanding_work.tracked);
   call->generation = gen;
   call->self = call;
   call_ = call;

@@ -61,7 +61,15 @@ asio::awaitable<uint32_t> create_task(Client& c, const ResolvedImage& img, const
   INFO(spec.status().to_string());
   REQUIRE(spec.ok());
 
-  auto mounts = co_await c.snapshots_prepare(kDefaultSnapshotter, id, img.top_chain_id());
+  // Snapshot and container under a lease, as herd makes them: an active
+  // snapshot that nothing references yet is fair game for containerd's
+  // garbage collector, which may run at any moment.
+  auto lease = co_await c.leases_create("", std::chrono::hours(1));
+  HERD_REQUIRE_OK(lease);
+  CallOptions in_lease;
+  in_lease.lease = lease->id();
+  auto mounts =
+      co_await c.snapshots_prepare(kDefaultSnapshotter, id, img.top_chain_id(), {}, in_lease);
   INFO(mounts.status().to_string());
   REQUIRE(mounts.ok());
 
@@ -73,9 +81,10 @@ asio::awaitable<uint32_t> create_task(Client& c, const ResolvedImage& img, const
   ctr.mutable_spec()->set_value(spec->dump());
   ctr.set_snapshotter(kDefaultSnapshotter);
   ctr.set_snapshot_key(id);
-  auto created = co_await c.containers_create(ctr);
+  auto created = co_await c.containers_create(ctr, in_lease);
   INFO(created.status().to_string());
   REQUIRE(created.ok());
+  HERD_REQUIRE_OK(co_await c.leases_delete(lease->id(), /*sync=*/false));
 
   CreateTaskRequest req;
   req.set_container_id(id);
@@ -88,6 +97,15 @@ asio::awaitable<uint32_t> create_task(Client& c, const ResolvedImage& img, const
   co_return *pid;
 }
 
+// Removes a container's snapshot once the container is deleted. NotFound
+// counts as removed: containerd's garbage collector, which the container
+// delete triggers, may have taken the unreferenced snapshot first.
+asio::awaitable<void> remove_snapshot(Client& c, const std::string& key) {
+  Status removed = co_await c.snapshots_remove(kDefaultSnapshotter, key);
+  INFO(removed.to_string());
+  CHECK((removed.ok() || removed.is_not_found()));
+}
+
 // Removes task (killing it), container and its snapshot.
 asio::awaitable<void> remove_all(Client& c, const std::string& id) {
   auto t = co_await c.tasks_kill_and_delete(id);
@@ -96,9 +114,7 @@ asio::awaitable<void> remove_all(Client& c, const std::string& id) {
   Status deleted = co_await c.containers_delete(id);
   INFO(deleted.to_string());
   CHECK(deleted.ok());
-  Status removed = co_await c.snapshots_remove(kDefaultSnapshotter, id);
-  INFO(removed.to_string());
-  CHECK(removed.ok());
+  co_await remove_snapshot(c, id);
 }
 
 // Collects the events of one EventStream for a test to wait on.
@@ -177,6 +193,12 @@ TEST_CASE("the busybox archive imports natively and unpacks", "[integration]") {
     auto top = co_await c.snapshots_stat(kDefaultSnapshotter, img->top_chain_id());
     REQUIRE(top.ok());
     CHECK(top->kind() == ::containerd::services::snapshots::v1::COMMITTED);
+    // The unpacked snapshots survive a garbage collection (a synchronous
+    // lease delete runs one) while the image exists.
+    auto dummy = co_await c.leases_create("", std::chrono::hours(1));
+    HERD_REQUIRE_OK(dummy);
+    HERD_REQUIRE_OK(co_await c.leases_delete(dummy->id(), /*sync=*/true));
+    HERD_CHECK_OK(co_await c.snapshots_stat(kDefaultSnapshotter, img->top_chain_id()));
     // The config names the snapshot for the garbage collector.
     auto cfg = co_await c.content_info(img->config_digest);
     REQUIRE(cfg.ok());
@@ -263,8 +285,10 @@ TEST_CASE("SIGTERM ends a sleeping task, its exit is seen, and everything is del
     REQUIRE(co_await eventually([&] { return log.live_first == 1; }));
 
     auto out = std::filesystem::temp_directory_path() / ("herd-it-" + ns.name() + ".log");
-    // PID 1 ignores signals it has no handler for, so the shell traps TERM.
-    std::vector<std::string> argv{"sh", "-c", "trap 'exit 143' TERM; sleep 1000 & wait"};
+    // PID 1 ignores signals it has no handler for, so the shell traps TERM,
+    // and says when the trap is set.
+    std::vector<std::string> argv{"sh", "-c",
+                                  "trap 'exit 143' TERM; echo trapped; sleep 1000 & wait"};
     (void)co_await create_task(c, img, "sleeper",
                                argv, out);
     HERD_REQUIRE_OK(co_await c.tasks_start("sleeper"));
@@ -272,6 +296,7 @@ TEST_CASE("SIGTERM ends a sleeping task, its exit is seen, and everything is del
     REQUIRE(running.ok());
     CHECK(running->status() == ProcessStatus::RUNNING);
 
+    REQUIRE(co_await eventually([&] { return read_file(out) == "trapped\n"; }));
     auto k0 = std::chrono::steady_clock::now();
     HERD_REQUIRE_OK(co_await c.tasks_kill("sleeper", SIGTERM));
     REQUIRE(co_await eventually([&] { return log.find(TaskEvent::Kind::kExit, "sleeper"); }));
@@ -310,7 +335,7 @@ TEST_CASE("tasks_kill_and_delete kills a running task first", "[integration]") {
     auto again = co_await c.tasks_kill_and_delete("stubborn");
     CHECK(again.status().is_not_found());
     HERD_CHECK_OK(co_await c.containers_delete("stubborn"));
-    HERD_CHECK_OK(co_await c.snapshots_remove(kDefaultSnapshotter, "stubborn"));
+    co_await remove_snapshot(c, "stubborn");
     std::filesystem::remove(out);
     co_await ns.finish();
   });
@@ -386,9 +411,19 @@ TEST_CASE("calls to a containerd that does not answer fail within their deadline
     Client frozen(live_opts);
     HERD_REQUIRE_OK(co_await frozen.version());  // connected
     REQUIRE(::kill(pid, SIGSTOP) == 0);
+    // A group stop reaches each thread on its own; wait until all are.
+    REQUIRE(co_await eventually([&] {
+      for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) +
+                                                                "/task")) {
+        if (read_file(t.path() / "status").find("State:\tT") == std::string::npos) return false;
+      }
+      return true;
+    }));
     t0 = std::chrono::steady_clock::now();
     auto h = co_await frozen.version(CallOptions::with_timeout(300ms));
     waited = std::chrono::steady_clock::now() - t0;
+    INFO("containerd pid " << pid << ", after SIGSTOP: "
+                           << read_file("/proc/" + std::to_string(pid) + "/status").substr(0, 80));
     REQUIRE_FALSE(h.ok());
     CHECK(h.status().code() == Code::kDeadlineExceeded);
     CHECK_THAT(h.status().message(), Catch::Contains("containerd.sock"));
@@ -463,7 +498,7 @@ TEST_CASE("a snapshot without a container and a stopped task record are found an
     CHECK(reaped->code == 0);
 
     HERD_CHECK_OK(co_await c.containers_delete("done"));
-    HERD_CHECK_OK(co_await c.snapshots_remove(kDefaultSnapshotter, "done"));
+    co_await remove_snapshot(c, "done");
     std::filesystem::remove(out);
     co_await ns.finish();
   });

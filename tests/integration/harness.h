@@ -70,16 +70,19 @@ void run_coro(MakeCoro make, std::chrono::seconds watchdog = std::chrono::second
   asio::io_context io;
   std::exception_ptr error;
   bool done = false;
+  asio::steady_timer dog(io, watchdog);
   asio::co_spawn(io, make(), [&](std::exception_ptr e) {
     error = e;
     done = true;
+    dog.cancel();
   });
-  asio::steady_timer dog(io, watchdog);
   dog.async_wait([&](boost::system::error_code ec) {
     if (!ec) io.stop();
   });
-  while (!done && !io.stopped()) io.run_one();
-  dog.cancel();
+  // Runs until all work is done: calls still in flight in gRPC (e.g. an
+  // events stream cancelled as a failed test unwinds) keep the io_context
+  // busy until they have completed, so none completes into a dead one.
+  io.run();
   if (error) std::rethrow_exception(error);
   REQUIRE(done);
 }
