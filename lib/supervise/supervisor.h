@@ -1,0 +1,94 @@
+// herd::supervise::Supervisor: owns every component actor and the one
+// events subscription of a herd instance.
+//
+// - Exits from the events stream are dispatched to the actor whose
+//   container id they name. After every stream gap each actor re-checks
+//   its task (Reconcile), since events sent during the gap are lost.
+// - Components start only once the events stream is proven live (so no
+//   exit can be missed), in dependency order: a component starts when every
+//   component it depends on is ready; independent components start
+//   together.
+// - stop() stops in reverse dependency order (a component stops once every
+//   component depending on it has stopped) within the config's stop_budget,
+//   then calls `done`.
+// - detach() stops supervising and leaves every container running, for the
+//   next herd to adopt.
+// - The status of every component is kept here and reported to the
+//   observer on every change.
+//
+// Strand: the supervisor runs on its own strand; actors on theirs. Public
+// methods may be called from any thread (they post). status() must be
+// called on the supervisor's strand (or, with a single-threaded
+// io_context, from any handler).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/asio.h"
+#include "config/config.h"
+#include "containerd/client.h"
+#include "containerd/events.h"
+#include "supervise/component.h"
+
+namespace herd::supervise {
+
+class Supervisor : public std::enable_shared_from_this<Supervisor> {
+ public:
+  struct Options {
+    std::chrono::milliseconds call_timeout{10000};
+    RandomSource random;  // restart jitter
+  };
+  using Observer = std::function<void(const ComponentStatus&)>;
+
+  static std::shared_ptr<Supervisor> create(asio::any_io_executor executor,
+                                            containerd::Client& client, config::Config config,
+                                            Observer observer, Options options);
+  static std::shared_ptr<Supervisor> create(asio::any_io_executor executor,
+                                            containerd::Client& client, config::Config config,
+                                            Observer observer = {}) {
+    return create(std::move(executor), client, std::move(config), std::move(observer),
+                  Options());
+  }
+
+  void start();
+  void stop(std::function<void()> done);
+  void detach(std::function<void()> done);
+
+  // Strand only (see above).
+  std::vector<ComponentStatus> status() const;
+  const ComponentStatus* status(const std::string& name) const;
+  bool stream_live() const { return stream_ && stream_->live(); }
+  uint64_t gaps() const { return gaps_; }
+
+ private:
+  Supervisor(asio::any_io_executor executor, containerd::Client& client, config::Config config,
+             Observer observer, Options options);
+  void create_actors();
+  void on_status(const ComponentStatus& s);
+  void start_ready_dependants();
+  void stop_unblocked();
+
+  asio::any_io_executor executor_;
+  containerd::Client& client_;
+  config::Config config_;
+  Observer observer_;
+  Options options_;
+  std::shared_ptr<containerd::EventStream> stream_;
+  std::map<std::string, std::shared_ptr<Component>> components_;
+  std::map<std::string, ComponentStatus> status_;
+  std::vector<std::string> order_;  // start order
+  std::set<std::string> started_;
+  std::set<std::string> stop_sent_;
+  bool running_ = false;
+  bool stopping_ = false;
+  TimePoint stop_deadline_{};
+  std::function<void()> stop_done_;
+  uint64_t gaps_ = 0;
+};
+
+}  // namespace herd::supervise

@@ -1,0 +1,416 @@
+// End-to-end tests of lib/supervise: the Supervisor with real components
+// (busybox httpd, a crash loop, real etcd) on the real containerd of the
+// CTest fixture, with the images scripts/build-images made. Each test uses
+// its own namespace and data directory and proves it left nothing behind.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/config.h"
+#include "containerd/images.h"
+#include "supervise/supervisor.h"
+#include "../integration/harness.h"
+
+using namespace herd;
+using namespace herd::supervise;
+using namespace std::chrono_literals;
+using herd::test::env;
+using herd::test::sleep_for;
+using herd::test::TestNamespace;
+
+namespace {
+
+// A free TCP port on 127.0.0.1 (bound, then released for the component).
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool port_answers(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string image_archive(const std::string& file) { return env().image(file).string(); }
+
+// The JSON of a busybox httpd component on `port`.
+std::string httpd(const std::string& name, uint16_t port, const std::string& extra = "") {
+  return R"({"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
+      "image_archive": ")" + image_archive("busybox.tar") + R"(",
+      "args": ["httpd", "-f", "-p", "127.0.0.1:)" + std::to_string(port) + R"(", "-h", "/var/www"],
+      "ready": {"tcp": {"port": )" + std::to_string(port) + R"(}, "interval": "100ms"},
+      "restart": {"base": "0ms", "max": "1s"},
+      "stop_grace": "2s")" + extra + "}";
+}
+
+// One test's herd: its own io_context, namespace and data directory, a
+// Supervisor, and a record of every status change. run() runs the test's
+// coroutine; when the test fails half-way it still stops the supervisor
+// (bounded), so a failure neither hangs nor leaves components running.
+struct Herd {
+  asio::io_context io;  // first: outlives everything bound to it
+  TestNamespace ns;
+  std::filesystem::path data;
+  std::vector<ComponentStatus> changes;
+  std::shared_ptr<Supervisor> sup;
+
+  explicit Herd(const std::string& tag)
+      : ns(tag),
+        data(std::filesystem::temp_directory_path() / ("herd-e2e-" + ns.name())) {
+    std::filesystem::remove_all(data);
+  }
+  ~Herd() {
+    sup.reset();
+    std::filesystem::remove_all(data);
+  }
+
+  template <class MakeCoro>
+  void run(MakeCoro make) {
+    std::exception_ptr error;
+    bool done = false;
+    asio::co_spawn(io, make(), [&](std::exception_ptr e) {
+      error = e;
+      done = true;
+    });
+    run_until([&] { return done; }, 280s);
+    if (!done || error) {
+      // The test failed: stop what it started, within a bound.
+      if (sup) {
+        bool stopped = false;
+        sup->stop([&] { stopped = true; });
+        run_until([&] { return stopped; }, 60s);
+      }
+    }
+    // Let calls still in flight in gRPC complete into a live io_context.
+    run_until([] { return false; }, 2s);
+    if (error) std::rethrow_exception(error);
+    REQUIRE(done);
+  }
+
+  template <class Pred>
+  void run_until(Pred pred, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!pred() && std::chrono::steady_clock::now() < until) {
+      if (io.stopped()) io.restart();
+      if (io.run_one_for(100ms) == 0 && io.stopped() && pred()) break;
+    }
+  }
+
+  config::Config parse(const std::string& components, const std::string& extra = "") {
+    std::string text = R"({"containerd": {"address": ")" + env().address() +
+                       R"(", "namespace": ")" + ns.name() + R"("}, "data_path": ")" +
+                       data.string() + R"(", "stop_budget": "30s")" + extra +
+                       R"(, "components": [)" + components + "]}";
+    auto parsed = config::parse_config(text);
+    INFO(parsed.error_text());
+    REQUIRE(parsed.ok());
+    return *parsed.config;
+  }
+
+  void start(const std::string& components) {
+    sup = Supervisor::create(io.get_executor(), ns.client(), parse(components),
+                             [this](const ComponentStatus& s) { changes.push_back(s); });
+    sup->start();
+  }
+
+  const ComponentStatus& st(const std::string& name) {
+    auto* s = sup->status(name);
+    if (!s) throw std::runtime_error("no component " + name);
+    return *s;
+  }
+  State state(const std::string& name) { return st(name).state; }
+
+  // Index of the first change of `name` into `state`, or -1.
+  int first(const std::string& name, State state) const {
+    for (size_t i = 0; i < changes.size(); ++i)
+      if (changes[i].name == name && changes[i].state == state) return static_cast<int>(i);
+    return -1;
+  }
+
+  asio::awaitable<void> stop() {
+    bool done = false;
+    sup->stop([&] { done = true; });
+    REQUIRE(co_await eventually([&] { return done; }, 60s));
+  }
+
+  template <class Pred>
+  static asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 30s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > until) co_return false;
+      co_await sleep_for(5ms);
+    }
+    co_return true;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from outside",
+          "[e2e]") {
+  Herd h("httpd");
+  const uint16_t port = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(httpd("web", port));
+    REQUIRE(co_await Herd::eventually([&] { return h.state("web") == State::kReady; }));
+    CHECK(port_answers(port));
+    const uint32_t pid = h.st("web").pid;
+    REQUIRE(pid > 0);
+    CHECK(h.st("web").restarts == 0);
+    CHECK_FALSE(h.st("web").adopted);
+
+    REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.st("web").restarts == 1 && h.state("web") == State::kReady; }));
+    CHECK(h.st("web").pid != pid);
+    CHECK(h.st("web").last_exit_code == 128 + SIGKILL);
+    CHECK(port_answers(port));
+    CHECK(h.first("web", State::kBackingOff) >= 0);
+
+    co_await h.stop();
+    CHECK(h.state("web") == State::kStopped);
+    CHECK_FALSE(port_answers(port));
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("a component that always exits 1 backs off and fails at max_restarts", "[e2e]") {
+  Herd h("crashloop");
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string crasher = R"({"name": "crasher", "image": "herd.local/busybox:latest",
+        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "args": ["sh", "-c", "exit 1"], "network": "none",
+        "restart": {"base": "100ms", "max": "400ms", "max_restarts": 3}})";
+    auto t0 = std::chrono::steady_clock::now();
+    h.start(crasher);
+    REQUIRE(co_await Herd::eventually([&] { return h.state("crasher") == State::kFailed; }));
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    // Lower bound only (the schedule, not speed): 100 + 200 + 400 ms waited.
+    CHECK(elapsed >= 700ms);
+    CHECK(h.st("crasher").restarts == 3);
+    CHECK(h.st("crasher").last_exit_code == 1u);
+    int backoffs = 0;
+    for (const auto& c : h.changes) backoffs += c.state == State::kBackingOff;
+    CHECK(backoffs == 3);
+
+    co_await h.stop();
+    CHECK(h.state("crasher") == State::kStopped);
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("stop during a long backoff and during a readiness wait is prompt", "[e2e]") {
+  Herd h("promptstop");
+  const uint16_t closed = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string comps =
+        R"({"name": "backoff", "image": "herd.local/busybox:latest",
+            "image_archive": ")" + image_archive("busybox.tar") + R"(",
+            "args": ["sh", "-c", "exit 1"], "network": "none",
+            "restart": {"base": "60s", "max": "60s"}},
+           {"name": "neverready", "image": "herd.local/busybox:latest",
+            "image_archive": ")" + image_archive("busybox.tar") + R"(",
+            "args": ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
+            "stop_grace": "60s",
+            "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "0"}})";
+    h.start(comps);
+    REQUIRE(co_await Herd::eventually([&] {
+      return h.state("backoff") == State::kBackingOff &&
+             h.state("neverready") == State::kWaitingReady;
+    }));
+    auto t0 = std::chrono::steady_clock::now();
+    co_await h.stop();
+    // Neither the 60 s backoff nor the endless readiness wait held it up
+    // (a bound far below both, not a speed check).
+    CHECK(std::chrono::steady_clock::now() - t0 < 20s);
+    CHECK(h.state("backoff") == State::kStopped);
+    CHECK(h.state("neverready") == State::kStopped);
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("dependants start after their dependencies are ready and stop before them", "[e2e]") {
+  Herd h("deps");
+  const uint16_t pa = free_port(), pb = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(httpd("b", pb, R"(, "depends_on": ["a"])") + "," + httpd("a", pa));
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.state("a") == State::kReady && h.state("b") == State::kReady; }));
+    CHECK(h.first("a", State::kReady) < h.first("b", State::kPreparing));
+    co_await h.stop();
+    CHECK(h.first("b", State::kStopped) < h.first("a", State::kStopping));
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("a new supervisor adopts running components, and re-creates changed ones", "[e2e]") {
+  Herd h("adopt");
+  const uint16_t p1 = free_port(), p2 = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string comps = httpd("keep", p1) + "," + httpd("change", p2);
+    h.start(comps);
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.state("keep") == State::kReady && h.state("change") == State::kReady; }));
+    const uint32_t keep_pid = h.st("keep").pid, change_pid = h.st("change").pid;
+    bool detached = false;
+    h.sup->detach([&] { detached = true; });
+    REQUIRE(co_await Herd::eventually([&] { return detached; }));
+    CHECK(port_answers(p1));  // still running without a supervisor
+
+    // The next herd: same config for "keep", a changed one for "change".
+    const std::string changed =
+        httpd("keep", p1) + "," + httpd("change", p2, R"(, "env": {"VERSION": "2"})");
+    h.changes.clear();
+    h.start(changed);
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.state("keep") == State::kReady && h.state("change") == State::kReady; }));
+    CHECK(h.st("keep").pid == keep_pid);
+    CHECK(h.st("keep").adopted);
+    CHECK(h.st("keep").restarts == 0);
+    CHECK(h.st("change").pid != change_pid);
+    CHECK_FALSE(h.st("change").adopted);
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
+  Herd h("leftovers");
+  const uint16_t p1 = free_port(), p2 = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    auto& c = h.ns.client();
+    // Start both once, then leave them behind as a crash would.
+    h.start(httpd("deadtask", p1) + "," + httpd("stale", p2));
+    REQUIRE(co_await Herd::eventually([&] {
+      return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady;
+    }));
+    const uint32_t dead_pid = h.st("deadtask").pid;
+    bool detached = false;
+    h.sup->detach([&] { detached = true; });
+    REQUIRE(co_await Herd::eventually([&] { return detached; }));
+    // 1. a dead task record: its process is killed while nobody watches.
+    REQUIRE(::kill(static_cast<pid_t>(dead_pid), SIGKILL) == 0);
+    REQUIRE(co_await Herd::eventually([&] { return !port_answers(p1); }));
+    // 2. an orphan snapshot: the key a component's container would use,
+    //    held by a lease as a crash between prepare and create leaves it.
+    auto img = co_await herd::containerd::resolve_image(c, "herd.local/busybox:latest");
+    HERD_REQUIRE_OK(img);
+    auto lease = co_await c.leases_create("", std::chrono::hours(1));
+    HERD_REQUIRE_OK(lease);
+    herd::containerd::CallOptions in_lease;
+    in_lease.lease = lease->id();
+    HERD_REQUIRE_OK(co_await c.snapshots_prepare(herd::containerd::kDefaultSnapshotter, "orphan",
+                                                 img->top_chain_id(), {}, in_lease));
+    // 3. "stale" runs with a different spec than the next config asks for.
+
+    h.changes.clear();
+    const uint16_t p3 = free_port();
+    h.start(httpd("deadtask", p1) + "," + httpd("stale", p2, R"(, "env": {"NEW": "1"})") +
+                    "," + httpd("orphan", p3));
+    REQUIRE(co_await Herd::eventually([&] {
+      return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady &&
+             h.state("orphan") == State::kReady;
+    }));
+    CHECK(h.st("deadtask").pid != dead_pid);
+    CHECK_FALSE(h.st("stale").adopted);
+    CHECK(port_answers(p1));
+    CHECK(port_answers(p3));
+    co_await h.stop();
+    HERD_CHECK_OK(co_await c.leases_delete(lease->id(), /*sync=*/true));
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("a containerd restart is noticed, reconciled, and a component killed meanwhile restarts",
+          "[e2e][restart]") {
+  Herd h("ctrdrestart");
+  const uint16_t p1 = free_port(), p2 = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(httpd("victim", p1) + "," + httpd("bystander", p2));
+    REQUIRE(co_await Herd::eventually([&] {
+      return h.state("victim") == State::kReady && h.state("bystander") == State::kReady;
+    }));
+    const uint32_t victim = h.st("victim").pid, bystander = h.st("bystander").pid;
+
+    // Stop containerd (by its recorded pid), kill the victim while it is
+    // down, start containerd again.
+    std::ifstream pidfile(env().containerd_dir / "containerd.pid");
+    pid_t ctrd = 0;
+    pidfile >> ctrd;
+    REQUIRE(ctrd > 0);
+    REQUIRE(::kill(ctrd, SIGTERM) == 0);
+    REQUIRE(co_await Herd::eventually([&] { return ::kill(ctrd, 0) != 0; }));
+    REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);
+    std::string cmd = std::string(HERD_SOURCE_DIR) + "/scripts/dev-containerd start " +
+                      env().containerd_dir.string() + " >/dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+
+    REQUIRE(co_await Herd::eventually([&] { return h.sup->gaps() >= 1; }));
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.st("victim").restarts == 1 && h.state("victim") == State::kReady; }));
+    CHECK(h.st("victim").pid != victim);
+    CHECK(h.st("bystander").pid == bystander);
+    CHECK(h.st("bystander").restarts == 0);
+    CHECK(port_answers(p1));
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("real etcd comes back healthy after a SIGKILL, with its data", "[e2e][etcd]") {
+  Herd h("etcd");
+  const uint16_t client = free_port(), peer = free_port();
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(client);
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string etcd = R"({"name": "etcd", "image": "herd.local/etcd:3.4",
+        "image_archive": ")" + image_archive("etcd.tar") + R"(",
+        "args": ["/usr/bin/etcd", "--name", "herd", "--data-dir", "/var/lib/etcd",
+                 "--listen-client-urls", ")" + endpoint + R"(",
+                 "--advertise-client-urls", ")" + endpoint + R"(",
+                 "--listen-peer-urls", "http://127.0.0.1:)" + std::to_string(peer) + R"(",
+                 "--initial-advertise-peer-urls", "http://127.0.0.1:)" + std::to_string(peer) + R"(",
+                 "--initial-cluster", "herd=http://127.0.0.1:)" + std::to_string(peer) + R"("],
+        "mounts": [{"data": "etcd", "target": "/var/lib/etcd", "mode": "0700"}],
+        "ready": {"tcp": {"port": )" + std::to_string(client) + R"(}, "interval": "100ms"},
+        "restart": {"preset": "aggressive"}, "stop_grace": "10s"})";
+    h.start(etcd);
+    REQUIRE(co_await Herd::eventually([&] { return h.state("etcd") == State::kReady; }, 60s));
+    const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints " + endpoint + " ";
+    REQUIRE(std::system((ctl + "put herd-key herd-value >/dev/null").c_str()) == 0);
+
+    const uint32_t pid = h.st("etcd").pid;
+    REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
+    REQUIRE(co_await Herd::eventually(
+        [&] { return h.st("etcd").restarts == 1 && h.state("etcd") == State::kReady; }, 60s));
+    CHECK(std::system((ctl + "endpoint health >/dev/null 2>&1").c_str()) == 0);
+    auto out = std::filesystem::temp_directory_path() / ("herd-e2e-etcd-get-" + h.ns.name());
+    REQUIRE(std::system((ctl + "get --print-value-only herd-key > " + out.string()).c_str()) == 0);
+    std::ifstream in(out);
+    std::string value;
+    std::getline(in, value);
+    CHECK(value == "herd-value");
+    std::filesystem::remove(out);
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+}
