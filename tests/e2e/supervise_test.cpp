@@ -219,6 +219,27 @@ TEST_CASE("a component that always exits 1 backs off and fails at max_restarts",
   });
 }
 
+TEST_CASE("an exit during the readiness wait is seen at once, not when the probe gives up",
+          "[e2e]") {
+  Herd h("exitwait");
+  const uint16_t closed = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string comp = R"({"name": "quitter", "image": "herd.local/busybox:latest",
+        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "args": ["sh", "-c", "sleep 0.3; exit 2"], "network": "none",
+        "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "10m"},
+        "restart": {"base": "10m", "max": "10m"}})";
+    h.start(comp);
+    REQUIRE(co_await Herd::eventually([&] { return h.state("quitter") == State::kWaitingReady; }));
+    // The probe would wait 10 minutes; the exit is seen as it happens.
+    REQUIRE(co_await Herd::eventually([&] { return h.state("quitter") == State::kBackingOff; }));
+    CHECK(h.st("quitter").last_exit_code == 2u);
+    CHECK(h.first("quitter", State::kReady) == -1);
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+}
+
 TEST_CASE("stop during a long backoff and during a readiness wait is prompt", "[e2e]") {
   Herd h("promptstop");
   const uint16_t closed = free_port();
@@ -267,19 +288,27 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
   Herd h("adopt");
   const uint16_t p1 = free_port(), p2 = free_port();
   h.run([&]() -> asio::awaitable<void> {
-    const std::string comps = httpd("keep", p1) + "," + httpd("change", p2);
+    const std::string ticker = R"({"name": "ticker", "image": "herd.local/busybox:latest",
+        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "args": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"]})";
+    const std::string comps = httpd("keep", p1) + "," + httpd("change", p2) + "," + ticker;
     h.start(comps);
-    REQUIRE(co_await Herd::eventually(
-        [&] { return h.state("keep") == State::kReady && h.state("change") == State::kReady; }));
+    REQUIRE(co_await Herd::eventually([&] {
+      return h.state("keep") == State::kReady && h.state("change") == State::kReady &&
+             h.state("ticker") == State::kReady;
+    }));
     const uint32_t keep_pid = h.st("keep").pid, change_pid = h.st("change").pid;
     bool detached = false;
     h.sup->detach([&] { detached = true; });
     REQUIRE(co_await Herd::eventually([&] { return detached; }));
     CHECK(port_answers(p1));  // still running without a supervisor
+    auto image_before = co_await h.ns.client().images_get("herd.local/busybox:latest");
+    HERD_REQUIRE_OK(image_before);
 
     // The next herd: same config for "keep", a changed one for "change".
-    const std::string changed =
-        httpd("keep", p1) + "," + httpd("change", p2, R"(, "env": {"VERSION": "2"})");
+    const std::string changed = httpd("keep", p1) + "," +
+                                httpd("change", p2, R"(, "env": {"VERSION": "2"})") + "," +
+                                ticker;
     h.changes.clear();
     h.start(changed);
     REQUIRE(co_await Herd::eventually(
@@ -289,6 +318,17 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
     CHECK(h.st("keep").restarts == 0);
     CHECK(h.st("change").pid != change_pid);
     CHECK_FALSE(h.st("change").adopted);
+    // A present image is never imported (or pulled) again.
+    auto image_after = co_await h.ns.client().images_get("herd.local/busybox:latest");
+    HERD_REQUIRE_OK(image_after);
+    CHECK(image_after->updated_at().seconds() == image_before->updated_at().seconds());
+    CHECK(image_after->updated_at().nanos() == image_before->updated_at().nanos());
+    // The adopted ticker's output keeps flowing: it never blocks on a pipe.
+    REQUIRE(co_await Herd::eventually([&] { return h.state("ticker") == State::kReady; }));
+    CHECK(h.st("ticker").adopted);
+    const auto log = h.data / ".herd-logs" / "ticker.log";
+    const auto size0 = std::filesystem::file_size(log);
+    REQUIRE(co_await Herd::eventually([&] { return std::filesystem::file_size(log) > size0 + 50; }));
     co_await h.stop();
     co_await h.ns.finish();
   });
