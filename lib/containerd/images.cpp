@@ -111,8 +111,12 @@ class Importer {
     Client::ChunkSource source = [a, digest](int64_t offset, std::string& buf) {
       return a->read_blob_range(digest, static_cast<uint64_t>(offset), 1 << 20, buf);
     };
-    co_return co_await client_.content_write("herd-import-" + digest, size, digest,
-                                             std::move(labels), std::move(source), wo);
+    // A ref of this import's own: two imports of the same image at once
+    // (two components starting together) would otherwise find the ref
+    // locked by the other. The second commit of a digest is AlreadyExists,
+    // which content_write takes as success.
+    co_return co_await client_.content_write("herd-import-" + random_id() + "-" + digest, size,
+                                             digest, std::move(labels), std::move(source), wo);
   }
 
   asio::awaitable<Status> tree(const std::string& digest, const std::string& media_type,

@@ -556,18 +556,43 @@ asio::awaitable<void> Component::run_kill() {
 
 asio::awaitable<void> Component::run_reconcile(uint64_t gen) {
   auto self = shared_from_this();
-  auto t = co_await env_.client->tasks_get(config_.name, call());
-  if (gen != reconcile_gen_ || detached_) co_return;
+  // Only a definitive answer ends a task (SEED weakness 1: a lost stream or
+  // a containerd that is still coming up is not a crash): the task is gone
+  // (NotFound) or its process has stopped. Anything else (an error, an
+  // UNKNOWN state from a shim containerd is still reconnecting to, a pid
+  // of 0) is asked again a few times, and otherwise left running: its exit
+  // event, or the next gap's reconcile, will tell.
   ReconcileResult r;
-  if (t.ok()) {
-    r.running = t->status() == containerd::ProcessStatus::RUNNING;
-    r.pid = t->pid();
-    r.exit_code = t->exit_status();
-  } else if (!t.status().is_not_found()) {
-    // containerd unreachable again: the next gap will ask once more.
-    r.running = true;
-    r.pid = machine_.pid;
+  r.running = true;
+  r.pid = machine_.pid;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0) {
+      asio::steady_timer t(executor_, std::chrono::milliseconds(200 * attempt));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    if (gen != reconcile_gen_ || detached_) co_return;
+    auto t = co_await env_.client->tasks_get(config_.name, call());
+    if (!t.ok()) {
+      if (t.status().is_not_found()) {
+        r.running = false;
+        r.exit_code = 255;  // gone without a recorded exit, as containerd reports a lost shim
+        break;
+      }
+      continue;
+    }
+    if (t->status() == containerd::ProcessStatus::STOPPED) {
+      r.running = false;
+      r.pid = t->pid();
+      r.exit_code = t->exit_status();
+      break;
+    }
+    if (t->status() == containerd::ProcessStatus::RUNNING && t->pid() != 0) {
+      r.running = true;
+      r.pid = t->pid();
+      break;
+    }
   }
+  if (gen != reconcile_gen_ || detached_) co_return;
   feed(r);
 }
 

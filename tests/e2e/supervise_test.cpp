@@ -26,17 +26,29 @@ using herd::test::TestNamespace;
 
 namespace {
 
-// A free TCP port on 127.0.0.1 (bound, then released for the component).
+// A free TCP port on 127.0.0.1 for a component (checked bindable, then
+// released). Taken below the kernel's ephemeral range (32768 and up), so
+// no outgoing connection can grab it meanwhile, and never handed out twice
+// in one test process.
 uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::set<uint16_t> given;
+  static uint16_t next = static_cast<uint16_t>(20000 + (::getpid() * 7919) % 10000);
+  for (int tries = 0; tries < 10000; ++tries) {
+    const uint16_t port = next;
+    next = next >= 29999 ? 20000 : next + 1;
+    if (given.count(port)) continue;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (!ok) continue;
+    given.insert(port);
+    return port;
+  }
+  throw std::runtime_error("no free port in 20000-29999");
 }
 
 // True when something accepts TCP connections on 127.0.0.1:port.
@@ -409,6 +421,9 @@ TEST_CASE("a containerd restart is noticed, reconciled, and a component killed m
     REQUIRE(co_await Herd::eventually(
         [&] { return h.st("victim").restarts == 1 && h.state("victim") == State::kReady; }));
     CHECK(h.st("victim").pid != victim);
+    for (const auto& c : h.changes)
+      UNSCOPED_INFO(c.name << " " << to_string(c.state) << " pid " << c.pid << " exit "
+                           << c.last_exit_code.value_or(0) << " " << c.last_error);
     CHECK(h.st("bystander").pid == bystander);
     CHECK(h.st("bystander").restarts == 0);
     CHECK(port_answers(p1));

@@ -1,0 +1,257 @@
+// herdd: the herd daemon. Reads the config, waits for containerd, runs the
+// Supervisor on one io_context, reports to systemd, and stops on signals.
+//
+// Signals (all handled on the event loop):
+//   SIGTERM, SIGINT  stop every component in reverse dependency order
+//                    within stop_budget, then exit 0.
+//   SIGUSR2          exit at once and LEAVE every component running, for
+//                    the next herdd to adopt (upgrades without restarts).
+//   SIGHUP           reload (not built yet: logged and ignored).
+// A herdd killed with SIGKILL also leaves components running.
+//
+// Exit codes (docs/operations.md):
+//   0 stopped cleanly (or --check-config: the config is valid)
+//   1 internal error
+//   2 config invalid (every error printed with its JSON path)
+//   3 containerd unreachable at start, after retrying for --connect-timeout
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <map>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "common/asio.h"
+#include "config/config.h"
+#include "containerd/client.h"
+#include "supervise/supervisor.h"
+
+#include <boost/asio/signal_set.hpp>
+
+namespace {
+
+using namespace herd;
+namespace ctrd = herd::containerd;
+using namespace std::chrono_literals;
+using supervise::ComponentStatus;
+using supervise::State;
+
+constexpr int kExitOk = 0;
+constexpr int kExitInternal = 1;
+constexpr int kExitConfig = 2;
+constexpr int kExitContainerd = 3;
+
+// "2/3 ready, 1 backing off: web" from the current states.
+std::string status_line(const std::vector<ComponentStatus>& all) {
+  size_t ready = 0;
+  std::map<State, std::vector<std::string>> others;
+  for (const auto& s : all) {
+    if (s.state == State::kReady) {
+      ++ready;
+    } else {
+      others[s.state].push_back(s.name);
+    }
+  }
+  std::string line = std::to_string(ready) + "/" + std::to_string(all.size()) + " ready";
+  for (const auto& [state, names] : others) {
+    std::string st(supervise::to_string(state));
+    for (auto& c : st)
+      if (c == '_') c = ' ';
+    line += ", " + std::to_string(names.size()) + " " + st + ":";
+    for (size_t i = 0; i < names.size(); ++i) line += (i ? ", " : " ") + names[i];
+  }
+  return line;
+}
+
+// Every component ready or failed: the initial reconcile is done.
+bool settled(const std::vector<ComponentStatus>& all) {
+  for (const auto& s : all)
+    if (s.state != State::kReady && s.state != State::kFailed) return false;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herdd: supervises containerd-based services on a node"};
+  std::string config_path = "/etc/herd/herd.json";
+  bool check_only = false;
+  bool show_version = false;
+  std::string address, ns, log_target = "auto", log_level = "info";
+  int connect_timeout_s = 60;
+  app.add_option("--config", config_path, "Config file")->capture_default_str();
+  app.add_flag("--check-config", check_only,
+               "Validate the config, print every error with its JSON path, exit 0 (valid) or 2");
+  app.add_option("--containerd-address", address, "containerd socket (overrides the config)");
+  app.add_option("--namespace", ns, "containerd namespace (overrides the config)");
+  app.add_option("--log-target", log_target, "journald, stderr or auto")
+      ->check(CLI::IsMember({"journald", "stderr", "auto"}))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--connect-timeout", connect_timeout_s,
+                 "Seconds to keep retrying an unreachable containerd at start")
+      ->capture_default_str();
+  app.add_flag("--version", show_version, "Print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  if (show_version) {
+    std::cout << "herdd " << HERD_VERSION << "\n";
+    return kExitOk;
+  }
+
+  auto parsed = config::load_config(config_path);
+  if (!parsed.ok()) {
+    for (const auto& e : parsed.errors) std::cerr << config_path << ": " << e.to_string() << "\n";
+    std::cerr << "herdd: " << parsed.errors.size() << " error(s) in " << config_path << "\n";
+    return kExitConfig;
+  }
+  config::Config cfg = std::move(*parsed.config);
+  if (!address.empty()) cfg.containerd.address = address;
+  if (!ns.empty()) cfg.containerd.namespace_name = ns;
+  if (check_only) {
+    std::cout << config_path << ": valid, " << cfg.components.size() << " component(s)\n";
+    return kExitOk;
+  }
+
+  auto log = spdlog::stderr_logger_mt("herdd");
+  spdlog::set_default_logger(log);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  try {
+    asio::io_context io;
+    ctrd::Client::Options co;
+    co.address = cfg.containerd.address;
+    co.ns = cfg.containerd.namespace_name;
+    ctrd::Client client(co);
+
+    int exit_code = kExitOk;
+    std::shared_ptr<supervise::Supervisor> sup;
+    bool announced_ready = false;
+    asio::signal_set signals(io, SIGTERM, SIGINT, SIGUSR2);
+    asio::signal_set hup(io, SIGHUP);
+    asio::steady_timer watchdog(io);
+
+    // Watchdog: pinged from the event loop itself, so a stuck loop is seen.
+    uint64_t wd_usec = 0;
+    std::function<void()> ping;
+    if (sd_watchdog_enabled(0, &wd_usec) > 0) {
+      ping = [&] {
+        sd_notify(0, "WATCHDOG=1");
+        watchdog.expires_after(std::chrono::microseconds(wd_usec / 2));
+        watchdog.async_wait([&](boost::system::error_code ec) {
+          if (!ec) ping();
+        });
+      };
+      ping();
+    }
+
+    auto observe = [&](const ComponentStatus& s) {
+      const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
+      if (trouble && !s.last_error.empty()) {
+        spdlog::warn("{}: {} ({})", s.name, supervise::to_string(s.state), s.last_error);
+      } else if (trouble && s.last_exit_code) {
+        spdlog::warn("{}: {} (exit code {}, restarts {})", s.name, supervise::to_string(s.state),
+                     *s.last_exit_code, s.restarts);
+      } else {
+        spdlog::info("{}: {}{}", s.name, supervise::to_string(s.state),
+                     s.pid ? " pid " + std::to_string(s.pid) : "");
+      }
+      // Posted: the supervisor updates its table right after observing.
+      asio::post(io, [&] {
+        if (!sup) return;
+        auto all = sup->status();
+        const std::string line = status_line(all);
+        sd_notifyf(0, "STATUS=%s", line.c_str());
+        if (!announced_ready && settled(all)) {
+          announced_ready = true;
+          sd_notify(0, "READY=1");
+          spdlog::info("ready: {}", line);
+        }
+      });
+    };
+
+    // Wait for containerd (bounded), then supervise.
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          auto until = std::chrono::steady_clock::now() + std::chrono::seconds(connect_timeout_s);
+          auto delay = 100ms;
+          for (;;) {
+            auto v = co_await client.version(ctrd::CallOptions::with_timeout(2s));
+            if (v.ok()) {
+              spdlog::info("containerd {} at {}, namespace {}", v->version, co.address, co.ns);
+              break;
+            }
+            if (std::chrono::steady_clock::now() + delay > until) {
+              spdlog::error("containerd unreachable for {}s: {}", connect_timeout_s,
+                            v.status().to_string());
+              exit_code = kExitContainerd;
+              io.stop();
+              co_return;
+            }
+            spdlog::warn("waiting for containerd: {}", v.status().to_string());
+            asio::steady_timer t(io, delay);
+            co_await t.async_wait(asio::use_awaitable);
+            delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+          }
+          sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe);
+          if (cfg.components.empty()) {
+            sd_notify(0, "READY=1\nSTATUS=0/0 ready");
+            announced_ready = true;
+          }
+          sup->start();
+        },
+        asio::detached);
+
+    std::function<void()> wait_hup = [&] {
+      hup.async_wait([&](boost::system::error_code ec, int) {
+        if (ec) return;
+        spdlog::warn("SIGHUP: reload is not built yet; the running config stays");
+        wait_hup();
+      });
+    };
+    wait_hup();
+
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      hup.cancel();
+      if (sig == SIGUSR2) {
+        spdlog::info("SIGUSR2: exiting, components keep running for the next herdd");
+        sd_notify(0, "STOPPING=1\nSTATUS=exiting, components left running");
+        if (!sup) {
+          io.stop();
+          return;
+        }
+        sup->detach([&] {
+          watchdog.cancel();
+          io.stop();
+        });
+        return;
+      }
+      spdlog::info("{}: stopping every component", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+      if (!sup) {
+        io.stop();
+        return;
+      }
+      // A second signal during the stop is handled by the same stop.
+      signals.async_wait([](boost::system::error_code, int) {});
+      sup->stop([&] {
+        spdlog::info("all components stopped");
+        watchdog.cancel();
+        io.stop();
+      });
+    });
+
+    io.run();
+    return exit_code;
+  } catch (const std::exception& e) {
+    spdlog::critical("internal error: {}", e.what());
+    return kExitInternal;
+  }
+}
