@@ -1,0 +1,233 @@
+// Process-level tests of herdd: the real binary against the fixture's
+// containerd, with a NOTIFY_SOCKET the test binds itself. Every herdd is
+// started and ended by the test, by pid.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../integration/harness.h"
+
+using namespace herd;
+using namespace std::chrono_literals;
+using herd::test::env;
+using herd::test::run_coro;
+using herd::test::TestNamespace;
+
+namespace {
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("herdd-test-" + std::to_string(::getpid()) + "-" + name);
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+// Runs a command, returns (exit code, output with stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = ::pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// The NOTIFY_SOCKET systemd would give herdd.
+class NotifySocket {
+ public:
+  NotifySocket() : path_(temp_path("notify.sock")) {
+    std::filesystem::remove(path_);
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~NotifySocket() {
+    ::close(fd_);
+    std::filesystem::remove(path_);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+  // Reads datagrams until one contains `needle` (returns it) or the limit.
+  std::string wait_for(const std::string& needle, std::chrono::seconds limit = 60s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, static_cast<size_t>(n));
+      seen_ += msg + "\n";
+      if (msg.find(needle) != std::string::npos) return msg;
+    }
+    return {};
+  }
+  const std::string& seen() const { return seen_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::string seen_;
+};
+
+// A herdd process started by the test.
+class Herdd {
+ public:
+  Herdd(const std::filesystem::path& config, const NotifySocket& notify) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
+      int log = ::open(temp_path("herdd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(log, 2);
+      ::execl(HERDD_BINARY, HERDD_BINARY, "--config", config.c_str(), "--log-target", "stderr",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~Herdd() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  void signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
+  // Exit code, or -1 when it did not exit within the limit.
+  int wait(std::chrono::seconds limit = 120s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      ::usleep(10000);
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+std::string config_text(const std::string& ns, const std::filesystem::path& data,
+                        uint16_t port) {
+  return R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" + ns +
+         R"("}, "data_path": ")" + data.string() + R"(", "components": [
+      {"name": "web", "image": "herd.local/busybox:latest",
+       "image_archive": ")" + env().image("busybox.tar").string() + R"(",
+       "args": ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:)" +
+         std::to_string(port) + R"( -h /var/www & wait"],
+       "ready": {"tcp": {"port": )" + std::to_string(port) + R"(}}}]})";
+}
+
+asio::awaitable<uint32_t> task_pid(herd::containerd::Client& c, const std::string& id) {
+  auto t = co_await c.tasks_get(id);
+  co_return t.ok() && t->status() == herd::containerd::ProcessStatus::RUNNING ? t->pid() : 0;
+}
+
+}  // namespace
+
+TEST_CASE("check-config refuses bad configs and names every JSON path", "[e2e]") {
+  auto cfg = temp_path("bad.json");
+  write_file(cfg, R"({"components": [
+      {"name": "a", "image": "x", "stop_grce": "1s", "depends_on": ["b"],
+       "ready": {"tcp": {"port": 70000}}},
+      {"name": "b", "image": "x", "depends_on": ["a"]}]})");
+  auto [code, out] = run(std::string(HERDD_BINARY) + " --check-config --config " + cfg.string());
+  INFO(out);
+  CHECK(code == 2);
+  CHECK_THAT(out, Catch::Contains("/components/0/stop_grce"));
+  CHECK_THAT(out, Catch::Contains("did you mean \"stop_grace\""));
+  CHECK_THAT(out, Catch::Contains("/components/0/ready/tcp/port"));
+  CHECK_THAT(out, Catch::Contains("/components/0/depends_on"));
+  CHECK_THAT(out, Catch::Contains("cycle"));
+
+  write_file(cfg, R"({"components": [{"name": "a", "image": "herd.local/busybox:latest"}]})");
+  auto [ok_code, ok_out] =
+      run(std::string(HERDD_BINARY) + " --check-config --config " + cfg.string());
+  INFO(ok_out);
+  CHECK(ok_code == 0);
+
+  auto [missing_code, missing_out] =
+      run(std::string(HERDD_BINARY) + " --check-config --config /nonexistent/herd.json");
+  CHECK(missing_code == 2);
+  CHECK_THAT(missing_out, Catch::Contains("/nonexistent/herd.json"));
+  std::filesystem::remove(cfg);
+}
+
+TEST_CASE("herdd exits 3 when containerd stays unreachable", "[e2e]") {
+  auto cfg = temp_path("unreachable.json");
+  write_file(cfg, R"({"containerd": {"address": ")" + (env().containerd_dir / "none.sock").string() +
+                      R"("}, "components": []})");
+  auto [code, out] = run(std::string(HERDD_BINARY) + " --log-target stderr --connect-timeout 1" +
+                         " --config " + cfg.string());
+  INFO(out);
+  CHECK(code == 3);
+  CHECK_THAT(out, Catch::Contains("none.sock"));
+  std::filesystem::remove(cfg);
+}
+
+TEST_CASE("herdd reports READY and STATUS to systemd, and SIGTERM stops everything", "[e2e]") {
+  TestNamespace ns("herdd-term");
+  auto data = temp_path("data-term");
+  auto cfg = temp_path("term.json");
+  write_file(cfg, config_text(ns.name(), data, 24711));
+  NotifySocket notify;
+  Herdd herdd(cfg, notify);
+  CHECK_FALSE(notify.wait_for("READY=1").empty());
+  INFO(notify.seen());
+  CHECK_THAT(notify.seen(), Catch::Contains("STATUS=1/1 ready"));
+  herdd.signal(SIGTERM);
+  CHECK_FALSE(notify.wait_for("STOPPING=1").empty());
+  CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
+  std::filesystem::remove_all(data);
+  std::filesystem::remove(cfg);
+}
+
+TEST_CASE("after SIGUSR2 the components keep running and the next herdd adopts them", "[e2e]") {
+  TestNamespace ns("herdd-usr2");
+  auto data = temp_path("data-usr2");
+  auto cfg = temp_path("usr2.json");
+  write_file(cfg, config_text(ns.name(), data, 24712));
+  uint32_t pid = 0;
+  {
+    NotifySocket notify;
+    Herdd first(cfg, notify);
+    REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), "web"); });
+    REQUIRE(pid > 0);
+    first.signal(SIGUSR2);
+    CHECK(first.wait() == 0);
+  }
+  uint32_t still = 0;
+  run_coro([&]() -> asio::awaitable<void> { still = co_await task_pid(ns.client(), "web"); });
+  CHECK(still == pid);  // herdd gone, the component runs on
+
+  NotifySocket notify;
+  Herdd second(cfg, notify);
+  REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+  uint32_t adopted = 0;
+  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), "web"); });
+  CHECK(adopted == pid);  // adopted, not restarted
+  second.signal(SIGTERM);
+  CHECK(second.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
+  std::filesystem::remove_all(data);
+  std::filesystem::remove(cfg);
+}
