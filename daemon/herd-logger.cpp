@@ -1,0 +1,87 @@
+// herd-logger: containerd's shim runs it as the `binary://` logger of a
+// herd component and it forwards the component's stdout/stderr to
+// journald, line by line (lib/systemd/container_logger.h has the contract:
+// arguments, fds, fields, what happens when journald is slow or away).
+//
+//   herd-logger [component NAME]     fd 3 = stdout, fd 4 = stderr,
+//                                    fd 5 = readiness pipe
+//   env: CONTAINER_ID, CONTAINER_NAMESPACE (set by the shim)
+//
+// It writes one byte to fd 5 and closes it once it is ready to read, exits
+// 0 when both streams reach EOF, and on SIGTERM/SIGINT (the shim's stop)
+// forwards what the pipes still hold and exits 0. It never exits early on
+// bad arguments: a dead logger would make the container's writes fail.
+// At exit it prints one summary line to stderr (/dev/null under the shim).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "systemd/container_logger.h"
+
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace herd::systemd;
+
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGHUP, SIG_IGN);
+  // SIGTERM/SIGINT arrive through a signalfd the forwarder polls; blocked
+  // before any thread starts, so no thread takes them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  int stop_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  LoggerArgs args = parse_logger_args(std::vector<std::string>(argv + 1, argv + argc));
+  ForwarderConfig config;
+  config.container_id = env_or_empty("CONTAINER_ID");
+  config.container_namespace = env_or_empty("CONTAINER_NAMESPACE");
+  config.component = !args.component.empty()        ? args.component
+                     : !config.container_id.empty() ? config.container_id
+                                                    : std::string("herd-logger");
+
+  RecordSender sender = make_journald_sender(config);
+  for (const auto& warning : args.warnings) {
+    std::string note = "herd-logger: " + warning;
+    sender(LogRecord{Stream::kLogger, note});
+    std::fprintf(stderr, "%s\n", note.c_str());
+  }
+
+  // Ready: the shim waits for this before it starts the container.
+  constexpr int kReadyFd = 5;
+  if (::fcntl(kReadyFd, F_GETFD) != -1) {
+    const char byte = 'R';
+    ssize_t n;
+    do {
+      n = ::write(kReadyFd, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    ::close(kReadyFd);
+  }
+
+  ForwarderStats stats = forward_container_output(config, 3, 4, stop_fd, sender);
+  std::fprintf(stderr, "herd-logger: %s: %llu lines, %llu sent, %llu dropped%s\n",
+               config.component.c_str(), static_cast<unsigned long long>(stats.lines),
+               static_cast<unsigned long long>(stats.sent),
+               static_cast<unsigned long long>(stats.dropped),
+               stats.drained ? "" : " (journald did not take the rest in time)");
+  std::fflush(stderr);
+  // Not exit(): a sender thread left stuck in a send must not meet static
+  // destructors.
+  ::_exit(0);
+}

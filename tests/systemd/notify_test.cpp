@@ -1,0 +1,189 @@
+// Notifier and WatchdogPinger against a NOTIFY_SOCKET bound by the test,
+// the way systemd receives them.
+#include "systemd/notify.h"
+
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+
+using herd::systemd::Notifier;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A unix datagram socket in a fresh temp dir, exported as NOTIFY_SOCKET.
+class NotifySocket {
+ public:
+  NotifySocket() {
+    char tmpl[] = "/tmp/herd-notify-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/notify.sock";
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::setenv("NOTIFY_SOCKET", path_.c_str(), 1);
+  }
+  ~NotifySocket() {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+    ::unsetenv("WATCHDOG_PID");
+    ::close(fd_);
+    std::filesystem::remove_all(dir_);
+  }
+
+  // The next message, or nullopt when none comes within `wait`.
+  std::optional<std::string> receive(std::chrono::milliseconds wait = 5000ms) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(wait.count())) != 1) return std::nullopt;
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    REQUIRE(n >= 0);
+    return std::string(buf, static_cast<size_t>(n));
+  }
+
+  // Every message already queued.
+  std::vector<std::string> drain() {
+    std::vector<std::string> all;
+    while (auto m = receive(0ms)) all.push_back(*m);
+    return all;
+  }
+
+ private:
+  std::string dir_, path_;
+  int fd_ = -1;
+};
+
+void set_watchdog(const std::string& usec, pid_t pid) {
+  ::setenv("WATCHDOG_USEC", usec.c_str(), 1);
+  ::setenv("WATCHDOG_PID", std::to_string(pid).c_str(), 1);
+}
+
+}  // namespace
+
+TEST_CASE("Notifier sends each state to NOTIFY_SOCKET") {
+  NotifySocket systemd;
+  Notifier notifier;
+  CHECK(notifier.enabled());
+
+  CHECK(notifier.ready().ok());
+  CHECK(systemd.receive() == "READY=1");
+
+  CHECK(notifier.status("5/6 ready\n1 backing off: victorialogs").ok());
+  CHECK(systemd.receive() == "STATUS=5/6 ready 1 backing off: victorialogs");
+
+  CHECK(notifier.reloading().ok());
+  auto reloading = systemd.receive();
+  REQUIRE(reloading);
+  INFO(*reloading);
+  CHECK(reloading->starts_with("RELOADING=1\nMONOTONIC_USEC="));
+  std::string usec = reloading->substr(std::strlen("RELOADING=1\nMONOTONIC_USEC="));
+  CHECK(!usec.empty());
+  CHECK(usec.find_first_not_of("0123456789") == std::string::npos);
+  CHECK(notifier.ready().ok());
+  CHECK(systemd.receive() == "READY=1");
+
+  CHECK(notifier.stopping().ok());
+  CHECK(systemd.receive() == "STOPPING=1");
+
+  CHECK(notifier.watchdog().ok());
+  CHECK(systemd.receive() == "WATCHDOG=1");
+  CHECK(systemd.drain().empty());
+}
+
+TEST_CASE("Notifier does nothing without NOTIFY_SOCKET") {
+  ::unsetenv("NOTIFY_SOCKET");
+  Notifier notifier;
+  CHECK_FALSE(notifier.enabled());
+  CHECK(notifier.ready().ok());
+  CHECK(notifier.status("idle").ok());
+  CHECK(notifier.stopping().ok());
+}
+
+TEST_CASE("Notifier reports a socket it cannot reach") {
+  ::setenv("NOTIFY_SOCKET", "/nonexistent/herd-notify.sock", 1);
+  Notifier notifier;
+  auto st = notifier.ready();
+  ::unsetenv("NOTIFY_SOCKET");
+  INFO(st.to_string());
+  CHECK(st.code() == herd::Code::kUnavailable);
+  CHECK(st.message().find("READY=1") != std::string::npos);
+}
+
+TEST_CASE("watchdog_interval reads WATCHDOG_USEC meant for this process") {
+  NotifySocket systemd;
+  ::unsetenv("WATCHDOG_USEC");
+  ::unsetenv("WATCHDOG_PID");
+  CHECK_FALSE(herd::systemd::watchdog_interval());
+  set_watchdog("3000000", ::getpid());
+  CHECK(herd::systemd::watchdog_interval() == std::chrono::microseconds(3000000));
+  set_watchdog("3000000", ::getpid() + 1);  // another process's watchdog
+  CHECK_FALSE(herd::systemd::watchdog_interval());
+  ::unsetenv("WATCHDOG_PID");  // no pid: for whoever reads it
+  CHECK(herd::systemd::watchdog_interval() == std::chrono::microseconds(3000000));
+  {
+    herd::asio::io_context io;
+    ::unsetenv("WATCHDOG_USEC");
+    CHECK(herd::systemd::make_watchdog_pinger(io.get_executor()) == nullptr);
+  }
+}
+
+TEST_CASE("WatchdogPinger pings every half interval while the event loop runs") {
+  NotifySocket systemd;
+  set_watchdog("200000", ::getpid());
+  herd::asio::io_context io;
+  auto pinger = herd::systemd::make_watchdog_pinger(io.get_executor());
+  REQUIRE(pinger);
+  CHECK(pinger->period() == 100ms);
+
+  pinger->start();  // the first ping at once, then every 100 ms
+  io.run_for(450ms);
+  auto pings = systemd.drain();
+  // Five on time (0, 100, ..., 400 ms); a loaded machine may lose some.
+  CHECK(pings.size() >= 2);
+  CHECK(pings.size() <= 6);
+  for (const auto& p : pings) CHECK(p == "WATCHDOG=1");
+  CHECK(pinger->pings() == pings.size());
+
+  // A loop that does not run sends nothing: systemd would notice.
+  CHECK_FALSE(systemd.receive(350ms));
+
+  // Running again, it pings again.
+  io.restart();
+  io.run_for(150ms);
+  CHECK_FALSE(systemd.drain().empty());
+
+  // After stop() nothing is pending: run() returns at once.
+  pinger->stop();
+  io.restart();
+  auto before = std::chrono::steady_clock::now();
+  io.run();
+  CHECK(std::chrono::steady_clock::now() - before < 1s);
+  CHECK(systemd.drain().empty());
+}
+
+TEST_CASE("WatchdogPinger destroyed while a ping is due sends nothing more") {
+  NotifySocket systemd;
+  herd::asio::io_context io;
+  {
+    herd::systemd::WatchdogPinger pinger(io.get_executor(), 2ms);
+    pinger.start();
+    CHECK(systemd.receive() == "WATCHDOG=1");
+    std::this_thread::sleep_for(5ms);  // the next ping is due, not yet run
+  }
+  io.run();
+  CHECK_FALSE(systemd.receive(50ms));
+}
