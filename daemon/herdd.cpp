@@ -21,13 +21,13 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <map>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "common/asio.h"
 #include "config/config.h"
 #include "containerd/client.h"
 #include "supervise/supervisor.h"
+#include "systemd/journal_sink.h"
 
 #include <boost/asio/signal_set.hpp>
 
@@ -118,9 +118,20 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
 
-  auto log = spdlog::stderr_logger_mt("herdd");
-  spdlog::set_default_logger(log);
+  // herdd's logs: journald (with HERD_COMPONENT= for component lines) when
+  // reachable or asked for, else stderr.
+  auto sink = herd::systemd::make_log_sink(*herd::systemd::parse_log_target(log_target), "herdd");
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("herdd", sink));
   spdlog::set_level(spdlog::level::from_str(log_level));
+  std::map<std::string, std::shared_ptr<spdlog::logger>> component_logs;
+  auto component_log = [&](const std::string& name) {
+    auto& l = component_logs[name];
+    if (!l) {
+      l = std::make_shared<spdlog::logger>(name, sink);
+      l->set_level(spdlog::get_level());
+    }
+    return l;
+  };
 
   try {
     asio::io_context io;
@@ -152,14 +163,15 @@ int main(int argc, char** argv) {
 
     auto observe = [&](const ComponentStatus& s) {
       const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
+      auto l = component_log(s.name);
       if (trouble && !s.last_error.empty()) {
-        spdlog::warn("{}: {} ({})", s.name, supervise::to_string(s.state), s.last_error);
+        l->warn("{}: {} ({})", s.name, supervise::to_string(s.state), s.last_error);
       } else if (trouble && s.last_exit_code) {
-        spdlog::warn("{}: {} (exit code {}, restarts {})", s.name, supervise::to_string(s.state),
-                     *s.last_exit_code, s.restarts);
+        l->warn("{}: {} (exit code {}, restarts {})", s.name, supervise::to_string(s.state),
+                *s.last_exit_code, s.restarts);
       } else {
-        spdlog::info("{}: {}{}", s.name, supervise::to_string(s.state),
-                     s.pid ? " pid " + std::to_string(s.pid) : "");
+        l->info("{}: {}{}", s.name, supervise::to_string(s.state),
+                s.pid ? " pid " + std::to_string(s.pid) : "");
       }
       // Posted: the supervisor updates its table right after observing.
       asio::post(io, [&] {
