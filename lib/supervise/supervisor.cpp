@@ -1,5 +1,7 @@
 #include "supervise/supervisor.h"
 
+#include <random>
+
 namespace herd::supervise {
 
 std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
@@ -23,6 +25,13 @@ void Supervisor::create_actors() {
     env.data_path = config_.data_path;
     env.call_timeout = options_.call_timeout;
     env.random = options_.random;
+    if (!env.random) {
+      // Restart jitter (when a policy asks for it) from a per-actor engine.
+      auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+      env.random = [engine] {
+        return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
+      };
+    }
     auto actor = Component::create(asio::make_strand(executor_), std::move(env), c,
                                    [weak, ex = executor_](const ComponentStatus& s) {
                                      asio::post(ex, [weak, s] {

@@ -41,7 +41,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
  public:
   struct Options {
     std::chrono::milliseconds call_timeout{10000};
-    RandomSource random;  // restart jitter
+    RandomSource random;  // restart jitter; empty = a seeded engine per actor
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 
