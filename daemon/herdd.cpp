@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <spdlog/spdlog.h>
@@ -27,7 +28,9 @@
 #include "config/config.h"
 #include "containerd/client.h"
 #include "supervise/supervisor.h"
+#include "systemd/container_logger.h"
 #include "systemd/journal_sink.h"
+#include "systemd/journald.h"
 
 #include <boost/asio/signal_set.hpp>
 
@@ -96,6 +99,12 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", connect_timeout_s,
                  "Seconds to keep retrying an unreachable containerd at start")
       ->capture_default_str();
+  std::string component_output = "auto";
+  app.add_option("--component-output", component_output,
+                 "Where components' stdout/stderr go: journald (through herd-logger), file "
+                 "(<data_path>/.herd-logs/NAME.log) or auto (journald when it runs)")
+      ->check(CLI::IsMember({"journald", "file", "auto"}))
+      ->capture_default_str();
   app.add_flag("--version", show_version, "Print the version and exit");
   CLI11_PARSE(app, argc, argv);
 
@@ -132,6 +141,31 @@ int main(int argc, char** argv) {
     }
     return l;
   };
+
+  // herd-logger: beside herdd (the build tree, or a custom install), else
+  // where `cmake --install` puts it.
+  std::string logger;
+  if (component_output != "file") {
+    std::error_code ec;
+    auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "herd-logger";
+    logger = !ec && ::access(beside.c_str(), X_OK) == 0
+                 ? beside.string()
+                 : herd::systemd::default_container_logger_path();
+    const bool usable = ::access(logger.c_str(), X_OK) == 0 && herd::systemd::journald_available();
+    if (!usable) {
+      if (component_output == "journald") {
+        std::cerr << "herdd: --component-output journald: "
+                  << (::access(logger.c_str(), X_OK) != 0 ? logger + " is not executable"
+                                                            : "journald is not running")
+                  << "\n";
+        return kExitConfig;
+      }
+      logger.clear();  // auto: fall back to files
+    }
+  }
+  spdlog::info("component output: {}", logger.empty() ? "files under " + cfg.data_path +
+                                                             "/.herd-logs"
+                                                       : "journald via " + logger);
 
   try {
     asio::io_context io;
@@ -211,7 +245,9 @@ int main(int argc, char** argv) {
             co_await t.async_wait(asio::use_awaitable);
             delay = std::min(delay * 2, std::chrono::milliseconds(2000));
           }
-          sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe);
+          supervise::Supervisor::Options options;
+          options.output_logger = logger;
+          sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe, options);
           if (cfg.components.empty()) {
             sd_notify(0, "READY=1\nSTATUS=0/0 ready");
             announced_ready = true;

@@ -10,6 +10,7 @@
 
 #include "containerd/images.h"
 #include "containerd/oci_spec.h"
+#include "systemd/container_logger.h"
 
 namespace herd::supervise {
 
@@ -470,8 +471,12 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
     containerd::CreateTaskRequest req;
     req.set_container_id(config_.name);
     for (const auto& m : *mounts) *req.add_rootfs() = m;
-    req.set_stdout("file://" + log_path());
-    req.set_stderr("file://" + log_path());
+    const std::string output =
+        env_.output_logger.empty()
+            ? "file://" + log_path()
+            : herd::systemd::container_logger_uri(env_.output_logger, config_.name);
+    req.set_stdout(output);
+    req.set_stderr(output);
     auto pid = co_await c.tasks_create(std::move(req), o);
     if (!pid.ok()) {
       s = pid.status();

@@ -25,10 +25,11 @@
 // - Kill: SIGKILL the task (failed readiness); the exit drives the restart.
 // - Reconcile: Tasks.Get after an events-stream gap.
 //
-// Output: the task's stdout and stderr go to a file the shim writes,
-// <data_path>/.herd-logs/<name>.log. The shim holds it open, so output is
-// never blocked and keeps flowing while herdd restarts, adopted tasks
-// included. (Forwarding to journald is the service layer's business.)
+// Output: the task's stdout and stderr go to journald through herd-logger,
+// a binary:// logger the shim itself runs (Env::output_logger), or, without
+// one, to a file the shim writes, <data_path>/.herd-logs/<name>.log. Either
+// way the shim owns the reader, so output never blocks the component and
+// keeps flowing while herdd restarts, adopted tasks included.
 //
 // Strand: every public method may be called from any thread; it is posted
 // to the actor's strand. Observer callbacks run on the strand.
@@ -78,6 +79,9 @@ class Component : public std::enable_shared_from_this<Component> {
     std::chrono::milliseconds call_timeout{10000};
     // Random source for restart jitter; empty = none.
     RandomSource random;
+    // Path of herd-logger, the binary:// logger the shim runs to forward
+    // the task's output to journald. Empty: output goes to a file (below).
+    std::string output_logger;
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 

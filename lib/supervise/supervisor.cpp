@@ -25,6 +25,7 @@ void Supervisor::create_actors() {
     env.data_path = config_.data_path;
     env.call_timeout = options_.call_timeout;
     env.random = options_.random;
+    env.output_logger = options_.output_logger;
     if (!env.random) {
       // Restart jitter (when a policy asks for it) from a per-actor engine.
       auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());

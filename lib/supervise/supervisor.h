@@ -42,6 +42,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   struct Options {
     std::chrono::milliseconds call_timeout{10000};
     RandomSource random;  // restart jitter; empty = a seeded engine per actor
+    std::string output_logger;  // herd-logger for component output; empty = files
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 

@@ -16,9 +16,8 @@ namespace herd::systemd {
 
 inline constexpr const char* kJournaldSocket = "/run/systemd/journal/socket";
 
-// True when `socket_path` exists and is a socket (it does not connect: a
-// socket left by a dead journald still counts; sends then fail and are
-// counted by whoever sends).
+// True when a journald accepts datagrams on `socket_path` (a socket file
+// left behind by a journald that was killed does not count).
 bool journald_available(const std::string& socket_path = kJournaldSocket);
 
 }  // namespace herd::systemd

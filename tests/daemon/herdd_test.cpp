@@ -231,3 +231,85 @@ TEST_CASE("after SIGUSR2 the components keep running and the next herdd adopts t
   std::filesystem::remove_all(data);
   std::filesystem::remove(cfg);
 }
+
+namespace {
+
+// Entries journald holds for SYSLOG_IDENTIFIER `id` (journalctl -o json).
+std::vector<std::string> journal_lines(const std::string& id) {
+  auto [code, out] = run("journalctl --no-pager -o json -t " + id);
+  std::vector<std::string> lines;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind("{", 0) == 0) lines.push_back(l);
+  return lines;
+}
+
+size_t count_with(const std::vector<std::string>& lines, const std::string& needle) {
+  size_t n = 0;
+  for (const auto& l : lines) n += l.find(needle) != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+// Hidden from catch_discover_tests: registered by hand in CMakeLists.txt,
+// where it also requires the journald fixture.
+TEST_CASE("component output reaches journald and keeps flowing while herdd is down",
+          "[.journald]") {
+  TestNamespace ns("herdd-journal");
+  auto data = temp_path("data-journal");
+  auto cfg = temp_path("journal.json");
+  const std::string name = "ticker-" + std::to_string(::getpid());
+  write_file(cfg, R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" +
+                      ns.name() + R"("}, "data_path": ")" + data.string() + R"(", "components": [
+      {"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
+       "image_archive": ")" + env().image("busybox.tar").string() + R"(", "network": "none",
+       "args": ["sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; echo tock >&2; sleep 0.1; done"]}]})");
+  auto wait_more = [&](size_t than) {
+    for (int i = 0; i < 200; ++i) {
+      auto lines = journal_lines(name);
+      if (count_with(lines, "\"MESSAGE\":\"tick\"") > than) return lines;
+      ::usleep(50000);
+    }
+    return journal_lines(name);
+  };
+  uint32_t pid = 0;
+  size_t ticks = 0;
+  {
+    NotifySocket notify;
+    Herdd first(cfg, notify);
+    REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+    auto lines = wait_more(2);
+    ticks = count_with(lines, "\"MESSAGE\":\"tick\"");
+    REQUIRE(ticks > 2);
+    // Fields: the component as identifier and HERD_COMPONENT, the stream,
+    // and stderr at a higher priority than stdout.
+    CHECK(count_with(lines, "\"HERD_COMPONENT\":\"" + name + "\"") == lines.size());
+    CHECK(count_with(lines, "\"HERD_STREAM\":\"stdout\"") >= ticks);
+    bool stderr_warning = false;
+    for (const auto& l : lines)
+      if (l.find("\"MESSAGE\":\"tock\"") != std::string::npos)
+        stderr_warning = l.find("\"HERD_STREAM\":\"stderr\"") != std::string::npos &&
+                         l.find("\"PRIORITY\":\"4\"") != std::string::npos;
+    CHECK(stderr_warning);
+    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), name); });
+    REQUIRE(pid > 0);
+    first.signal(SIGKILL);
+    CHECK(first.wait() == 128 + SIGKILL);
+  }
+  // No herdd at all: the shim's logger keeps forwarding.
+  auto during = wait_more(ticks + 5);
+  CHECK(count_with(during, "\"MESSAGE\":\"tick\"") > ticks + 5);
+
+  NotifySocket notify;
+  Herdd second(cfg, notify);
+  REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+  uint32_t adopted = 0;
+  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), name); });
+  CHECK(adopted == pid);
+  second.signal(SIGTERM);
+  CHECK(second.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
+  std::filesystem::remove_all(data);
+  std::filesystem::remove(cfg);
+}

@@ -4,6 +4,8 @@
 
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -94,6 +96,18 @@ TEST_CASE("make_log_sink picks journald when its socket is there") {
   CHECK_FALSE(herd::systemd::journald_available("/nonexistent/socket"));
   // A file that is not a socket does not count.
   CHECK_FALSE(herd::systemd::journald_available("/proc/self/exe"));
+  // Nor does a socket file whose journald is gone.
+  const std::string stale = "/tmp/herd-stale-journal-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(stale.c_str());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", stale.c_str());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  CHECK(herd::systemd::journald_available(stale));  // something receives
+  ::close(fd);
+  CHECK_FALSE(herd::systemd::journald_available(stale));  // the file is left
+  ::unlink(stale.c_str());
 
   auto is_journal = [](const std::shared_ptr<spdlog::sinks::sink>& s) {
     return std::dynamic_pointer_cast<JournalSink>(s) != nullptr;
