@@ -21,7 +21,7 @@ using namespace herd;
 using namespace herd::supervise;
 using namespace std::chrono_literals;
 using herd::test::env;
-using herd::test::sleep_for;
+using herd::test::eventually;
 using herd::test::TestNamespace;
 
 namespace {
@@ -164,16 +164,6 @@ struct Herd {
     sup->stop([&] { done = true; });
     REQUIRE(co_await eventually([&] { return done; }, 60s));
   }
-
-  template <class Pred>
-  static asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 30s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > until) co_return false;
-      co_await sleep_for(5ms);
-    }
-    co_return true;
-  }
 };
 
 }  // namespace
@@ -184,7 +174,7 @@ TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from
   const uint16_t port = free_port();
   h.run([&]() -> asio::awaitable<void> {
     h.start(httpd("web", port));
-    REQUIRE(co_await Herd::eventually([&] { return h.state("web") == State::kReady; }));
+    REQUIRE(co_await eventually([&] { return h.state("web") == State::kReady; }));
     CHECK(port_answers(port));
     const uint32_t pid = h.st("web").pid;
     REQUIRE(pid > 0);
@@ -192,7 +182,7 @@ TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from
     CHECK_FALSE(h.st("web").adopted);
 
     REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
-    REQUIRE(co_await Herd::eventually(
+    REQUIRE(co_await eventually(
         [&] { return h.st("web").restarts == 1 && h.state("web") == State::kReady; }));
     CHECK(h.st("web").pid != pid);
     CHECK(h.st("web").last_exit_code == 128 + SIGKILL);
@@ -215,7 +205,7 @@ TEST_CASE("a component that always exits 1 backs off and fails at max_restarts",
         "restart": {"base": "100ms", "max": "400ms", "max_restarts": 3}})";
     auto t0 = std::chrono::steady_clock::now();
     h.start(crasher);
-    REQUIRE(co_await Herd::eventually([&] { return h.state("crasher") == State::kFailed; }));
+    REQUIRE(co_await eventually([&] { return h.state("crasher") == State::kFailed; }));
     auto elapsed = std::chrono::steady_clock::now() - t0;
     // Lower bound only (the schedule, not speed): 100 + 200 + 400 ms waited.
     CHECK(elapsed >= 700ms);
@@ -242,9 +232,9 @@ TEST_CASE("an exit during the readiness wait is seen at once, not when the probe
         "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "10m"},
         "restart": {"base": "10m", "max": "10m"}})";
     h.start(comp);
-    REQUIRE(co_await Herd::eventually([&] { return h.state("quitter") == State::kWaitingReady; }));
+    REQUIRE(co_await eventually([&] { return h.state("quitter") == State::kWaitingReady; }));
     // The probe would wait 10 minutes; the exit is seen as it happens.
-    REQUIRE(co_await Herd::eventually([&] { return h.state("quitter") == State::kBackingOff; }));
+    REQUIRE(co_await eventually([&] { return h.state("quitter") == State::kBackingOff; }));
     CHECK(h.st("quitter").last_exit_code == 2u);
     CHECK(h.first("quitter", State::kReady) == -1);
     co_await h.stop();
@@ -267,7 +257,7 @@ TEST_CASE("stop during a long backoff and during a readiness wait is prompt", "[
             "stop_grace": "60s",
             "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "0"}})";
     h.start(comps);
-    REQUIRE(co_await Herd::eventually([&] {
+    REQUIRE(co_await eventually([&] {
       return h.state("backoff") == State::kBackingOff &&
              h.state("neverready") == State::kWaitingReady;
     }));
@@ -287,7 +277,7 @@ TEST_CASE("dependants start after their dependencies are ready and stop before t
   const uint16_t pa = free_port(), pb = free_port();
   h.run([&]() -> asio::awaitable<void> {
     h.start(httpd("b", pb, R"(, "depends_on": ["a"])") + "," + httpd("a", pa));
-    REQUIRE(co_await Herd::eventually(
+    REQUIRE(co_await eventually(
         [&] { return h.state("a") == State::kReady && h.state("b") == State::kReady; }));
     CHECK(h.first("a", State::kReady) < h.first("b", State::kPreparing));
     co_await h.stop();
@@ -305,14 +295,14 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
         "args": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"]})";
     const std::string comps = httpd("keep", p1) + "," + httpd("change", p2) + "," + ticker;
     h.start(comps);
-    REQUIRE(co_await Herd::eventually([&] {
+    REQUIRE(co_await eventually([&] {
       return h.state("keep") == State::kReady && h.state("change") == State::kReady &&
              h.state("ticker") == State::kReady;
     }));
     const uint32_t keep_pid = h.st("keep").pid, change_pid = h.st("change").pid;
     bool detached = false;
     h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await Herd::eventually([&] { return detached; }));
+    REQUIRE(co_await eventually([&] { return detached; }));
     CHECK(port_answers(p1));  // still running without a supervisor
     auto image_before = co_await h.ns.client().images_get("herd.local/busybox:latest");
     HERD_REQUIRE_OK(image_before);
@@ -323,7 +313,7 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
                                 ticker;
     h.changes.clear();
     h.start(changed);
-    REQUIRE(co_await Herd::eventually(
+    REQUIRE(co_await eventually(
         [&] { return h.state("keep") == State::kReady && h.state("change") == State::kReady; }));
     CHECK(h.st("keep").pid == keep_pid);
     CHECK(h.st("keep").adopted);
@@ -336,11 +326,11 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
     CHECK(image_after->updated_at().seconds() == image_before->updated_at().seconds());
     CHECK(image_after->updated_at().nanos() == image_before->updated_at().nanos());
     // The adopted ticker's output keeps flowing: it never blocks on a pipe.
-    REQUIRE(co_await Herd::eventually([&] { return h.state("ticker") == State::kReady; }));
+    REQUIRE(co_await eventually([&] { return h.state("ticker") == State::kReady; }));
     CHECK(h.st("ticker").adopted);
     const auto log = h.data / ".herd-logs" / "ticker.log";
     const auto size0 = std::filesystem::file_size(log);
-    REQUIRE(co_await Herd::eventually([&] { return std::filesystem::file_size(log) > size0 + 50; }));
+    REQUIRE(co_await eventually([&] { return std::filesystem::file_size(log) > size0 + 50; }));
     co_await h.stop();
     co_await h.ns.finish();
   });
@@ -353,16 +343,16 @@ TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
     auto& c = h.ns.client();
     // Start both once, then leave them behind as a crash would.
     h.start(httpd("deadtask", p1) + "," + httpd("stale", p2));
-    REQUIRE(co_await Herd::eventually([&] {
+    REQUIRE(co_await eventually([&] {
       return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady;
     }));
     const uint32_t dead_pid = h.st("deadtask").pid;
     bool detached = false;
     h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await Herd::eventually([&] { return detached; }));
+    REQUIRE(co_await eventually([&] { return detached; }));
     // 1. a dead task record: its process is killed while nobody watches.
     REQUIRE(::kill(static_cast<pid_t>(dead_pid), SIGKILL) == 0);
-    REQUIRE(co_await Herd::eventually([&] { return !port_answers(p1); }));
+    REQUIRE(co_await eventually([&] { return !port_answers(p1); }));
     // 2. an orphan snapshot: the key a component's container would use,
     //    held by a lease as a crash between prepare and create leaves it.
     auto img = co_await herd::containerd::resolve_image(c, "herd.local/busybox:latest");
@@ -379,7 +369,7 @@ TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
     const uint16_t p3 = free_port();
     h.start(httpd("deadtask", p1) + "," + httpd("stale", p2, R"(, "env": {"NEW": "1"})") +
                     "," + httpd("orphan", p3));
-    REQUIRE(co_await Herd::eventually([&] {
+    REQUIRE(co_await eventually([&] {
       return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady &&
              h.state("orphan") == State::kReady;
     }));
@@ -399,7 +389,7 @@ TEST_CASE("a containerd restart is noticed, reconciled, and a component killed m
   const uint16_t p1 = free_port(), p2 = free_port();
   h.run([&]() -> asio::awaitable<void> {
     h.start(httpd("victim", p1) + "," + httpd("bystander", p2));
-    REQUIRE(co_await Herd::eventually([&] {
+    REQUIRE(co_await eventually([&] {
       return h.state("victim") == State::kReady && h.state("bystander") == State::kReady;
     }));
     const uint32_t victim = h.st("victim").pid, bystander = h.st("bystander").pid;
@@ -411,14 +401,14 @@ TEST_CASE("a containerd restart is noticed, reconciled, and a component killed m
     pidfile >> ctrd;
     REQUIRE(ctrd > 0);
     REQUIRE(::kill(ctrd, SIGTERM) == 0);
-    REQUIRE(co_await Herd::eventually([&] { return ::kill(ctrd, 0) != 0; }));
+    REQUIRE(co_await eventually([&] { return ::kill(ctrd, 0) != 0; }));
     REQUIRE(::kill(static_cast<pid_t>(victim), SIGKILL) == 0);
     std::string cmd = std::string(HERD_SOURCE_DIR) + "/scripts/dev-containerd start " +
                       env().containerd_dir.string() + " >/dev/null";
     REQUIRE(std::system(cmd.c_str()) == 0);
 
-    REQUIRE(co_await Herd::eventually([&] { return h.sup->gaps() >= 1; }));
-    REQUIRE(co_await Herd::eventually(
+    REQUIRE(co_await eventually([&] { return h.sup->gaps() >= 1; }));
+    REQUIRE(co_await eventually(
         [&] { return h.st("victim").restarts == 1 && h.state("victim") == State::kReady; }));
     CHECK(h.st("victim").pid != victim);
     for (const auto& c : h.changes)
@@ -449,13 +439,13 @@ TEST_CASE("real etcd comes back healthy after a SIGKILL, with its data", "[e2e][
         "ready": {"tcp": {"port": )" + std::to_string(client) + R"(}, "interval": "100ms"},
         "restart": {"preset": "aggressive"}, "stop_grace": "10s"})";
     h.start(etcd);
-    REQUIRE(co_await Herd::eventually([&] { return h.state("etcd") == State::kReady; }, 60s));
+    REQUIRE(co_await eventually([&] { return h.state("etcd") == State::kReady; }, 60s));
     const std::string ctl = "ETCDCTL_API=3 etcdctl --endpoints " + endpoint + " ";
     REQUIRE(std::system((ctl + "put herd-key herd-value >/dev/null").c_str()) == 0);
 
     const uint32_t pid = h.st("etcd").pid;
     REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
-    REQUIRE(co_await Herd::eventually(
+    REQUIRE(co_await eventually(
         [&] { return h.st("etcd").restarts == 1 && h.state("etcd") == State::kReady; }, 60s));
     CHECK(std::system((ctl + "endpoint health >/dev/null 2>&1").c_str()) == 0);
     auto out = std::filesystem::temp_directory_path() / ("herd-e2e-etcd-get-" + h.ns.name());

@@ -19,6 +19,7 @@ using namespace herd;
 using namespace herd::containerd;
 using namespace std::chrono_literals;
 using herd::test::env;
+using herd::test::eventually;
 using herd::test::run_coro;
 using herd::test::sleep_for;
 using herd::test::TestNamespace;
@@ -136,15 +137,16 @@ struct EventLog {
   }
 };
 
-// Waits (asynchronously, bounded) until pred() holds.
-template <class Pred>
-asio::awaitable<bool> eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) co_return false;
-    co_await sleep_for(5ms);
-  }
-  co_return true;
+// Starts an events stream on the current executor that records into `log`,
+// and waits until it is proven live.
+asio::awaitable<std::shared_ptr<EventStream>> live_stream(Client& c, EventLog& log) {
+  // The executor first: no braced temporary in a co_await expression
+  // (see common/asio.h).
+  auto ex = co_await asio::this_coro::executor;
+  auto stream = EventStream::create(c, ex, {}, log.handlers());
+  stream->start();
+  REQUIRE(co_await eventually([&] { return log.live_first == 1; }));
+  co_return stream;
 }
 
 }  // namespace
@@ -227,11 +229,8 @@ TEST_CASE("a task's exit status 3 arrives as /tasks/exit, with /tasks/start befo
   run_coro([&]() -> asio::awaitable<void> {
     auto& c = ns.client();
     auto img = co_await busybox(c);
-    auto ex = co_await asio::this_coro::executor;
     EventLog log;
-    auto stream = EventStream::create(c, ex, {}, log.handlers());
-    stream->start();
-    REQUIRE(co_await eventually([&] { return log.live_first == 1; }));
+    auto stream = co_await live_stream(c, log);
 
     auto out = std::filesystem::temp_directory_path() / ("herd-it-exit3-" + ns.name() + ".log");
     std::filesystem::remove(out);
@@ -280,9 +279,7 @@ TEST_CASE("SIGTERM ends a sleeping task, its exit is seen, and everything is del
     auto& c = ns.client();
     auto img = co_await busybox(c);
     EventLog log;
-    auto stream = EventStream::create(c, co_await asio::this_coro::executor, {}, log.handlers());
-    stream->start();
-    REQUIRE(co_await eventually([&] { return log.live_first == 1; }));
+    auto stream = co_await live_stream(c, log);
 
     auto out = std::filesystem::temp_directory_path() / ("herd-it-" + ns.name() + ".log");
     // PID 1 ignores signals it has no handler for, so the shell traps TERM,
@@ -348,9 +345,7 @@ TEST_CASE("a containerd restart is reported as a gap, and later exits are seen",
     auto& c = ns.client();
     auto img = co_await busybox(c);
     EventLog log;
-    auto stream = EventStream::create(c, co_await asio::this_coro::executor, {}, log.handlers());
-    stream->start();
-    REQUIRE(co_await eventually([&] { return log.live_first == 1; }));
+    auto stream = co_await live_stream(c, log);
 
     auto out = std::filesystem::temp_directory_path() / ("herd-it-" + ns.name() + ".log");
     std::vector<std::string> argv{"sleep", "1000"};

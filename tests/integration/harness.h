@@ -93,6 +93,19 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
   co_await t.async_wait(asio::use_awaitable);
 }
 
+// Waits (asynchronously, checking every 5 ms) until pred() holds; false
+// when `limit` passes first. A bound against hangs, not a timing check.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred pred,
+                                 std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) co_return false;
+    co_await sleep_for(std::chrono::milliseconds(5));
+  }
+  co_return true;
+}
+
 class TestNamespace {
  public:
   explicit TestNamespace(const std::string& tag)
