@@ -4,10 +4,10 @@
 #include <openssl/evp.h>
 #include <signal.h>
 
-#include <atomic>
 #include <random>
 
 #include "containerd/bridge.h"
+#include "containerd/internal.h"
 #include "containerd/stubs.h"
 
 namespace herd::containerd {
@@ -52,6 +52,19 @@ Status from_grpc(const grpc::Status& s, const std::string& what) {
   return Status(code, std::move(msg));
 }
 
+std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
+}
+
+std::string random_token() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[20];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
 }  // namespace detail
 
 // ---------------------------------------------------------------- helpers
@@ -70,21 +83,6 @@ std::string sha256_digest(std::string_view data) {
 }
 
 namespace {
-
-std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
-}
-
-std::string random_suffix() {
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[40];
-  snprintf(buf, sizeof buf, "%08llx-%llu", static_cast<unsigned long long>(rng() & 0xffffffffULL),
-           static_cast<unsigned long long>(++counter));
-  return buf;
-}
 
 template <class Map>
 void put_labels(Map* m, const Labels& labels) {
@@ -525,7 +523,7 @@ asio::awaitable<Result<Lease>> Client::leases_create(std::string id,
                                                      std::chrono::seconds expire_after,
                                                      Labels labels, CallOptions o) {
   cs::leases::v1::CreateRequest req;
-  req.set_id(id.empty() ? "herd-" + random_suffix() : id);
+  req.set_id(id.empty() ? "herd-" + detail::random_token() : id);
   put_labels(req.mutable_labels(), labels);
   if (expire_after.count() > 0) {
     // containerd's GC drops the lease after this RFC 3339 time.
@@ -665,7 +663,7 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_wait(std::string container_id,
   auto r = co_await HERD_UNARY(cs::tasks::v1::WaitResponse, tasks, Wait, req, o,
                                "tasks.wait " + container_id);
   if (!r.ok()) co_return r.status();
-  co_return ExitStatus{r->exit_status(), to_time_point(r->exited_at())};
+  co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
 }
 
 asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_id,
@@ -675,7 +673,7 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_i
   auto r = co_await HERD_UNARY(cs::tasks::v1::DeleteResponse, tasks, Delete, req, o,
                                "tasks.delete " + container_id);
   if (!r.ok()) co_return r.status();
-  co_return ExitStatus{r->exit_status(), to_time_point(r->exited_at())};
+  co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
 }
 
 asio::awaitable<Result<ExitStatus>> Client::tasks_kill_and_delete(std::string container_id,

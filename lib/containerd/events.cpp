@@ -2,10 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <random>
-
 #include "containerd/bridge.h"
 #include "containerd/client.h"
+#include "containerd/internal.h"
 #include "containerd/stubs.h"
 #include "github.com/containerd/containerd/api/events/task.pb.h"
 
@@ -18,17 +17,6 @@ namespace {
 
 constexpr char kSyncTopic[] = "/herd/sync";
 constexpr char kSyncTypeUrl[] = "herd.events.Sync";
-
-std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));
-}
-
-std::string make_nonce() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return std::to_string(rng());
-}
 
 }  // namespace
 
@@ -62,7 +50,7 @@ Result<TaskEvent> decode_task_event(std::string_view type_url, std::string_view 
     e.exec_id = m.id();
     e.pid = m.pid();
     e.exit_status = m.exit_status();
-    e.exited_at = to_time_point(m.exited_at());
+    e.exited_at = detail::to_time_point(m.exited_at());
   } else if (name == "containerd.events.TaskStart") {
     ev::TaskStart m;
     if (auto s = parse(m); !s.ok()) return s;
@@ -88,7 +76,7 @@ Result<TaskEvent> decode_task_event(std::string_view type_url, std::string_view 
     e.exec_id = m.id();
     e.pid = m.pid();
     e.exit_status = m.exit_status();
-    e.exited_at = to_time_point(m.exited_at());
+    e.exited_at = detail::to_time_point(m.exited_at());
   } else {
     return Status::NotFound("event type " + std::string(type_url) + " is not decoded");
   }
@@ -114,7 +102,7 @@ struct EventStream::Call : grpc::ClientReadReactor<Envelope> {
                           ns = std::move(*env.mutable_namespace_()),
                           type_url = std::move(*env.mutable_event()->mutable_type_url()),
                           value = std::move(*env.mutable_event()->mutable_value()),
-                          published = to_time_point(env.timestamp())]() mutable {
+                          published = detail::to_time_point(env.timestamp())]() mutable {
       if (auto s = w.lock())
         s->on_envelope(g, std::move(topic), std::move(ns), std::move(type_url), std::move(value),
                        published);
@@ -181,7 +169,7 @@ void EventStream::subscribe() {
   if (stopped_) return;
   const uint64_t gen = ++generation_;
   live_ = false;
-  nonce_ = make_nonce();
+  nonce_ = detail::random_token();
 
   auto call = std::make_shared<Call>();
   call->ctx = client_.make_stream_context();

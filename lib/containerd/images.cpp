@@ -1,8 +1,8 @@
 #include "containerd/images.h"
 
 #include <nlohmann/json.hpp>
-#include <random>
 
+#include "containerd/internal.h"
 #include "containerd/oci_archive.h"
 
 namespace herd::containerd {
@@ -21,13 +21,6 @@ constexpr std::string_view kDockerManifest =
 
 bool is_index(std::string_view mt) { return mt == kOciIndex || mt == kDockerList; }
 bool is_manifest(std::string_view mt) { return mt == kOciManifest || mt == kDockerManifest; }
-
-std::string random_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[20];
-  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
-}
 
 Result<json> parse_json(const std::string& text, const std::string& what) {
   auto j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -115,8 +108,9 @@ class Importer {
     // (two components starting together) would otherwise find the ref
     // locked by the other. The second commit of a digest is AlreadyExists,
     // which content_write takes as success.
-    co_return co_await client_.content_write("herd-import-" + random_id() + "-" + digest, size,
-                                             digest, std::move(labels), std::move(source), wo);
+    co_return co_await client_.content_write(
+        "herd-import-" + detail::random_token() + "-" + digest, size, digest, std::move(labels),
+        std::move(source), wo);
   }
 
   asio::awaitable<Status> tree(const std::string& digest, const std::string& media_type,
@@ -329,7 +323,7 @@ asio::awaitable<Result<ResolvedImage>> unpack_image(Client& client, std::string 
       failed = st.status();
       break;
     }
-    const std::string key = "herd-unpack-" + random_id() + "-" + chain;
+    const std::string key = "herd-unpack-" + detail::random_token() + "-" + chain;
     auto mounts = co_await client.snapshots_prepare(snapshotter, key, parent, {}, lo);
     if (!mounts.ok()) {
       failed = mounts.status();
