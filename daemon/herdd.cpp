@@ -15,7 +15,6 @@
 //   2 config invalid (every error printed with its JSON path)
 //   3 containerd unreachable at start, after retrying for --connect-timeout
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +30,7 @@
 #include "systemd/container_logger.h"
 #include "systemd/journal_sink.h"
 #include "systemd/journald.h"
+#include "systemd/notify.h"
 
 #include <boost/asio/signal_set.hpp>
 
@@ -179,21 +179,16 @@ int main(int argc, char** argv) {
     bool announced_ready = false;
     asio::signal_set signals(io, SIGTERM, SIGINT, SIGUSR2);
     asio::signal_set hup(io, SIGHUP);
-    asio::steady_timer watchdog(io);
 
-    // Watchdog: pinged from the event loop itself, so a stuck loop is seen.
-    uint64_t wd_usec = 0;
-    std::function<void()> ping;
-    if (sd_watchdog_enabled(0, &wd_usec) > 0) {
-      ping = [&] {
-        sd_notify(0, "WATCHDOG=1");
-        watchdog.expires_after(std::chrono::microseconds(wd_usec / 2));
-        watchdog.async_wait([&](boost::system::error_code ec) {
-          if (!ec) ping();
-        });
-      };
-      ping();
-    }
+    // systemd: a no-op without NOTIFY_SOCKET. The watchdog is pinged from
+    // the event loop itself, so a stuck loop is seen.
+    herd::systemd::Notifier notifier;
+    auto watchdog = herd::systemd::make_watchdog_pinger(io.get_executor());
+    if (watchdog) watchdog->start();
+    auto end_loop = [&] {
+      if (watchdog) watchdog->stop();
+      io.stop();
+    };
 
     auto observe = [&](const ComponentStatus& s) {
       const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
@@ -212,10 +207,10 @@ int main(int argc, char** argv) {
         if (!sup) return;
         auto all = sup->status();
         const std::string line = status_line(all);
-        sd_notifyf(0, "STATUS=%s", line.c_str());
+        (void)notifier.status(line);
         if (!announced_ready && settled(all)) {
           announced_ready = true;
-          sd_notify(0, "READY=1");
+          (void)notifier.ready();
           spdlog::info("ready: {}", line);
         }
       });
@@ -237,7 +232,7 @@ int main(int argc, char** argv) {
               spdlog::error("containerd unreachable for {}s: {}", connect_timeout_s,
                             v.status().to_string());
               exit_code = kExitContainerd;
-              io.stop();
+              end_loop();
               co_return;
             }
             spdlog::warn("waiting for containerd: {}", v.status().to_string());
@@ -249,7 +244,7 @@ int main(int argc, char** argv) {
           options.output_logger = logger;
           sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe, options);
           if (cfg.components.empty()) {
-            sd_notify(0, "READY=1\nSTATUS=0/0 ready");
+            (void)notifier.notify("READY=1\nSTATUS=0/0 ready");
             announced_ready = true;
           }
           sup->start();
@@ -270,29 +265,25 @@ int main(int argc, char** argv) {
       hup.cancel();
       if (sig == SIGUSR2) {
         spdlog::info("SIGUSR2: exiting, components keep running for the next herdd");
-        sd_notify(0, "STOPPING=1\nSTATUS=exiting, components left running");
+        (void)notifier.notify("STOPPING=1\nSTATUS=exiting, components left running");
         if (!sup) {
-          io.stop();
+          end_loop();
           return;
         }
-        sup->detach([&] {
-          watchdog.cancel();
-          io.stop();
-        });
+        sup->detach(end_loop);
         return;
       }
       spdlog::info("{}: stopping every component", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+      (void)notifier.notify("STOPPING=1\nSTATUS=stopping");
       if (!sup) {
-        io.stop();
+        end_loop();
         return;
       }
       // A second signal during the stop is handled by the same stop.
       signals.async_wait([](boost::system::error_code, int) {});
       sup->stop([&] {
         spdlog::info("all components stopped");
-        watchdog.cancel();
-        io.stop();
+        end_loop();
       });
     });
 

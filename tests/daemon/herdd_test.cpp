@@ -91,6 +91,9 @@ class Herdd {
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
+      // A 200 ms watchdog, as WatchdogSec= would set it for this pid.
+      ::setenv("WATCHDOG_USEC", "200000", 1);
+      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
       int log = ::open(temp_path("herdd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(log, 2);
       ::execl(HERDD_BINARY, HERDD_BINARY, "--config", config.c_str(), "--log-target", "stderr",
@@ -192,6 +195,7 @@ TEST_CASE("herdd reports READY and STATUS to systemd, and SIGTERM stops everythi
   CHECK_FALSE(notify.wait_for("READY=1").empty());
   INFO(notify.seen());
   CHECK_THAT(notify.seen(), Catch::Contains("STATUS=1/1 ready"));
+  CHECK_FALSE(notify.wait_for("WATCHDOG=1").empty());  // pinged from the event loop
   herdd.signal(SIGTERM);
   CHECK_FALSE(notify.wait_for("STOPPING=1").empty());
   CHECK(herdd.wait() == 0);
