@@ -61,6 +61,9 @@ struct ComponentStatus {
   std::optional<uint32_t> last_exit_code;
   std::optional<std::chrono::system_clock::time_point> last_exit_at;
   std::optional<std::chrono::system_clock::time_point> ready_since;
+  // When the current task was started (or adopted: when this herdd found
+  // it); uptime = now - started_at. Empty without a running task.
+  std::optional<std::chrono::system_clock::time_point> started_at;
   std::string last_error;
   bool adopted = false;  // the running task was adopted, not started by this herdd
 };
