@@ -137,6 +137,8 @@ ComponentStatus Component::status() const {
   if (machine_.ready_since) s.ready_since = to_wall(*machine_.ready_since);
   s.last_error = machine_.last_error;
   s.adopted = adopted_;
+  if (machine_.pid != 0 && started_at_) s.started_at = *started_at_;
+  s.changed_at = std::chrono::system_clock::now();
   return s;
 }
 
@@ -146,6 +148,11 @@ void Component::feed(const Event& e) {
   if (detached_) return;
   Transition t = step(machine_, e, Clock::now());
   machine_ = std::move(t.machine);
+  if (machine_.pid != started_pid_) {  // a new task (or none): uptime restarts
+    started_pid_ = machine_.pid;
+    started_at_.reset();
+    if (started_pid_ != 0) started_at_ = std::chrono::system_clock::now();
+  }
   for (const auto& a : t.actions) perform(a);
   // A probe belongs to a running task: once the machine has left
   // waiting_ready/ready (exit, stop), it goes, whatever the actions said.

@@ -66,6 +66,9 @@ struct ComponentStatus {
   std::optional<std::chrono::system_clock::time_point> started_at;
   std::string last_error;
   bool adopted = false;  // the running task was adopted, not started by this herdd
+  // When herd produced this status (wall clock), e.g. the moment it handled
+  // the exit event that made it. Benchmarks and `herdctl watch` use it.
+  std::chrono::system_clock::time_point changed_at{};
 };
 
 // Label keys herd puts on its containers.
@@ -155,6 +158,8 @@ class Component : public std::enable_shared_from_this<Component> {
   asio::steady_timer restart_timer_;
   std::shared_ptr<ReadinessProbe> probe_;
   ComponentStatus last_notified_;
+  uint32_t started_pid_ = 0;  // the task started_at_ belongs to
+  std::optional<std::chrono::system_clock::time_point> started_at_;
 };
 
 // The spec hash herd labels containers with: sha256 of everything that
