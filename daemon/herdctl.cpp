@@ -1,0 +1,547 @@
+// herdctl: the command line of herd's control API (proto/herd/v1/control.proto),
+// spoken to herdd over its unix socket (lib/control/server.h).
+//
+//   herdctl [--socket PATH] [--timeout SECONDS] COMMAND
+//     status [NAME] [--json]   every component as a table (and the last error
+//                              of each that has one), or one in full
+//     start NAME | stop NAME | restart NAME
+//     reload                   re-read herdd's config
+//     watch [NAME] [--json]    the current status, then every change, one line
+//                              each, until SIGINT/SIGTERM
+//     image import FILE        import an OCI archive (on this host) into
+//                              containerd through herdd
+//
+// The socket is --socket, else $HERD_CONTROL_SOCKET, else
+// /run/herd/control.sock. Every call has a deadline (--timeout, 30 s by
+// default); watch has none.
+//
+// Exit codes:
+//   0  success
+//   1  herdd answered with an error: unknown component ("herdctl: no
+//      component named 'X'"), permission denied, an invalid config on
+//      reload, a failed import, no answer within --timeout, ...
+//   2  usage error
+//   3  cannot connect to herdd: no socket at the path, or nothing listens
+//      on it, or the socket's permissions keep this user out
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "control/convert.h"
+#include "control/server.h"
+#include "herd/v1/control.grpc.pb.h"
+
+namespace {
+
+namespace v1 = herd::v1;
+using json = nlohmann::json;
+using SysClock = std::chrono::system_clock;
+using SysTime = SysClock::time_point;
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNoConnection = 3;
+
+constexpr char kExitCodesHelp[] =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  herdd reported an error (unknown component, permission denied,\n"
+    "     invalid config on reload, failed import, no answer in time)\n"
+    "  2  usage error\n"
+    "  3  cannot connect to herdd (no socket, nothing listening, or the\n"
+    "     socket's permissions keep this user out)\n"
+    "Socket: --socket, else $HERD_CONTROL_SOCKET, else /run/herd/control.sock";
+
+// ---------------------------------------------------------------------------
+// Formatting.
+
+// RFC 3339, UTC: "2026-11-25T01:35:07Z", or with milliseconds.
+std::string rfc3339(SysTime t, bool millis) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  long frac = static_cast<long>(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    secs -= 1;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string s = buf;
+  if (millis) {
+    char f[8];
+    std::snprintf(f, sizeof f, ".%03ld", frac);
+    s += f;
+  }
+  return s + "Z";
+}
+
+int64_t unix_ms(SysTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// "42s", "3m12s", "2h05m", "3d04h".
+std::string human(std::chrono::seconds d) {
+  long long s = std::max<long long>(0, d.count());
+  char buf[64];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else if (s < 86400) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldd%02lldh", s / 86400, (s % 86400) / 3600);
+  }
+  return buf;
+}
+
+std::string ago(SysTime t, SysTime now) {
+  return human(std::chrono::duration_cast<std::chrono::seconds>(now - t)) + " ago";
+}
+
+// What herdctl shows of one component: the decoded status plus the state
+// as herdd named it (a newer herdd may know states this herdctl does not).
+struct View {
+  herd::supervise::ComponentStatus s;
+  std::string state;
+};
+
+View view_of(const v1::ComponentStatus& p) { return View{herd::control::from_proto(p), p.state()}; }
+
+std::string uptime_of(const View& v, SysTime now) {
+  if (!v.s.started_at || v.s.pid == 0) return "-";
+  return human(std::chrono::duration_cast<std::chrono::seconds>(now - *v.s.started_at));
+}
+
+json time_json(const std::optional<SysTime>& t) { return t ? json(rfc3339(*t, true)) : json(nullptr); }
+json time_ms_json(const std::optional<SysTime>& t) { return t ? json(unix_ms(*t)) : json(nullptr); }
+
+json to_json(const View& v, SysTime now) {
+  const auto& s = v.s;
+  std::optional<SysTime> changed;
+  if (s.changed_at != SysTime{}) changed = s.changed_at;
+  json j;
+  j["name"] = s.name;
+  j["image"] = s.image;
+  j["state"] = v.state;
+  j["pid"] = s.pid;
+  j["restarts"] = s.restarts;
+  j["last_exit_code"] = s.last_exit_code ? json(*s.last_exit_code) : json(nullptr);
+  j["last_exit_at"] = time_json(s.last_exit_at);
+  j["last_exit_at_unix_ms"] = time_ms_json(s.last_exit_at);
+  j["ready_since"] = time_json(s.ready_since);
+  j["ready_since_unix_ms"] = time_ms_json(s.ready_since);
+  j["started_at"] = time_json(s.started_at);
+  j["started_at_unix_ms"] = time_ms_json(s.started_at);
+  j["uptime_seconds"] =
+      (s.started_at && s.pid != 0)
+          ? json(std::max<long long>(
+                0, std::chrono::duration_cast<std::chrono::seconds>(now - *s.started_at).count()))
+          : json(nullptr);
+  j["changed_at"] = time_json(changed);
+  j["changed_at_unix_ms"] = time_ms_json(changed);
+  j["last_error"] = s.last_error;
+  j["adopted"] = s.adopted;
+  return j;
+}
+
+void print_table(const std::vector<View>& views, SysTime now) {
+  if (views.empty()) {
+    std::cout << "no components configured\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "READY-SINCE", "LAST-EXIT", "IMAGE"});
+  for (const View& v : views) {
+    const auto& s = v.s;
+    std::string last_exit = "-";
+    if (s.last_exit_code) {
+      last_exit = std::to_string(*s.last_exit_code);
+      if (s.last_exit_at) last_exit += " (" + ago(*s.last_exit_at, now) + ")";
+    }
+    rows.push_back({s.name, v.state + (s.adopted ? "*" : ""),
+                    s.pid != 0 ? std::to_string(s.pid) : "-", std::to_string(s.restarts),
+                    uptime_of(v, now), s.ready_since ? rfc3339(*s.ready_since, false) : "-",
+                    last_exit, s.image.empty() ? "-" : s.image});
+  }
+  std::vector<size_t> width(rows.front().size(), 0);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+  bool any_adopted = std::any_of(views.begin(), views.end(), [](const View& v) { return v.s.adopted; });
+  if (any_adopted) std::cout << "* adopted: the task was running when this herdd started\n";
+  bool header = false;
+  for (const View& v : views) {
+    if (v.s.last_error.empty()) continue;
+    if (!header) {
+      std::cout << "\nLast errors:\n";
+      header = true;
+    }
+    std::cout << "  " << v.s.name << ": " << v.s.last_error << "\n";
+  }
+}
+
+void print_block(const View& v, SysTime now) {
+  const auto& s = v.s;
+  auto line = [](const char* label, const std::string& value) {
+    std::printf("%12s: %s\n", label, value.c_str());
+  };
+  const char* dot = v.state == "ready" ? "\u25cf" : (v.state == "failed" ? "\u00d7" : "\u25cb");
+  std::printf("%s %s - %s\n", dot, s.name.c_str(), v.state.c_str());
+  std::string state = v.state;
+  if (v.state == "ready" && s.ready_since) {
+    state += " since " + rfc3339(*s.ready_since, false) + " (" + ago(*s.ready_since, now) + ")";
+  }
+  line("State", state);
+  line("Image", s.image.empty() ? "-" : s.image);
+  std::string pid = s.pid != 0 ? std::to_string(s.pid) : "-";
+  if (s.pid != 0 && s.adopted) pid += " (adopted: running when this herdd started)";
+  line("PID", pid);
+  if (s.started_at) {
+    line("Started", rfc3339(*s.started_at, false) + " (uptime " + uptime_of(v, now) + ")");
+  } else {
+    line("Started", "-");
+  }
+  line("Ready since", s.ready_since ? rfc3339(*s.ready_since, false) : "-");
+  line("Restarts", std::to_string(s.restarts));
+  if (s.last_exit_code) {
+    std::string e = "code " + std::to_string(*s.last_exit_code);
+    if (s.last_exit_at) e += " at " + rfc3339(*s.last_exit_at, false) + " (" + ago(*s.last_exit_at, now) + ")";
+    line("Last exit", e);
+  } else {
+    line("Last exit", "-");
+  }
+  line("Last error", s.last_error.empty() ? "-" : s.last_error);
+  line("Changed", s.changed_at != SysTime{} ? rfc3339(s.changed_at, true) : "-");
+}
+
+std::string watch_line(const v1::WatchEvent& ev) {
+  View v = view_of(ev.component());
+  const auto& s = v.s;
+  SysTime at = s.changed_at != SysTime{} ? s.changed_at : SysClock::now();
+  std::string line = rfc3339(at, true) + " " + s.name + " " + v.state;
+  if (s.pid != 0) line += " pid=" + std::to_string(s.pid);
+  line += " restarts=" + std::to_string(s.restarts);
+  if (s.last_exit_code) line += " last-exit=" + std::to_string(*s.last_exit_code);
+  if (s.adopted) line += " adopted";
+  if (ev.initial()) line += " (current)";
+  if (!s.last_error.empty()) line += " error: " + s.last_error;
+  return line;
+}
+
+// ---------------------------------------------------------------------------
+// Talking to herdd.
+
+struct Target {
+  std::string socket;
+  double timeout_s = 30;
+};
+
+std::shared_ptr<grpc::Channel> channel_to(const Target& t) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  return grpc::CreateCustomChannel("unix:" + t.socket, grpc::InsecureChannelCredentials(), args);
+}
+
+void set_deadline(grpc::ClientContext& ctx, const Target& t) {
+  ctx.set_deadline(SysClock::now() + std::chrono::duration_cast<SysClock::duration>(
+                                         std::chrono::duration<double>(t.timeout_s)));
+}
+
+// Why the socket cannot be reached, if it cannot.
+std::optional<std::string> why_unreachable(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return "the socket path " + path + " is too long";
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  int e = errno;
+  ::close(fd);
+  if (rc == 0) return std::nullopt;
+  switch (e) {
+    case ENOENT:
+      return "no socket at " + path + " (is herdd running? --socket or HERD_CONTROL_SOCKET name another)";
+    case ECONNREFUSED:
+      return "nothing listens on " + path + " (herdd is not running; the socket is stale)";
+    case EACCES:
+    case EPERM:
+      return "permission denied on " + path +
+             " (run as root or as a member of the group herdd's control socket is configured for)";
+    case ENOTSOCK:
+      return path + " is not a socket";
+    default:
+      return "cannot connect to " + path + ": " + std::strerror(e);
+  }
+}
+
+// Reports a failed call on stderr; the exit code.
+int report(const grpc::Status& s, const Target& t, const std::string* name = nullptr) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    if (std::optional<std::string> why = why_unreachable(t.socket)) {
+      std::cerr << "herdctl: cannot connect to herdd: " << *why << "\n";
+      return kExitNoConnection;
+    }
+  }
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND && name != nullptr) {
+    std::cerr << "herdctl: no component named '" << *name << "'\n";
+    return kExitError;
+  }
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::cerr << "herdctl: herdd did not answer on " << t.socket << " within " << t.timeout_s
+              << " s (--timeout)\n";
+    return kExitError;
+  }
+  std::cerr << "herdctl: " << s.error_message() << "\n";
+  return kExitError;
+}
+
+int cmd_status(const Target& t, const std::string& name, bool as_json) {
+  auto stub = v1::Control::NewStub(channel_to(t));
+  grpc::ClientContext ctx;
+  set_deadline(ctx, t);
+  SysTime now = SysClock::now();
+  if (!name.empty()) {
+    v1::GetRequest req;
+    req.set_name(name);
+    v1::GetResponse resp;
+    grpc::Status s = stub->Get(&ctx, req, &resp);
+    if (!s.ok()) return report(s, t, &name);
+    View v = view_of(resp.component());
+    if (as_json) {
+      std::cout << to_json(v, now).dump(2) << "\n";
+    } else {
+      print_block(v, now);
+    }
+    return kExitOk;
+  }
+  v1::ListResponse resp;
+  grpc::Status s = stub->List(&ctx, v1::ListRequest(), &resp);
+  if (!s.ok()) return report(s, t);
+  std::vector<View> views;
+  for (const auto& c : resp.components()) views.push_back(view_of(c));
+  if (as_json) {
+    json arr = json::array();
+    for (const View& v : views) arr.push_back(to_json(v, now));
+    json out;
+    out["components"] = arr;
+    std::cout << out.dump(2) << "\n";
+  } else {
+    print_table(views, now);
+  }
+  return kExitOk;
+}
+
+int cmd_act(const Target& t, const std::string& verb, const std::string& name) {
+  auto stub = v1::Control::NewStub(channel_to(t));
+  grpc::ClientContext ctx;
+  set_deadline(ctx, t);
+  v1::ActionRequest req;
+  req.set_name(name);
+  v1::ActionResponse resp;
+  grpc::Status s;
+  if (verb == "start") {
+    s = stub->Start(&ctx, req, &resp);
+  } else if (verb == "stop") {
+    s = stub->Stop(&ctx, req, &resp);
+  } else {
+    s = stub->Restart(&ctx, req, &resp);
+  }
+  if (!s.ok()) return report(s, t, &name);
+  return kExitOk;
+}
+
+std::string joined(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::string s;
+  for (const std::string& n : names) {
+    if (!s.empty()) s += " ";
+    s += n;
+  }
+  return s;
+}
+
+int cmd_reload(const Target& t) {
+  auto stub = v1::Control::NewStub(channel_to(t));
+  grpc::ClientContext ctx;
+  set_deadline(ctx, t);
+  v1::ReloadResponse resp;
+  grpc::Status s = stub->Reload(&ctx, v1::ReloadRequest(), &resp);
+  if (!s.ok()) return report(s, t);
+  if (!resp.ok()) {
+    std::cerr << "herdctl: reload failed; herdd keeps its current config:\n";
+    for (const std::string& e : resp.errors()) std::cerr << "  " << e << "\n";
+    return kExitError;
+  }
+  std::cout << "reloaded: " << resp.added_size() << " added, " << resp.removed_size()
+            << " removed, " << resp.changed_size() << " changed, " << resp.unchanged_size()
+            << " unchanged\n";
+  if (resp.added_size() > 0) std::cout << "  added:     " << joined(resp.added()) << "\n";
+  if (resp.removed_size() > 0) std::cout << "  removed:   " << joined(resp.removed()) << "\n";
+  if (resp.changed_size() > 0) std::cout << "  changed:   " << joined(resp.changed()) << "\n";
+  if (resp.unchanged_size() > 0) std::cout << "  unchanged: " << joined(resp.unchanged()) << "\n";
+  return kExitOk;
+}
+
+int cmd_import(const Target& t, const std::string& file) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(file, ec);
+  if (ec) {
+    std::cerr << "herdctl: " << file << ": " << ec.message() << "\n";
+    return kExitUsage;
+  }
+  abs = abs.lexically_normal();
+  auto stub = v1::Control::NewStub(channel_to(t));
+  grpc::ClientContext ctx;
+  set_deadline(ctx, t);
+  v1::ImportImageRequest req;
+  req.set_path(abs.string());
+  v1::ImportImageResponse resp;
+  grpc::Status s = stub->ImportImage(&ctx, req, &resp);
+  if (!s.ok()) return report(s, t);
+  for (const std::string& n : resp.images()) std::cout << "imported " << n << "\n";
+  if (resp.images_size() == 0) std::cout << "imported no named image from " << abs.string() << "\n";
+  return kExitOk;
+}
+
+// Streams until herdd ends the stream or SIGINT/SIGTERM arrives (exit 0).
+int cmd_watch(const Target& t, const std::string& name, bool as_json) {
+  // Block the signals before gRPC starts threads, so that they all inherit
+  // the mask and only the waiter below sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  auto stub = v1::Control::NewStub(channel_to(t));
+  grpc::ClientContext ctx;
+  std::atomic<bool> finished{false};
+  std::atomic<bool> interrupted{false};
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (finished.load()) return;
+    interrupted.store(true);
+    ctx.TryCancel();
+  });
+
+  v1::WatchRequest req;
+  req.set_name(name);
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader = stub->Watch(&ctx, req);
+  v1::WatchEvent ev;
+  SysTime now = SysClock::now();
+  while (reader->Read(&ev)) {
+    if (as_json) {
+      json j = to_json(view_of(ev.component()), now);
+      j["initial"] = ev.initial();
+      std::cout << j.dump() << std::endl;
+    } else {
+      std::cout << watch_line(ev) << std::endl;
+    }
+    now = SysClock::now();
+  }
+  grpc::Status s = reader->Finish();
+  finished.store(true);
+  if (!interrupted.load()) pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  if (interrupted.load()) return kExitOk;
+  if (s.ok()) {
+    std::cerr << "herdctl: herdd ended the watch\n";
+    return kExitOk;
+  }
+  return report(s, t, name.empty() ? nullptr : &name);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"herdctl: ask herdd about and act on its components"};
+  app.footer(kExitCodesHelp);
+  app.require_subcommand(1);
+
+  Target target;
+  const char* env_socket = std::getenv("HERD_CONTROL_SOCKET");
+  target.socket = (env_socket != nullptr && *env_socket != '\0') ? env_socket
+                                                                  : herd::control::kDefaultSocketPath;
+  app.add_option("--socket", target.socket, "herdd's control socket")
+      ->capture_default_str();
+  app.add_option("--timeout", target.timeout_s, "deadline of each call, in seconds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+
+  std::string name;
+  bool as_json = false;
+
+  CLI::App* status = app.add_subcommand("status", "every component as a table, or one in full");
+  status->add_option("NAME", name, "one component");
+  status->add_flag("--json", as_json, "machine-readable output");
+
+  std::string verb_name;
+  std::string verb;
+  for (const char* v : {"start", "stop", "restart"}) {
+    CLI::App* sub = app.add_subcommand(v, std::string("ask herdd to ") + v + " a component");
+    sub->add_option("NAME", verb_name, "the component")->required();
+    sub->callback([&verb, v] { verb = v; });
+  }
+
+  CLI::App* reload = app.add_subcommand("reload", "re-read herdd's config file");
+
+  CLI::App* watch = app.add_subcommand("watch", "print every status change until interrupted");
+  watch->add_option("NAME", name, "only this component");
+  watch->add_flag("--json", as_json, "one JSON object per line");
+
+  CLI::App* image = app.add_subcommand("image", "container images");
+  image->require_subcommand(1);
+  std::string file;
+  CLI::App* import = image->add_subcommand("import", "import an OCI image archive through herdd");
+  import->add_option("FILE", file, "the archive (a path on this host)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (status->parsed()) return cmd_status(target, name, as_json);
+  if (!verb.empty()) return cmd_act(target, verb, verb_name);
+  if (reload->parsed()) return cmd_reload(target);
+  if (watch->parsed()) return cmd_watch(target, name, as_json);
+  if (import->parsed()) return cmd_import(target, file);
+  std::cerr << app.help() << "\n";
+  return kExitUsage;
+}

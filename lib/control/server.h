@@ -1,0 +1,112 @@
+// herd::control::ControlServer: the control API (proto/herd/v1/control.proto)
+// on a unix socket, for herdctl. It translates RPCs into Backend calls
+// (backend.h) and decides who may use them.
+//
+// The socket (Options::socket_path, default /run/herd/control.sock):
+// - `<socket_path>.lock` is opened (created 0600) and flock(LOCK_EX|LOCK_NB)
+//   taken for the server's whole life; it holds the pid of its owner. When
+//   another process holds it, start() fails with kAlreadyExists:
+//   "another herdd serves <path> (pid N)". The lock file is never removed
+//   (removing a lock file races with its next taker).
+// - Holding the lock, whatever sits at socket_path is stale: a socket is
+//   unlinked; anything else (regular file, directory, ...) is refused with
+//   kFailedPrecondition, touching nothing. A missing parent directory is
+//   created 0755 (one level).
+// - bind() runs under umask 0177 (the socket is born 0600), then the
+//   socket is chowned to <euid>:<group> and chmodded 0660, then listen().
+//   At no moment is it wider than the final 0660. Options::group is a
+//   group name or a numeric gid; an unknown group is kInvalidArgument
+//   naming it. Without a group the socket's group is the daemon's egid.
+// - Connections are accepted by the server itself, never by gRPC. For each
+//   one it reads SO_PEERCRED: allowed are uid 0, the daemon's own euid, and
+//   a process whose primary gid (from the credentials) or supplementary
+//   groups (the "Groups:" line of /proc/<pid>/status) include the
+//   configured group. An allowed fd goes to the main grpc::Server
+//   (grpc::AddInsecureChannelFromFd; that server has no listening port);
+//   any other goes to a second grpc::Server that answers every method with
+//   PERMISSION_DENIED: "uid U (pid P) may not use the herd control socket:
+//   not root and not in group 'G'". Each denial is logged at warn.
+// - shutdown() closes the listener, unlinks the socket, then releases the
+//   lock.
+//
+// Threads and strands:
+// - start() runs on the calling thread, synchronously (a few syscalls); on
+//   failure nothing is left behind (no socket, lock released).
+// - Accepting runs on `executor`: the listener waits for readability there
+//   and then accept4()s non-blocking until EAGAIN; checking a peer reads
+//   one procfs file. Nothing on `executor` blocks. The listener guards its
+//   state with its own mutex, so `executor` may be any executor (herdd: its
+//   io_context).
+// - RPC handlers run on gRPC's threads (callback API, reactors). They call
+//   the Backend there and return at once; the RPC finishes inside the
+//   Backend's completion callback, on whatever thread that runs. No gRPC
+//   thread ever waits for the Backend.
+// - Watch: the server registers Backend::watch before it asks for the list,
+//   sends the list (initial = true), then queued changes in order. A queue
+//   longer than Options::watch_queue_limit ends the stream with
+//   RESOURCE_EXHAUSTED. Cancel, finish or shutdown calls Backend::unwatch
+//   exactly once.
+// - shutdown() may be called from any thread, including `executor`'s, and
+//   does not need `executor` to run: every RPC still waiting for its
+//   Backend callback is finished at once with UNAVAILABLE ("herdd is
+//   shutting down"), every Watch is ended, then both grpc::Servers shut
+//   down with Options::shutdown_grace as deadline. It is idempotent; the
+//   destructor calls it. After it returns the server makes no further call
+//   into the Backend; Backend callbacks that arrive later are ignored
+//   (they hold only shared per-call state), so the Backend need only
+//   outlive shutdown(), and its callbacks may still run afterwards.
+//
+// Backend implementations must not block in unwatch() waiting for the
+// executor: unwatch runs on gRPC threads and inside shutdown().
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/asio.h"
+#include "common/status.h"
+#include "control/backend.h"
+
+namespace herd::control {
+
+inline constexpr char kDefaultSocketPath[] = "/run/herd/control.sock";
+
+class ControlServer {
+ public:
+  struct Options {
+    Options() = default;  // user-provided: safe to pass into coroutines
+    std::string socket_path = kDefaultSocketPath;
+    // Group whose members may use the API besides root and herdd's euid:
+    // a name ("herd") or a numeric gid ("4242"). Empty: nobody else.
+    std::optional<std::string> group;
+    // How long shutdown() lets gRPC finish in-flight RPCs.
+    std::chrono::milliseconds shutdown_grace{2000};
+    // Changes a Watch may fall behind before RESOURCE_EXHAUSTED.
+    std::size_t watch_queue_limit = 1000;
+  };
+
+  static Result<std::unique_ptr<ControlServer>> start(asio::any_io_executor executor,
+                                                      Options options, Backend& backend);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // See the contract above. Idempotent, any thread.
+  void shutdown();
+
+  const std::string& socket_path() const;
+
+  struct Impl;
+
+ private:
+  explicit ControlServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// One to one, herd::Code to grpc::StatusCode numbers (they are the same).
+int to_grpc_code(Code code);
+
+}  // namespace herd::control
