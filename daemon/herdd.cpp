@@ -6,14 +6,20 @@
 //                    within stop_budget, then exit 0.
 //   SIGUSR2          exit at once and LEAVE every component running, for
 //                    the next herdd to adopt (upgrades without restarts).
-//   SIGHUP           reload (not built yet: logged and ignored).
+//   SIGHUP           reload the config file (as `herdctl reload`).
 // A herdd killed with SIGKILL also leaves components running.
+//
+// The control API (lib/control) is served on control_socket from the
+// start, before containerd answers; SupervisorBackend
+// (supervisor_backend.h) carries its requests to the supervisor.
 //
 // Exit codes (docs/operations.md):
 //   0 stopped cleanly (or --check-config: the config is valid)
 //   1 internal error
 //   2 config invalid (every error printed with its JSON path)
 //   3 containerd unreachable at start, after retrying for --connect-timeout
+//   4 the control socket is unusable: another herdd serves it, or it
+//     cannot be created
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +32,8 @@
 #include "common/asio.h"
 #include "config/config.h"
 #include "containerd/client.h"
+#include "control/server.h"
+#include "daemon/supervisor_backend.h"
 #include "supervise/supervisor.h"
 #include "systemd/container_logger.h"
 #include "systemd/journal_sink.h"
@@ -46,6 +54,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitInternal = 1;
 constexpr int kExitConfig = 2;
 constexpr int kExitContainerd = 3;
+constexpr int kExitControl = 4;
 
 // "2/3 ready, 1 backing off: web" from the current states.
 std::string status_line(const std::vector<ComponentStatus>& all) {
@@ -120,8 +129,12 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   config::Config cfg = std::move(*parsed.config);
-  if (!address.empty()) cfg.containerd.address = address;
-  if (!ns.empty()) cfg.containerd.namespace_name = ns;
+  // Applied to every config herdd reads, the reloaded ones included.
+  auto overrides = [address, ns](config::Config& c) {
+    if (!address.empty()) c.containerd.address = address;
+    if (!ns.empty()) c.containerd.namespace_name = ns;
+  };
+  overrides(cfg);
   if (check_only) {
     std::cout << config_path << ": valid, " << cfg.components.size() << " component(s)\n";
     return kExitOk;
@@ -185,12 +198,30 @@ int main(int argc, char** argv) {
     herd::systemd::Notifier notifier;
     auto watchdog = herd::systemd::make_watchdog_pinger(io.get_executor());
     if (watchdog) watchdog->start();
+    // The control API, before anything else touches containerd: a second
+    // herdd on the same socket must give up here.
+    daemon::SupervisorBackend backend(io, client, config_path, cfg, overrides, notifier);
+    control::ControlServer::Options control_options;
+    control_options.socket_path = cfg.control_socket;
+    control_options.group = cfg.control_group;
+    auto control = control::ControlServer::start(io.get_executor(), control_options, backend);
+    if (!control.ok()) {
+      spdlog::error("control socket: {}", control.status().to_string());
+      std::cerr << "herdd: control socket: " << control.status().message() << "\n";
+      return kExitControl;
+    }
+    spdlog::info("control API on {}", cfg.control_socket);
+
+    // The control server's shutdown finishes RPCs still waiting for the
+    // loop with UNAVAILABLE itself, so it can run on the loop.
     auto end_loop = [&] {
       if (watchdog) watchdog->stop();
+      (*control)->shutdown();
       io.stop();
     };
 
     auto observe = [&](const ComponentStatus& s) {
+      backend.publish(s);
       const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
       auto l = component_log(s.name);
       if (trouble && !s.last_error.empty()) {
@@ -243,6 +274,7 @@ int main(int argc, char** argv) {
           supervise::Supervisor::Options options;
           options.output_logger = logger;
           sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe, options);
+          backend.attach(sup);
           if (cfg.components.empty()) {
             (void)notifier.notify("READY=1\nSTATUS=0/0 ready");
             announced_ready = true;
@@ -254,7 +286,8 @@ int main(int argc, char** argv) {
     std::function<void()> wait_hup = [&] {
       hup.async_wait([&](boost::system::error_code ec, int) {
         if (ec) return;
-        spdlog::warn("SIGHUP: reload is not built yet; the running config stays");
+        spdlog::info("SIGHUP: reloading {}", config_path);
+        backend.reload([](control::ReloadResult) {});  // it logs the outcome
         wait_hup();
       });
     };

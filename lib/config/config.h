@@ -49,6 +49,7 @@ struct ContainerdConfig {
   // and snapshots. containerd's identifier rules: 1-76 chars of
   // [A-Za-z0-9] separated by single '.', '_' or '-'.
   std::string namespace_name = "herd";
+  friend bool operator==(const ContainerdConfig&, const ContainerdConfig&) = default;
 };
 
 enum class Network {
@@ -62,6 +63,7 @@ std::string_view to_string(Network network);
 struct User {
   uint32_t uid = 0;
   std::optional<uint32_t> gid;  // absent for "<uid>"; 0 for "root"
+  friend bool operator==(const User&, const User&) = default;
 };
 
 // One entry of `mounts`: exactly one of `data` or `bind`.
@@ -92,6 +94,7 @@ struct Mount {
   std::string bind;
   // kBind: `readonly`, default false.
   bool readonly = false;
+  friend bool operator==(const Mount&, const Mount&) = default;
 };
 
 // RLIMIT_INFINITY as written "unlimited".
@@ -108,6 +111,7 @@ struct Rlimit {
 
   // "RLIMIT_NOFILE": the name the OCI runtime spec uses.
   std::string oci_type() const;
+  friend bool operator==(const Rlimit&, const Rlimit&) = default;
 };
 
 // `ready`: how to tell that a started component is ready. Exactly one of
@@ -138,6 +142,7 @@ struct ReadyProbe {
   // `failure_threshold`: consecutive failures that make a ready component
   // not ready (when the supervisor keeps probing), >= 1; default 3.
   uint32_t failure_threshold = 3;
+  friend bool operator==(const ReadyProbe&, const ReadyProbe&) = default;
 };
 
 enum class RestartPreset {
@@ -168,6 +173,7 @@ struct RestartPolicy {
 
   // The policy a preset stands for (jitter 0, unlimited restarts).
   static RestartPolicy from_preset(RestartPreset preset);
+  friend bool operator==(const RestartPolicy&, const RestartPolicy&) = default;
 };
 
 // One entry of `components`: a supervised container.
@@ -215,6 +221,7 @@ struct Component {
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;
+  friend bool operator==(const Component&, const Component&) = default;
 };
 
 // The whole file.

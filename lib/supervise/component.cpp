@@ -100,8 +100,8 @@ void Component::stop(TimePoint deadline) {
              [self = shared_from_this(), deadline] { self->feed(StopRequested{deadline}); });
 }
 
-void Component::detach() {
-  asio::post(executor_, [self = shared_from_this()] {
+void Component::detach(std::function<void()> idle) {
+  asio::post(executor_, [self = shared_from_this(), idle = std::move(idle)]() mutable {
     self->detached_ = true;
     ++self->inflight_gen_;
     ++self->reconcile_gen_;
@@ -111,6 +111,16 @@ void Component::detach() {
     self->restart_timer_.cancel();
     if (self->probe_) self->probe_->cancel();
     self->probe_.reset();
+    if (!idle) return;
+    // Cancelled calls still unwind; `idle` runs once none can touch
+    // containerd any more (a replacing actor must not race them).
+    asio::co_spawn(
+        self->executor_,
+        [self, idle = std::move(idle)]() -> asio::awaitable<void> {
+          co_await self->wait_idle(/*with_stop=*/true);
+          idle();
+        },
+        asio::detached);
   });
 }
 
@@ -247,9 +257,12 @@ CallOptions Component::call(std::shared_ptr<Canceller> c) const {
   return o;
 }
 
-asio::awaitable<void> Component::wait_idle() {
-  while (running_ops_ > 0) {
-    idle_.expires_at(asio::steady_timer::time_point::max());
+asio::awaitable<void> Component::wait_idle(bool with_stop) {
+  while (running_ops_ > 0 || (with_stop && stop_ops_ > 0)) {
+    // Several coroutines may wait at once: resetting the expiry would
+    // cancel the others' waits, so it is set only when not already set.
+    if (idle_.expiry() != asio::steady_timer::time_point::max())
+      idle_.expires_at(asio::steady_timer::time_point::max());
     boost::system::error_code ec;
     co_await idle_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -403,6 +416,18 @@ asio::awaitable<Status> Component::ensure_container(const std::string& spec_json
       *pid = task->pid();
       co_return Status::Ok();
     }
+    // A changed spec (a reload, or a config changed while herdd was
+    // down) with the old task still running: it gets its stop signal and
+    // stop_grace to exit, as in a stop, before it is killed.
+    if (!same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
+      Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal),
+                                       false, o);
+      if (k.ok()) {
+        CallOptions w = call(inflight_);
+        w.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
+        (void)co_await c.tasks_wait(config_.name, w);
+      }
+    }
     // A stopped task, a record whose process is gone, or a changed spec:
     // the old task goes (killing whatever still runs).
     if (!task.ok() && !task.status().is_not_found()) {
@@ -510,9 +535,10 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
 asio::awaitable<void> Component::run_stop(uint64_t gen) {
   auto self = shared_from_this();
   auto& c = *env_.client;
+  ++stop_ops_;
   // A cancelled prepare/start may still be unwinding: let it finish, so it
   // cannot create anything after the stop has removed it.
-  co_await wait_idle();
+  co_await wait_idle(/*with_stop=*/false);
   auto deadline = [this] { return machine_.stop_deadline.value_or(Clock::now()); };
 
   // Waits for the task to exit until `limit` (or a shortened stop
@@ -553,6 +579,8 @@ asio::awaitable<void> Component::run_stop(uint64_t gen) {
   auto left = co_await c.containers_get(config_.name, call());
   if (left.ok()) result = Status::Unavailable("container " + config_.name + " could not be deleted");
   stop_wait_.reset();
+  --stop_ops_;
+  idle_.cancel();
   if (gen != stop_gen_ || detached_) co_return;
   StopDone done;
   done.ok = result.ok();

@@ -103,8 +103,10 @@ class Component : public std::enable_shared_from_this<Component> {
   // deadline can only get shorter with later calls.
   void stop(TimePoint deadline);
   // Stops supervising without touching containerd: the task keeps running
-  // for the next herdd to adopt. No observer call follows.
-  void detach();
+  // for the next herdd (or a replacing actor, on reload) to adopt. No
+  // observer call follows. `idle`, when given, is called on the strand once
+  // no call of this actor is in flight any more.
+  void detach(std::function<void()> idle = {});
   void on_task_event(const containerd::TaskEvent& e);
   void on_stream_gap();
 
@@ -133,7 +135,8 @@ class Component : public std::enable_shared_from_this<Component> {
   asio::awaitable<Status> create_container(const std::string& spec_json,
                                            const std::string& spec_hash);
   asio::awaitable<void> remove_container();
-  asio::awaitable<void> wait_idle();
+  // Until no prepare/start (and, with_stop, no stop) coroutine runs.
+  asio::awaitable<void> wait_idle(bool with_stop);
   Result<std::string> build_spec();
   Status prepare_mounts();
   std::string log_path() const;
@@ -153,6 +156,7 @@ class Component : public std::enable_shared_from_this<Component> {
   uint64_t reconcile_gen_ = 0;
   uint64_t stop_gen_ = 0;
   int running_ops_ = 0;  // prepare/start coroutines still unwinding
+  int stop_ops_ = 0;     // stop coroutines running
   asio::steady_timer idle_;
   std::shared_ptr<containerd::Canceller> stop_wait_;  // cancelled when a stop shortens
   asio::steady_timer restart_timer_;

@@ -1,5 +1,6 @@
 #include "supervise/supervisor.h"
 
+#include <algorithm>
 #include <random>
 
 namespace herd::supervise {
@@ -15,35 +16,6 @@ std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
   return sup;
 }
 
-// The actors exist from the start (pending), so status() lists every
-// configured component at once.
-void Supervisor::create_actors() {
-  std::weak_ptr<Supervisor> weak = shared_from_this();
-  for (const auto& c : config_.components) {
-    Component::Env env;
-    env.client = &client_;
-    env.data_path = config_.data_path;
-    env.call_timeout = options_.call_timeout;
-    env.random = options_.random;
-    env.output_logger = options_.output_logger;
-    if (!env.random) {
-      // Restart jitter (when a policy asks for it) from a per-actor engine.
-      auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
-      env.random = [engine] {
-        return std::uniform_real_distribution<double>(0.0, 1.0)(*engine);
-      };
-    }
-    auto actor = Component::create(asio::make_strand(executor_), std::move(env), c,
-                                   [weak, ex = executor_](const ComponentStatus& s) {
-                                     asio::post(ex, [weak, s] {
-                                       if (auto sup = weak.lock()) sup->on_status(s);
-                                     });
-                                   });
-    status_[c.name] = actor->status();
-    components_[c.name] = std::move(actor);
-  }
-}
-
 Supervisor::Supervisor(asio::any_io_executor executor, containerd::Client& client,
                        config::Config config, Observer observer, Options options)
     : executor_(asio::make_strand(executor)),
@@ -52,6 +24,40 @@ Supervisor::Supervisor(asio::any_io_executor executor, containerd::Client& clien
       observer_(std::move(observer)),
       options_(std::move(options)) {
   order_ = config_.start_order();
+}
+
+// The actors exist from the start (pending), so status() lists every
+// configured component at once.
+void Supervisor::create_actors() {
+  for (const auto& c : config_.components) {
+    Slot slot = make_actor(c);
+    status_[c.name] = slot.actor->status();
+    components_[c.name] = std::move(slot);
+  }
+}
+
+Supervisor::Slot Supervisor::make_actor(const config::Component& c) {
+  std::weak_ptr<Supervisor> weak = shared_from_this();
+  Component::Env env;
+  env.client = &client_;
+  env.data_path = config_.data_path;
+  env.call_timeout = options_.call_timeout;
+  env.random = options_.random;
+  env.output_logger = options_.output_logger;
+  if (!env.random) {
+    // Restart jitter (when a policy asks for it) from a per-actor engine.
+    auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+    env.random = [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
+  }
+  Slot slot;
+  slot.id = ++next_id_;
+  slot.actor = Component::create(asio::make_strand(executor_), std::move(env), c,
+                                 [weak, ex = executor_, id = slot.id](const ComponentStatus& s) {
+                                   asio::post(ex, [weak, id, s] {
+                                     if (auto sup = weak.lock()) sup->on_status(id, s);
+                                   });
+                                 });
+  return slot;
 }
 
 void Supervisor::start() {
@@ -64,7 +70,7 @@ void Supervisor::start() {
       auto sup = weak.lock();
       if (!sup) return;
       auto it = sup->components_.find(e.container_id);
-      if (it != sup->components_.end()) it->second->on_task_event(e);
+      if (it != sup->components_.end()) it->second.actor->on_task_event(e);
     };
     h.on_live = [weak](bool first) {
       auto sup = weak.lock();
@@ -75,7 +81,7 @@ void Supervisor::start() {
       }
       // A gap: events may be lost; every actor re-checks its task.
       ++sup->gaps_;
-      for (auto& [name, c] : sup->components_) c->on_stream_gap();
+      for (auto& [name, slot] : sup->components_) slot.actor->on_stream_gap();
     };
     self->stream_ = containerd::EventStream::create(self->client_, self->executor_, {},
                                                     std::move(h));
@@ -83,7 +89,23 @@ void Supervisor::start() {
   });
 }
 
-void Supervisor::on_status(const ComponentStatus& s) {
+void Supervisor::on_status(uint64_t id, const ComponentStatus& s) {
+  auto it = components_.find(s.name);
+  if (it == components_.end() || it->second.id != id) {
+    // A removed component on its way out: reported, not kept.
+    auto r = retiring_.find(id);
+    if (r == retiring_.end()) return;
+    if (observer_) observer_(s);
+    if (s.state == State::kStopped) {
+      retiring_.erase(r);
+      if (stopping_) {
+        stop_unblocked();
+      } else {
+        start_ready_dependants();
+      }
+    }
+    return;
+  }
   status_[s.name] = s;
   if (observer_) observer_(s);
   if (stopping_) {
@@ -93,10 +115,16 @@ void Supervisor::on_status(const ComponentStatus& s) {
   }
 }
 
+bool Supervisor::retiring(const std::string& name) const {
+  for (const auto& [id, r] : retiring_)
+    if (r.first == name) return true;
+  return false;
+}
+
 void Supervisor::start_ready_dependants() {
   if (stopping_ || !stream_ || !stream_->live()) return;
   for (const auto& name : order_) {
-    if (started_.count(name)) continue;
+    if (started_.count(name) || retiring(name)) continue;
     const auto* c = config_.find(name);
     bool deps_ready = true;
     for (const auto& d : c->depends_on) {
@@ -105,7 +133,7 @@ void Supervisor::start_ready_dependants() {
     }
     if (!deps_ready) continue;
     started_.insert(name);
-    components_[name]->start();
+    components_[name].actor->start();
   }
 }
 
@@ -118,6 +146,8 @@ void Supervisor::stop(std::function<void()> done) {
     if (!self->stopping_) {
       self->stopping_ = true;
       self->stop_deadline_ = Clock::now() + self->config_.stop_budget;
+      // Removed components still stopping: the budget bounds them too.
+      for (auto& [id, r] : self->retiring_) r.second->stop(self->stop_deadline_);
     }
     self->stop_done_ = std::move(done);
     self->stop_unblocked();
@@ -125,7 +155,7 @@ void Supervisor::stop(std::function<void()> done) {
 }
 
 void Supervisor::stop_unblocked() {
-  bool all_stopped = true;
+  bool all_stopped = retiring_.empty();
   // Reverse order: a component stops once nothing that depends on it runs.
   for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
     const std::string& name = *it;
@@ -144,7 +174,7 @@ void Supervisor::stop_unblocked() {
     }
     if (!dependants_stopped) continue;
     stop_sent_.insert(name);
-    if (!done) components_[name]->stop(stop_deadline_);
+    if (!done) components_[name].actor->stop(stop_deadline_);
   }
   if (all_stopped && stop_done_) {
     if (stream_) stream_->stop();
@@ -158,12 +188,153 @@ void Supervisor::stop_unblocked() {
 void Supervisor::detach(std::function<void()> done) {
   asio::post(executor_, [self = shared_from_this(), done = std::move(done)] {
     if (self->stream_) self->stream_->stop();
-    for (auto& [name, c] : self->components_) c->detach();
+    for (auto& [name, slot] : self->components_) slot.actor->detach();
+    // Removed components mid-stop are let go too: the next herdd cleans
+    // up what is left of them (it is not in its config).
+    for (auto& [id, r] : self->retiring_) r.second->detach();
     self->running_ = false;
     self->stopping_ = true;  // no more starts
     if (done) done();
   });
 }
+
+// ------------------------------------------------------------ operator requests
+
+Status Supervisor::check_request(const std::string& name) const {
+  if (!components_.count(name)) return Status::NotFound("no component named '" + name + "'");
+  if (stopping_) return Status::FailedPrecondition("herd is stopping; '" + name + "' stays down");
+  return Status::Ok();
+}
+
+void Supervisor::start_component(const std::string& name, std::function<void(Status)> done) {
+  asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
+    Status s = self->check_request(name);
+    if (s.ok()) {
+      // Started again by start_ready_dependants once its dependencies are
+      // ready (at once when they are); a running component is unaffected.
+      self->started_.erase(name);
+      self->start_ready_dependants();
+    }
+    if (done) done(s);
+  });
+}
+
+void Supervisor::stop_component(const std::string& name, std::function<void(Status)> done) {
+  asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
+    Status s = self->check_request(name);
+    if (s.ok()) {
+      const auto* c = self->config_.find(name);
+      // Its own grace, plus time for the cleanup calls.
+      self->started_.insert(name);  // not started again by dependency order
+      self->components_[name].actor->stop(Clock::now() + c->stop_grace + std::chrono::seconds(30));
+    }
+    if (done) done(s);
+  });
+}
+
+void Supervisor::restart_component(const std::string& name, std::function<void(Status)> done) {
+  asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
+    Status s = self->check_request(name);
+    if (s.ok()) {
+      const auto* c = self->config_.find(name);
+      auto& actor = self->components_[name].actor;
+      self->started_.insert(name);
+      // The machine finishes the stop, then starts afresh (restart count
+      // starts over: this is an operator's restart).
+      actor->stop(Clock::now() + c->stop_grace + std::chrono::seconds(30));
+      actor->start();
+    }
+    if (done) done(s);
+  });
+}
+
+// ------------------------------------------------------------ reload
+
+void Supervisor::retire(const std::string& name, Slot slot, bool keep_task) {
+  auto actor = slot.actor;
+  retiring_[slot.id] = {name, actor};
+  if (!keep_task) {
+    actor->stop(Clock::now() + config_.stop_budget);
+    return;
+  }
+  std::weak_ptr<Supervisor> weak = shared_from_this();
+  actor->detach([weak, ex = executor_, id = slot.id] {
+    asio::post(ex, [weak, id] {
+      auto sup = weak.lock();
+      if (!sup) return;
+      sup->retiring_.erase(id);
+      if (sup->stopping_) {
+        sup->stop_unblocked();
+      } else {
+        sup->start_ready_dependants();
+      }
+    });
+  });
+}
+
+Supervisor::ReloadSummary Supervisor::apply(config::Config next) {
+  ReloadSummary sum;
+  if (stopping_) {
+    sum.status = Status::FailedPrecondition("herd is stopping; the reload is not applied");
+    return sum;
+  }
+  const bool paths_changed = next.data_path != config_.data_path;
+  for (const auto& old : config_.components)
+    if (!next.find(old.name)) sum.removed.push_back(old.name);
+  std::vector<std::string> replaced;
+  for (const auto& c : next.components) {
+    const auto* old = config_.find(c.name);
+    if (!old) {
+      sum.added.push_back(c.name);
+    } else if (paths_changed || !(*old == c)) {
+      sum.changed.push_back(c.name);
+    } else {
+      sum.unchanged.push_back(c.name);
+    }
+  }
+  config_ = std::move(next);
+  order_ = config_.start_order();
+
+  for (const auto& name : sum.removed) {
+    Slot slot = std::move(components_[name]);
+    components_.erase(name);
+    status_.erase(name);
+    started_.erase(name);
+    stop_sent_.erase(name);
+    retire(name, std::move(slot), /*keep_task=*/false);
+  }
+  for (const auto& name : sum.changed) {
+    Slot old = std::move(components_[name]);
+    // The new actor starts (in dependency order) once the old one is idle.
+    retire(name, std::move(old), /*keep_task=*/true);
+    Slot slot = make_actor(*config_.find(name));
+    status_[name] = slot.actor->status();
+    components_[name] = std::move(slot);
+    started_.erase(name);
+  }
+  for (const auto& name : sum.added) {
+    Slot slot = make_actor(*config_.find(name));
+    status_[name] = slot.actor->status();
+    components_[name] = std::move(slot);
+  }
+  // New and changed components report their (pending) state at once.
+  if (observer_) {
+    for (const auto& name : sum.changed) observer_(status_[name]);
+    for (const auto& name : sum.added) observer_(status_[name]);
+  }
+  start_ready_dependants();
+  return sum;
+}
+
+void Supervisor::reload(config::Config next, std::function<void(ReloadSummary)> done) {
+  asio::post(executor_,
+             [self = shared_from_this(), next = std::move(next), done = std::move(done)]() mutable {
+               auto sum = self->apply(std::move(next));
+               if (done) done(std::move(sum));
+             });
+}
+
+// ------------------------------------------------------------ status
 
 std::vector<ComponentStatus> Supervisor::status() const {
   std::vector<ComponentStatus> out;

@@ -13,8 +13,19 @@
 //   then calls `done`.
 // - detach() stops supervising and leaves every container running, for the
 //   next herd to adopt.
+// - One component can be started, stopped or restarted on an operator's
+//   request (start_component & co). An operator's start waits for the
+//   component's dependencies to be ready, as at boot; stop and restart act
+//   at once and leave dependants alone (as s6-svc does).
+// - reload() swaps in a new config: added components start (in dependency
+//   order), removed ones stop, and a changed one is handed over to a new
+//   actor: the old actor detaches (the task keeps running) and, once none
+//   of its calls is in flight, the new one prepares. When the spec hash is
+//   unchanged (only supervision settings changed) it adopts the running
+//   task (same pid); otherwise it stops the old task gracefully and
+//   re-creates the container. Unchanged components are not touched.
 // - The status of every component is kept here and reported to the
-//   observer on every change.
+//   observer on every change (also while a removed component stops).
 //
 // Strand: the supervisor runs on its own strand; actors on theirs. Public
 // methods may be called from any thread (they post). status() must be
@@ -56,9 +67,25 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
                   Options());
   }
 
+  // What a reload did, by component name.
+  struct ReloadSummary {
+    Status status;  // FailedPrecondition while herd is stopping
+    std::vector<std::string> added, removed, changed, unchanged;
+  };
+
   void start();
   void stop(std::function<void()> done);
   void detach(std::function<void()> done);
+
+  // Operator requests for one component. `done` runs on the supervisor's
+  // strand: OK once the request is handed to the component, NotFound
+  // ("no component named 'x'") for an unknown name, FailedPrecondition
+  // while herd is stopping.
+  void start_component(const std::string& name, std::function<void(Status)> done);
+  void stop_component(const std::string& name, std::function<void(Status)> done);
+  void restart_component(const std::string& name, std::function<void(Status)> done);
+  // `next` must be a validated config with the same containerd settings.
+  void reload(config::Config next, std::function<void(ReloadSummary)> done);
 
   // Strand only (see above).
   std::vector<ComponentStatus> status() const;
@@ -69,10 +96,20 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
  private:
   Supervisor(asio::any_io_executor executor, containerd::Client& client, config::Config config,
              Observer observer, Options options);
+  struct Slot {
+    std::shared_ptr<Component> actor;
+    uint64_t id = 0;  // tells a replaced actor's late status from its successor's
+  };
+
   void create_actors();
-  void on_status(const ComponentStatus& s);
+  Slot make_actor(const config::Component& c);
+  void on_status(uint64_t id, const ComponentStatus& s);
   void start_ready_dependants();
   void stop_unblocked();
+  bool retiring(const std::string& name) const;
+  void retire(const std::string& name, Slot slot, bool keep_task);
+  Status check_request(const std::string& name) const;
+  ReloadSummary apply(config::Config next);
 
   asio::any_io_executor executor_;
   containerd::Client& client_;
@@ -80,7 +117,12 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   Observer observer_;
   Options options_;
   std::shared_ptr<containerd::EventStream> stream_;
-  std::map<std::string, std::shared_ptr<Component>> components_;
+  std::map<std::string, Slot> components_;
+  // Removed components still stopping, and replaced actors whose calls are
+  // still unwinding, by actor id. A name retiring here does not start anew
+  // until its retiree is gone.
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<Component>>> retiring_;
+  uint64_t next_id_ = 0;
   std::map<std::string, ComponentStatus> status_;
   std::vector<std::string> order_;  // start order
   std::set<std::string> started_;

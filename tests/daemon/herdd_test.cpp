@@ -12,120 +12,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "../integration/harness.h"
+#include "daemon_harness.h"
 
 using namespace herd;
+using namespace herd::test;
 using namespace std::chrono_literals;
-using herd::test::env;
-using herd::test::run_coro;
-using herd::test::TestNamespace;
 
 namespace {
-
-std::filesystem::path temp_path(const std::string& name) {
-  return std::filesystem::temp_directory_path() /
-         ("herdd-test-" + std::to_string(::getpid()) + "-" + name);
-}
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-}
-
-// Runs a command, returns (exit code, output with stderr).
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(f);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  int st = ::pclose(f);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-// The NOTIFY_SOCKET systemd would give herdd.
-class NotifySocket {
- public:
-  NotifySocket() : path_(temp_path("notify.sock")) {
-    std::filesystem::remove(path_);
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  }
-  ~NotifySocket() {
-    ::close(fd_);
-    std::filesystem::remove(path_);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
-  // Reads datagrams until one contains `needle` (returns it) or the limit.
-  std::string wait_for(const std::string& needle, std::chrono::seconds limit = 60s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) continue;
-      std::string msg(buf, static_cast<size_t>(n));
-      seen_ += msg + "\n";
-      if (msg.find(needle) != std::string::npos) return msg;
-    }
-    return {};
-  }
-  const std::string& seen() const { return seen_; }
-
- private:
-  std::filesystem::path path_;
-  int fd_ = -1;
-  std::string seen_;
-};
-
-// A herdd process started by the test.
-class Herdd {
- public:
-  Herdd(const std::filesystem::path& config, const NotifySocket& notify) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
-      // A 200 ms watchdog, as WatchdogSec= would set it for this pid.
-      ::setenv("WATCHDOG_USEC", "200000", 1);
-      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
-      int log = ::open(temp_path("herdd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(log, 2);
-      ::execl(HERDD_BINARY, HERDD_BINARY, "--config", config.c_str(), "--log-target", "stderr",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-  }
-  ~Herdd() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
-  // Exit code, or -1 when it did not exit within the limit.
-  int wait(std::chrono::seconds limit = 120s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-      ::usleep(10000);
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
 
 std::string config_text(const std::string& ns, const std::filesystem::path& data,
                         uint16_t port) {
@@ -265,7 +158,8 @@ TEST_CASE("component output reaches journald and keeps flowing while herdd is do
   auto cfg = temp_path("journal.json");
   const std::string name = "ticker-" + std::to_string(::getpid());
   write_file(cfg, R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" +
-                      ns.name() + R"("}, "data_path": ")" + data.string() + R"(", "components": [
+                      ns.name() + R"("}, "data_path": ")" + data.string() + R"(", "control_socket": ")" +
+                      (data.string() + ".sock") + R"(", "components": [
       {"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
        "image_archive": ")" + env().image("busybox.tar").string() + R"(", "network": "none",
        "args": ["sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; echo tock >&2; sleep 0.1; done"]}]})");

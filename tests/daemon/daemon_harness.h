@@ -1,0 +1,171 @@
+// Helpers of the process-level tests: temp paths, commands, the
+// NOTIFY_SOCKET systemd would give herdd, and a herdd process the test
+// starts and ends by pid.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../integration/harness.h"
+
+namespace herd::test {
+
+using namespace std::chrono_literals;
+
+inline std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("herdd-test-" + std::to_string(::getpid()) + "-" + name);
+}
+
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+// Runs a command, returns (exit code, output with stderr).
+inline std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+  REQUIRE(f);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  int st = ::pclose(f);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// The NOTIFY_SOCKET systemd would give herdd.
+class NotifySocket {
+ public:
+  NotifySocket() : path_(temp_path("notify.sock")) {
+    std::filesystem::remove(path_);
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~NotifySocket() {
+    ::close(fd_);
+    std::filesystem::remove(path_);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+  // Reads datagrams until one contains `needle` (returns it) or the limit.
+  std::string wait_for(const std::string& needle, std::chrono::seconds limit = 60s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      std::string msg(buf, static_cast<size_t>(n));
+      seen_ += msg + "\n";
+      if (msg.find(needle) != std::string::npos) return msg;
+    }
+    return {};
+  }
+  const std::string& seen() const { return seen_; }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::string seen_;
+};
+
+// A herdd process started by the test.
+class Herdd {
+ public:
+  Herdd(const std::filesystem::path& config, const NotifySocket& notify,
+        std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {HERDD_BINARY, "--config", config.string(), "--log-target",
+                                      "stderr"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
+      // A 200 ms watchdog, as WatchdogSec= would set it for this pid.
+      ::setenv("WATCHDOG_USEC", "200000", 1);
+      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+      int log = ::open(temp_path("herdd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(log, 2);
+      ::execv(HERDD_BINARY, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Herdd() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  void signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
+  pid_t pid() const { return pid_; }
+  // Exit code, or -1 when it did not exit within the limit.
+  int wait(std::chrono::seconds limit = 120s) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      ::usleep(10000);
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+// herdctl against `socket`: (exit code, output with stderr).
+inline std::pair<int, std::string> herdctl(const std::filesystem::path& socket,
+                                           const std::string& args) {
+  return run(std::string(HERDCTL_BINARY) + " --socket " + socket.string() + " " + args);
+}
+
+// `herdctl status --json`: one object per component, by name; empty when
+// herdctl fails.
+inline std::map<std::string, nlohmann::json> status_json(const std::filesystem::path& socket) {
+  std::map<std::string, nlohmann::json> out;
+  auto [code, text] = herdctl(socket, "status --json");
+  if (code != 0) return out;
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("components")) j = j["components"];
+  if (!j.is_array()) return out;
+  for (auto& c : j) out[c.value("name", "")] = c;
+  return out;
+}
+
+// Polls `pred` over herdctl's status until it holds or `limit` passes.
+template <typename Pred>
+bool status_until(const std::filesystem::path& socket, Pred pred,
+                  std::chrono::seconds limit = 90s) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    auto st = status_json(socket);
+    if (!st.empty() && pred(st)) return true;
+    ::usleep(100000);
+  }
+  return false;
+}
+
+}  // namespace herd::test
