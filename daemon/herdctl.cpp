@@ -310,8 +310,10 @@ std::optional<std::string> why_unreachable(const std::string& path) {
 }
 
 // Reports a failed call on stderr; the exit code.
-int report(const grpc::Status& s, const Target& t, const std::string* name = nullptr) {
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+int report(const grpc::Status& s, const grpc::ClientContext& ctx, const Target& t,
+           const std::string* name = nullptr) {
+  bool herdd_answered = ctx.GetServerTrailingMetadata().count(herd::control::kServedByMetadata) > 0;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !herdd_answered) {
     if (std::optional<std::string> why = why_unreachable(t.socket)) {
       std::cerr << "herdctl: cannot connect to herdd: " << *why << "\n";
       return kExitNoConnection;
@@ -340,7 +342,7 @@ int cmd_status(const Target& t, const std::string& name, bool as_json) {
     req.set_name(name);
     v1::GetResponse resp;
     grpc::Status s = stub->Get(&ctx, req, &resp);
-    if (!s.ok()) return report(s, t, &name);
+    if (!s.ok()) return report(s, ctx, t, &name);
     View v = view_of(resp.component());
     if (as_json) {
       std::cout << to_json(v, now).dump(2) << "\n";
@@ -351,7 +353,7 @@ int cmd_status(const Target& t, const std::string& name, bool as_json) {
   }
   v1::ListResponse resp;
   grpc::Status s = stub->List(&ctx, v1::ListRequest(), &resp);
-  if (!s.ok()) return report(s, t);
+  if (!s.ok()) return report(s, ctx, t);
   std::vector<View> views;
   for (const auto& c : resp.components()) views.push_back(view_of(c));
   if (as_json) {
@@ -381,7 +383,7 @@ int cmd_act(const Target& t, const std::string& verb, const std::string& name) {
   } else {
     s = stub->Restart(&ctx, req, &resp);
   }
-  if (!s.ok()) return report(s, t, &name);
+  if (!s.ok()) return report(s, ctx, t, &name);
   return kExitOk;
 }
 
@@ -400,7 +402,7 @@ int cmd_reload(const Target& t) {
   set_deadline(ctx, t);
   v1::ReloadResponse resp;
   grpc::Status s = stub->Reload(&ctx, v1::ReloadRequest(), &resp);
-  if (!s.ok()) return report(s, t);
+  if (!s.ok()) return report(s, ctx, t);
   if (!resp.ok()) {
     std::cerr << "herdctl: reload failed; herdd keeps its current config:\n";
     for (const std::string& e : resp.errors()) std::cerr << "  " << e << "\n";
@@ -431,7 +433,7 @@ int cmd_import(const Target& t, const std::string& file) {
   req.set_path(abs.string());
   v1::ImportImageResponse resp;
   grpc::Status s = stub->ImportImage(&ctx, req, &resp);
-  if (!s.ok()) return report(s, t);
+  if (!s.ok()) return report(s, ctx, t);
   for (const std::string& n : resp.images()) std::cout << "imported " << n << "\n";
   if (resp.images_size() == 0) std::cout << "imported no named image from " << abs.string() << "\n";
   return kExitOk;
@@ -483,7 +485,7 @@ int cmd_watch(const Target& t, const std::string& name, bool as_json) {
     std::cerr << "herdctl: herdd ended the watch\n";
     return kExitOk;
   }
-  return report(s, t, name.empty() ? nullptr : &name);
+  return report(s, ctx, t, name.empty() ? nullptr : &name);
 }
 
 }  // namespace

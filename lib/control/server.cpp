@@ -49,6 +49,14 @@ grpc::Status to_grpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(to_grpc_code(s.code())), s.message());
 }
 
+// Trailing metadata on every answer of the server, so that herdctl can
+// tell an UNAVAILABLE from herdd ("shutting down") from one of gRPC's own
+// (cannot connect).
+template <class Ctx>
+void mark(Ctx* ctx) {
+  ctx->AddTrailingMetadata(kServedByMetadata, "herdd");
+}
+
 grpc::Status shutting_down() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "herdd is shutting down");
 }
@@ -203,6 +211,7 @@ class DenyService final : public grpc::CallbackGenericService {
       }
       void OnDone() override { delete this; }
     };
+    mark(ctx);
     return new Reactor(book_->get(ctx->peer()));
   }
 
@@ -760,6 +769,7 @@ class Service final : public v1::Control::CallbackService {
 
   grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const v1::ListRequest*,
                                  v1::ListResponse* resp) override {
+    mark(ctx);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto call = begin(reactor, resp);
     if (!call) return reactor;
@@ -774,6 +784,7 @@ class Service final : public v1::Control::CallbackService {
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
                                 v1::GetResponse* resp) override {
+    mark(ctx);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (req->name().empty()) {
       reactor->Finish(name_required());
@@ -807,6 +818,7 @@ class Service final : public v1::Control::CallbackService {
 
   grpc::ServerUnaryReactor* Reload(grpc::CallbackServerContext* ctx, const v1::ReloadRequest*,
                                    v1::ReloadResponse* resp) override {
+    mark(ctx);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     auto call = begin(reactor, resp);
     if (!call) return reactor;
@@ -828,6 +840,7 @@ class Service final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* ImportImage(grpc::CallbackServerContext* ctx,
                                         const v1::ImportImageRequest* req,
                                         v1::ImportImageResponse* resp) override {
+    mark(ctx);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (req->path().empty() || req->path().front() != '/') {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -847,8 +860,9 @@ class Service final : public v1::Control::CallbackService {
     return reactor;
   }
 
-  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext*,
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext* ctx,
                                                   const v1::WatchRequest* req) override {
+    mark(ctx);
     auto* reactor = new WatchReactor(backend_, tracker_, req->name(), watch_limit_);
     std::shared_ptr<WatchState> state = reactor->state();
     if (!tracker_->add(state)) {
@@ -881,6 +895,7 @@ class Service final : public v1::Control::CallbackService {
 
   grpc::ServerUnaryReactor* act(Verb verb, grpc::CallbackServerContext* ctx,
                                 const v1::ActionRequest* req, v1::ActionResponse* resp) {
+    mark(ctx);
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (req->name().empty()) {
       reactor->Finish(name_required());

@@ -73,6 +73,9 @@
 namespace herd::control {
 
 inline constexpr char kDefaultSocketPath[] = "/run/herd/control.sock";
+// Trailing metadata key on every answer the server gives (value "herdd"):
+// a client that sees it knows herdd answered, even with UNAVAILABLE.
+inline constexpr char kServedByMetadata[] = "herd-served-by";
 
 class ControlServer {
  public:
