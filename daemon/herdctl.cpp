@@ -236,6 +236,7 @@ void print_block(const View& v, SysTime now) {
     line("Started", "-");
   }
   line("Ready since", s.ready_since ? rfc3339(*s.ready_since, false) : "-");
+  line("Adopted", s.adopted ? "yes" : "no");
   line("Restarts", std::to_string(s.restarts));
   if (s.last_exit_code) {
     std::string e = "code " + std::to_string(*s.last_exit_code);

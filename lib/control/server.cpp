@@ -271,9 +271,9 @@ Result<UniqueFd> take_lock(const std::string& socket_path) {
         if (std::optional<gid_t> p = parse_id(s)) pid = static_cast<long>(*p);
       }
     }
-    std::string msg = "another herdd serves " + socket_path;
-    if (pid) msg += " (pid " + std::to_string(*pid) + ")";
-    msg += " (it holds " + path + ")";
+    std::string msg = "another herdd serves " + socket_path + " (";
+    if (pid) msg += "pid " + std::to_string(*pid) + ", ";
+    msg += "holding " + path + ")";
     return Status(Code::kAlreadyExists, std::move(msg));
   }
   std::string pid = std::to_string(::getpid()) + "\n";
@@ -412,7 +412,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void on_readable(const boost::system::error_code& ec) {
     std::lock_guard<std::mutex> l(mu_);
     if (closed_ || ec == asio::error::operation_aborted) return;
-    if (ec) spdlog::warn("control: waiting for connections: {}", ec.message());
+    if (ec) {
+      spdlog::warn("control: waiting for connections: {}; retrying in 100 ms", ec.message());
+      retry_later();
+      return;
+    }
     for (;;) {
       int fd = ::accept4(acceptor_->native_handle(), nullptr, nullptr,
                          SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -426,15 +430,19 @@ class Listener : public std::enable_shared_from_this<Listener> {
       // Out of fds or memory: the listener stays readable, so wait a bit
       // instead of spinning.
       spdlog::warn("control: accept: {}; retrying in 100 ms", errno_text(e));
-      retry_->expires_after(std::chrono::milliseconds(100));
-      retry_->async_wait([self = shared_from_this()](const boost::system::error_code& tec) {
-        std::lock_guard<std::mutex> rl(self->mu_);
-        if (self->closed_ || tec) return;
-        self->arm();
-      });
+      retry_later();
       return;
     }
     arm();
+  }
+
+  void retry_later() {  // mu_ held
+    retry_->expires_after(std::chrono::milliseconds(100));
+    retry_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      std::lock_guard<std::mutex> l(self->mu_);
+      if (self->closed_ || ec) return;
+      self->arm();
+    });
   }
 
   void hand_over(int fd) {  // mu_ held

@@ -734,7 +734,8 @@ TEST_CASE("control: a second server on the same socket fails while the first liv
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().code() == Code::kAlreadyExists);
   CHECK(contains(second.status().message(), "another herdd serves " + env.sock()));
-  CHECK(contains(second.status().message(), "(pid " + std::to_string(::getpid()) + ")"));
+  CHECK(contains(second.status().message(),
+                 "(pid " + std::to_string(::getpid()) + ", holding " + env.sock() + ".lock)"));
   // The first one still serves.
   CHECK(herdctl({"--socket", env.sock(), "status"}).code == 0);
   // Once it is shut down, the socket is gone and the path is free again.
