@@ -287,6 +287,7 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
   write_file(cfg, last.dump(2));
   herdd.signal(SIGHUP);
   CHECK(status_until(sock, [&](auto& s) { return !s.count("fresh") && s.size() == 3; }));
+  CHECK_FALSE(notify.wait_for("RELOADING=1").empty());
   CHECK_FALSE(notify.wait_for("READY=1").empty());
 
   herdd.signal(SIGTERM);

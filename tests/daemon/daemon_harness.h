@@ -11,7 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <map>
 #include <sstream>
 #include <vector>
@@ -45,7 +48,8 @@ inline std::pair<int, std::string> run(const std::string& cmd) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
-// The NOTIFY_SOCKET systemd would give herdd.
+// The NOTIFY_SOCKET systemd would give herdd. A thread reads it all the
+// time, as systemd does: herdd's sends block when nobody reads.
 class NotifySocket {
  public:
   NotifySocket() : path_(temp_path("notify.sock")) {
@@ -55,34 +59,57 @@ class NotifySocket {
     a.sun_family = AF_UNIX;
     std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path_.c_str());
     REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    reader_ = std::thread([this] {
+      while (!done_) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        char buf[4096];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) continue;
+        std::lock_guard lock(mu_);
+        messages_.emplace_back(buf, static_cast<size_t>(n));
+      }
+    });
   }
   ~NotifySocket() {
+    done_ = true;
+    reader_.join();
     ::close(fd_);
     std::filesystem::remove(path_);
   }
   const std::filesystem::path& path() const { return path_; }
 
-  // Reads datagrams until one contains `needle` (returns it) or the limit.
+  // The first message after the previous match that contains `needle`
+  // (empty when none arrives within the limit).
   std::string wait_for(const std::string& needle, std::chrono::seconds limit = 60s) {
     auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) continue;
-      std::string msg(buf, static_cast<size_t>(n));
-      seen_ += msg + "\n";
-      if (msg.find(needle) != std::string::npos) return msg;
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        for (; cursor_ < messages_.size(); ++cursor_) {
+          if (messages_[cursor_].find(needle) != std::string::npos) return messages_[cursor_++];
+        }
+      }
+      if (std::chrono::steady_clock::now() >= until) return {};
+      ::usleep(20000);
     }
-    return {};
   }
-  const std::string& seen() const { return seen_; }
+  // Every message so far, one per line.
+  std::string seen() {
+    std::lock_guard lock(mu_);
+    std::string all;
+    for (const auto& m : messages_) all += m + "\n";
+    return all;
+  }
 
  private:
   std::filesystem::path path_;
   int fd_ = -1;
-  std::string seen_;
+  std::mutex mu_;
+  std::vector<std::string> messages_;
+  size_t cursor_ = 0;
+  std::atomic<bool> done_{false};
+  std::thread reader_;
 };
 
 // A herdd process started by the test.
