@@ -154,6 +154,16 @@ TEST_CASE("herdctl shows status and starts stops and restarts one component", "[
     return ready(s, "web") && pid_of(s, "web") != before && pid_of(s, "web") != 0;
   }));
 
+  // An OCI archive imported through herdd lands in its namespace.
+  auto [imp_code, imp] = herdctl(sock, "image import " + env().image("busybox.tar").string());
+  INFO(imp);
+  CHECK(imp_code == 0);
+  CHECK_THAT(imp, Catch::Contains("herd.local/busybox:latest"));
+  auto [imp_bad_code, imp_bad] = herdctl(sock, "image import /nonexistent/image.tar");
+  INFO(imp_bad);
+  CHECK(imp_bad_code == 1);
+  CHECK_THAT(imp_bad, Catch::Contains("/nonexistent/image.tar"));
+
   // A second herdd on the same socket refuses to start; the first serves on.
   {
     NotifySocket notify2;
