@@ -294,8 +294,9 @@ Status ensure_parent_dir(const std::string& socket_path) {
     }
     return Status::Ok();
   }
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (::mkdir(dir.c_str(), 0755) != 0) {
     int e = errno;
+    if (e == EEXIST) return Status::Ok();  // made by someone else meanwhile
     return Status(Code::kFailedPrecondition,
                   "cannot create " + dir + " for the control socket: " + errno_text(e));
   }

@@ -983,6 +983,84 @@ TEST_CASE("control: a watcher that falls too far behind ends with RESOURCE_EXHAU
   }
 }
 
+TEST_CASE("control: concurrent calls and watchers all get their answers in order") {
+  Env env;
+  constexpr int kWatchers = 4;
+  constexpr int kChanges = 200;
+  constexpr int kCallers = 4;
+  constexpr int kCalls = 50;
+
+  struct Watcher {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<herd::v1::WatchEvent>> reader;
+    std::vector<uint64_t> restarts;  // of "web" changes, in arrival order
+    int initial = 0;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  auto stub = stub_for(env.sock());
+  for (int i = 0; i < kWatchers; ++i) {
+    auto w = std::make_unique<Watcher>();
+    w->reader = stub->Watch(&w->ctx, herd::v1::WatchRequest());
+    watchers.push_back(std::move(w));
+  }
+  REQUIRE(eventually([&] { return env.backend().watchers() == kWatchers; }));
+  std::vector<std::thread> readers;
+  for (auto& w : watchers) {
+    readers.emplace_back([&w] {
+      herd::v1::WatchEvent ev;
+      while (w->reader->Read(&ev)) {
+        if (ev.initial()) {
+          ++w->initial;
+        } else {
+          w->restarts.push_back(ev.component().restarts());
+          if (w->restarts.size() == kChanges) w->ctx.TryCancel();
+        }
+      }
+      w->status = w->reader->Finish();
+    });
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      auto my_stub = stub_for(env.sock());
+      for (int i = 0; i < kCalls; ++i) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(SysClock::now() + 10s);
+        if ((i + c) % 2 == 0) {
+          herd::v1::ListResponse resp;
+          grpc::Status st = my_stub->List(&ctx, herd::v1::ListRequest(), &resp);
+          if (!st.ok() || resp.components_size() != 2) ++failures;
+        } else {
+          herd::v1::GetRequest req;
+          req.set_name("etcd");
+          herd::v1::GetResponse resp;
+          grpc::Status st = my_stub->Get(&ctx, req, &resp);
+          if (!st.ok() || resp.component().pid() != 1234) ++failures;
+        }
+      }
+    });
+  }
+  ComponentStatus web = env.sample().components()[1];
+  for (int i = 0; i < kChanges; ++i) {
+    web.restarts = 1000 + static_cast<uint64_t>(i);
+    web.changed_at = SysClock::now();
+    env.backend().emit(web);
+  }
+  for (auto& t : callers) t.join();
+  for (auto& t : readers) t.join();
+  CHECK(failures == 0);
+  for (auto& w : watchers) {
+    CHECK(w->initial == 2);
+    REQUIRE(w->restarts.size() == kChanges);
+    for (int i = 0; i < kChanges; ++i) CHECK(w->restarts[static_cast<size_t>(i)] == 1000u + static_cast<uint64_t>(i));
+    CHECK(w->status.error_code() == grpc::StatusCode::CANCELLED);
+  }
+  CHECK(eventually([&] { return env.backend().watchers() == 0; }));
+  CHECK(env.backend().unwatches() == kWatchers);
+}
+
 TEST_CASE("control: to_proto and from_proto keep every field") {
   Sample sample;
   for (const ComponentStatus& s : sample.components()) {
