@@ -418,7 +418,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
       retry_later();
       return;
     }
-    for (;;) {
+    // At most a batch per wake-up: a flood of connections must not keep
+    // the executor (herdd's one loop) from its other work.
+    for (int batch = 0; batch < 64; ++batch) {
       int fd = ::accept4(acceptor_->native_handle(), nullptr, nullptr,
                          SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd >= 0) {
