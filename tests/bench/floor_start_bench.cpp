@@ -99,8 +99,16 @@ int run_floor_start(const Args& a) {
   }
   const std::string parent = image->top_chain_id();
 
-  // One raw client (one channel), as herd has one.
+  // One raw client (one channel), as herd has one. Its snapshots are
+  // prepared under one lease made beforehand (not timed): without it,
+  // containerd's garbage collector, woken by the previous cleanup, can take
+  // a snapshot between Prepare and Containers.Create.
   RawClient raw(address, ns);
+  std::string lease;
+  if (auto s = raw.lease_create(&lease); !s.ok()) {
+    log("floor-start: leases.create: " + s.error_message());
+    return 1;
+  }
   auto cleanup = [&] {
     std::vector<std::thread> th;
     const int workers = 8;
@@ -116,12 +124,13 @@ int run_floor_start(const Args& a) {
   std::map<std::string, std::vector<double>> out;
   int failures = 0;
   for (int it = 0; it < iterations; ++it) {
-    std::vector<SysTime> started(static_cast<size_t>(count));
+    std::vector<SysTime> started(static_cast<size_t>(count)), created(static_cast<size_t>(count));
     std::vector<std::string> errors(static_cast<size_t>(count));
     // Set once a task has started: only those ports are polled.
     std::unique_ptr<std::atomic<bool>[]> is_started(new std::atomic<bool>[static_cast<size_t>(count)]);
     for (int i = 0; i < count; ++i) is_started[static_cast<size_t>(i)] = false;
     SysTime t0{};
+    raw.set_lease(lease);
     std::barrier go(count + 1, [&]() noexcept { t0 = std::chrono::system_clock::now(); });
     std::vector<std::thread> th;
     for (int i = 0; i < count; ++i) {
@@ -132,6 +141,7 @@ int run_floor_start(const Args& a) {
         Mounts mounts;
         grpc::Status s = raw.snapshot_prepare(snapshotter, c.id(), parent, &mounts);
         if (s.ok()) s = raw.container_create(c);
+        created[k] = std::chrono::system_clock::now();
         if (s.ok())
           s = raw.task_create(c.id(), mounts, "file://" + data + "/.floor-logs/" + c.id() + ".log");
         if (s.ok()) s = raw.task_start(c.id());
@@ -163,6 +173,7 @@ int run_floor_start(const Args& a) {
       std::this_thread::sleep_for(1ms);
     }
     for (auto& t : th) t.join();
+    raw.set_lease("");
     SysTime all_started = t0, all_answered = t0;
     bool ok = left == 0;
     for (int i = 0; i < count; ++i) {
@@ -175,6 +186,12 @@ int run_floor_start(const Args& a) {
       if (answered[k]) all_answered = std::max(all_answered, *answered[k]);
     }
     if (ok) {
+      for (int i = 0; i < count; ++i) {
+        const size_t k = static_cast<size_t>(i);
+        out["span_container_ms"].push_back(ms(t0, created[k]));
+        out["span_task_ms"].push_back(ms(created[k], started[k]));
+        out["span_answer_ms"].push_back(ms(started[k], *answered[k]));
+      }
       out["floor_started_ms"].push_back(ms(t0, all_started));
       out["floor_answer_ms"].push_back(ms(t0, all_answered));
       log("floor-start: " + std::to_string(count) + " answering after " +
@@ -184,6 +201,7 @@ int run_floor_start(const Args& a) {
     }
     cleanup();
   }
+  (void)raw.lease_delete(lease);
   nlohmann::json info;
   info["count"] = count;
   info["failures"] = failures;

@@ -1,5 +1,6 @@
 #include "raw_client.h"
 
+#include <ctime>
 #include <random>
 
 #include "github.com/containerd/containerd/api/events/task.pb.h"
@@ -19,6 +20,7 @@ RawClient::RawClient(const std::string& address, std::string ns) : ns_(std::move
                                        args);
   containers_ = cs::containers::v1::Containers::NewStub(channel_);
   events_ = cs::events::v1::Events::NewStub(channel_);
+  leases_ = cs::leases::v1::Leases::NewStub(channel_);
   snapshots_ = cs::snapshots::v1::Snapshots::NewStub(channel_);
   tasks_ = cs::tasks::v1::Tasks::NewStub(channel_);
   version_ = cs::version::v1::Version::NewStub(channel_);
@@ -29,6 +31,7 @@ RawClient::~RawClient() { unsubscribe(); }
 std::unique_ptr<grpc::ClientContext> RawClient::ctx(std::chrono::milliseconds timeout) const {
   auto c = std::make_unique<grpc::ClientContext>();
   c->AddMetadata("containerd-namespace", ns_);
+  if (!lease_.empty()) c->AddMetadata("containerd-lease", lease_);
   c->set_deadline(std::chrono::system_clock::now() + timeout);
   return c;
 }
@@ -195,6 +198,32 @@ grpc::Status RawClient::publish(const std::string& topic, const std::string& val
   google::protobuf::Empty resp;
   auto c = ctx(5s);
   return events_->Publish(c.get(), req, &resp);
+}
+
+grpc::Status RawClient::lease_create(std::string* id) {
+  cs::leases::v1::CreateRequest req;
+  std::random_device rd;
+  req.set_id("bench-" + std::to_string(rd()) + std::to_string(rd()));
+  // RFC 3339, UTC: containerd's garbage collector drops the lease then.
+  const std::time_t expire = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + 1h);
+  std::tm utc{};
+  gmtime_r(&expire, &utc);
+  char when[32];
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  (*req.mutable_labels())["containerd.io/gc.expire"] = when;
+  cs::leases::v1::CreateResponse resp;
+  auto c = ctx(10s);
+  auto s = leases_->Create(c.get(), req, &resp);
+  if (s.ok()) *id = resp.lease().id();
+  return s;
+}
+
+grpc::Status RawClient::lease_delete(const std::string& id) {
+  cs::leases::v1::DeleteRequest req;
+  req.set_id(id);
+  google::protobuf::Empty resp;
+  auto c = ctx(30s);
+  return leases_->Delete(c.get(), req, &resp);
 }
 
 void RawClient::remove_all(const std::string& id, const std::string& snapshotter) {

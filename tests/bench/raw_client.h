@@ -17,6 +17,7 @@
 
 #include "github.com/containerd/containerd/api/services/containers/v1/containers.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/events/v1/events.grpc.pb.h"
+#include "github.com/containerd/containerd/api/services/leases/v1/leases.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/tasks/v1/tasks.grpc.pb.h"
 #include "github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h"
@@ -63,6 +64,12 @@ class RawClient {
   grpc::Status task_wait(const std::string& id, std::chrono::milliseconds timeout);
   grpc::Status task_pid(const std::string& id, uint32_t* pid, bool* running);
   grpc::Status publish(const std::string& topic, const std::string& value);
+  // A lease that expires by itself after an hour; calls made after
+  // set_lease() carry it (snapshots prepared under it are safe from
+  // containerd's garbage collector until their container exists).
+  grpc::Status lease_create(std::string* id);
+  grpc::Status lease_delete(const std::string& id);
+  void set_lease(std::string id) { lease_ = std::move(id); }
 
   // Removes a container whatever state it is in (kill, wait, delete task,
   // delete container, remove its snapshot). Errors are ignored.
@@ -81,9 +88,11 @@ class RawClient {
   void read_loop();
 
   std::string ns_;
+  std::string lease_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<::containerd::services::containers::v1::Containers::Stub> containers_;
   std::unique_ptr<::containerd::services::events::v1::Events::Stub> events_;
+  std::unique_ptr<::containerd::services::leases::v1::Leases::Stub> leases_;
   std::unique_ptr<::containerd::services::snapshots::v1::Snapshots::Stub> snapshots_;
   std::unique_ptr<::containerd::services::tasks::v1::Tasks::Stub> tasks_;
   std::unique_ptr<::containerd::services::version::v1::Version::Stub> version_;
