@@ -27,14 +27,19 @@
 //   PERMISSION_DENIED: "uid U (pid P) may not use the herd control socket:
 //   not root and not in group 'G'". Each denial is logged at warn.
 // - shutdown() closes the listener, unlinks the socket, then releases the
-//   lock.
+//   lock. Every answer carries the trailing metadata kServedByMetadata, so
+//   herdctl tells herdd's own UNAVAILABLE ("shutting down") from a failed
+//   connection.
+// - Lifetime: call shutdown() (or destroy the server) before the
+//   executor's io_context is destroyed; the io_context need not be running.
 //
 // Threads and strands:
 // - start() runs on the calling thread, synchronously (a few syscalls); on
 //   failure nothing is left behind (no socket, lock released).
 // - Accepting runs on `executor`: the listener waits for readability there
-//   and then accept4()s non-blocking until EAGAIN; checking a peer reads
-//   one procfs file. Nothing on `executor` blocks. The listener guards its
+//   and then accept4()s non-blocking until EAGAIN (at most 64 per wake-up;
+//   on EMFILE and the like it retries after 100 ms on a timer); checking a
+//   peer reads one procfs file. Nothing on `executor` blocks. The listener guards its
 //   state with its own mutex, so `executor` may be any executor (herdd: its
 //   io_context).
 // - RPC handlers run on gRPC's threads (callback API, reactors). They call
