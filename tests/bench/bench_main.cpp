@@ -8,6 +8,7 @@
 //   reconcile    containerd restart with N components under herd
 //   kill-wait    SIGKILL a pid, time until 127.0.0.1:PORT answers again (peers)
 //   clean        remove every container of a namespace (cleanup, not timed)
+//   idle-client  a minimal gRPC client that subscribes and idles (RSS baseline)
 #include <signal.h>
 
 #include <iostream>
@@ -71,6 +72,21 @@ int run_clean(const Args& a) {
   return 0;
 }
 
+// A minimal gRPC client process: one channel to containerd, one Version
+// call, one live events subscription, then idle for --seconds. Its VmRSS
+// is the baseline for herdd's: what any process costs that talks to
+// containerd through Debian's shared gRPC and protobuf.
+int run_idle_client(const Args& a) {
+  RawClient raw(a.str("address"), a.str("ns", "bench-idle"));
+  std::string v;
+  if (!raw.version(&v).ok()) return 1;
+  if (!raw.subscribe([](const ExitSeen&) {})) return 1;
+  std::cout << "live" << std::endl;
+  std::this_thread::sleep_for(std::chrono::seconds(a.num("seconds", 30)));
+  raw.unsubscribe();
+  return 0;
+}
+
 }  // namespace
 }  // namespace bench
 
@@ -87,6 +103,7 @@ int main(int argc, char** argv) {
     if (cmd == "reconcile") return bench::run_reconcile(args);
     if (cmd == "kill-wait") return bench::run_kill_wait(args);
     if (cmd == "clean") return bench::run_clean(args);
+    if (cmd == "idle-client") return bench::run_idle_client(args);
   } catch (const std::exception& e) {
     std::cerr << "herd_bench " << cmd << ": " << e.what() << "\n";
     return 1;
