@@ -292,7 +292,7 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
   h.run([&]() -> asio::awaitable<void> {
     const std::string ticker = R"({"name": "ticker", "image": "herd.local/busybox:latest",
         "image_archive": ")" + image_archive("busybox.tar") + R"(",
-        "args": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"]})";
+        "args": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], "stop_grace": "1s"})";
     const std::string comps = httpd("keep", p1) + "," + httpd("change", p2) + "," + ticker;
     h.start(comps);
     REQUIRE(co_await eventually([&] {
