@@ -6,6 +6,8 @@
 // containerd's socket every 0.5 ms: t_up is when it answers again. Then:
 //   gap_seen      herd reported the gap (Supervisor::gaps() went up;
 //                 sampled every 1 ms on herd's io thread)
+//   killed_exit_seen every killed component's exit is reported (its
+//                 Tasks.Get after the gap found the task stopped)
 //   killed_running every killed component has a new task (changed_at)
 //   all_ready     every killed component is ready again and every other
 //                 one is still ready with its old pid: all N reconciled
@@ -160,15 +162,19 @@ int run_reconcile(const Args& a) {
       ++failures;
       continue;
     }
-    std::map<std::string, SysTime> running, ready;
+    std::map<std::string, SysTime> running, ready, exit_seen;
     for (const auto& s : herd.history_from(mark)) {
       const uint32_t old = before[s.name].pid;
+      if (!exit_seen.count(s.name) && (s.state != State::kReady || s.pid != old))
+        exit_seen[s.name] = s.changed_at;
       if (!running.count(s.name) && s.pid != 0 && s.pid != old) running[s.name] = s.changed_at;
       if (!ready.count(s.name) && s.state == State::kReady && s.pid != 0 && s.pid != old)
         ready[s.name] = s.changed_at;
     }
-    SysTime last_running = t_up, last_ready = *t_gap;
+    SysTime last_running = t_up, last_ready = *t_gap, last_exit = t_up;
     for (auto& v : victims) {
+      last_exit = std::max(last_exit, exit_seen[v]);
+      out["span_exit_to_running_ms"].push_back(ms(exit_seen[v], running[v]));
       last_running = std::max(last_running, running[v]);
       last_ready = std::max(last_ready, ready[v]);
     }
@@ -180,6 +186,7 @@ int run_reconcile(const Args& a) {
     }
     out["gap_seen_ms"].push_back(ms(t_up, *t_gap));
     out["killed_running_ms"].push_back(ms(t_up, last_running));
+    out["killed_exit_seen_ms"].push_back(ms(t_up, last_exit));
     out["all_reconciled_ms"].push_back(ms(t_up, last_ready));
     out["disturbed"].push_back(disturbed);
     log("reconcile: iteration " + std::to_string(it) + ": gap " +
