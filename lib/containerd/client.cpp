@@ -1,11 +1,11 @@
 #include "containerd/client.h"
 
 #include <grpcpp/grpcpp.h>
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <random>
 
+#include "common/sha256.h"
 #include "containerd/bridge.h"
 #include "containerd/internal.h"
 #include "containerd/stubs.h"
@@ -69,18 +69,7 @@ std::string random_token() {
 
 // ---------------------------------------------------------------- helpers
 
-std::string sha256_digest(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
-}
+std::string sha256_digest(std::string_view data) { return "sha256:" + sha256_hex(data); }
 
 namespace {
 

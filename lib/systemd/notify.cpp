@@ -2,7 +2,12 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -24,13 +29,38 @@ Status Notifier::notify(std::string_view state) const {
   return Status::Ok();
 }
 
+Status Notifier::notify_nowait(std::string_view state) const {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return Status::Ok();
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t len = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path)
+    return notify(state);  // a form only libsystemd knows (e.g. vsock)
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  const socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return Status::Unavailable(std::string("notify socket: ") + std::strerror(errno));
+  const ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                             reinterpret_cast<const sockaddr*>(&addr), addr_len);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) {
+    std::string first_line(state.substr(0, state.find('\n')));
+    return Status::Unavailable("notify " + first_line + ": " + std::strerror(err) +
+                               (err == EAGAIN ? " (queue full; dropped)" : ""));
+  }
+  return Status::Ok();
+}
+
 Status Notifier::ready() const { return notify("READY=1"); }
 
 Status Notifier::status(std::string_view text) const {
   std::string message = "STATUS=";
   message.append(text);
   std::replace(message.begin(), message.end(), '\n', ' ');
-  return notify(message);
+  return notify_nowait(message);
 }
 
 Status Notifier::stopping() const { return notify("STOPPING=1"); }
@@ -43,7 +73,7 @@ Status Notifier::reloading() const {
   return notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 
-Status Notifier::watchdog() const { return notify("WATCHDOG=1"); }
+Status Notifier::watchdog() const { return notify_nowait("WATCHDOG=1"); }
 
 std::optional<std::chrono::microseconds> watchdog_interval() {
   std::uint64_t usec = 0;

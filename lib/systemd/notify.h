@@ -14,6 +14,13 @@
 // NOTIFY_SOCKET on every call, so the environment is the configuration
 // (tests bind their own socket and set it).
 //
+// STATUS= and WATCHDOG=1 are sent without blocking: they run on herdd's
+// event loop, and a notify socket whose reader falls behind (its queue is
+// full) would otherwise stop the loop in sendmsg. Such a message is
+// dropped (kUnavailable); the next status or ping replaces it. READY=1,
+// RELOADING=1 and STOPPING=1 must arrive and are sent with sd_notify,
+// which waits for room.
+//
 // herd.service has NotifyAccess=main: messages must come from herdd's main
 // process, which they do from any of its threads.
 //
@@ -49,6 +56,8 @@ class Notifier {
 
   // Sends `state` as is (newline-separated assignments).
   Status notify(std::string_view state) const;
+  // The same, but never waits for room in the socket's queue.
+  Status notify_nowait(std::string_view state) const;
 };
 
 // The watchdog interval systemd set for this process (WATCHDOG_USEC, when

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -186,4 +188,55 @@ TEST_CASE("WatchdogPinger destroyed while a ping is due sends nothing more") {
   }
   io.run();
   CHECK_FALSE(systemd.receive(50ms));
+}
+
+TEST_CASE("Notifier never blocks on STATUS or WATCHDOG when the queue is full") {
+  NotifySocket systemd;  // bound, but nobody reads it
+  Notifier notifier;
+  // Fill the socket's queue (net.unix.max_dgram_qlen, 10 on some
+  // machines, 512 on others) with pings; from then on they are dropped,
+  // and each call returns at once instead of waiting for a reader.
+  bool dropped = false;
+  for (int i = 0; i < 5000 && !dropped; ++i) {
+    auto st = notifier.watchdog();
+    if (!st.ok()) {
+      dropped = true;
+      INFO(st.to_string());
+      CHECK(st.code() == herd::Code::kUnavailable);
+      CHECK(st.message().find("WATCHDOG=1") != std::string::npos);
+    }
+  }
+  CHECK(dropped);
+  CHECK_FALSE(notifier.status("still not blocked").ok());
+  // The reader catches up: the next ping goes through.
+  auto queued = systemd.drain();
+  CHECK(!queued.empty());
+  CHECK(queued.front() == "WATCHDOG=1");
+  CHECK(notifier.watchdog().ok());
+  CHECK(systemd.receive() == "WATCHDOG=1");
+}
+
+TEST_CASE("Notifier sends to an abstract NOTIFY_SOCKET") {
+  const std::string name = "herd-notify-test-" + std::to_string(::getpid());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+  ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  Notifier notifier;
+  CHECK(notifier.watchdog().ok());
+  CHECK(notifier.ready().ok());
+  ::unsetenv("NOTIFY_SOCKET");
+  char buf[64];
+  pollfd pfd{fd, POLLIN, 0};
+  REQUIRE(::poll(&pfd, 1, 5000) == 1);
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))) == "WATCHDOG=1");
+  REQUIRE(::poll(&pfd, 1, 5000) == 1);
+  n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))) == "READY=1");
+  ::close(fd);
 }
