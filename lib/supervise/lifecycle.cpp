@@ -171,7 +171,7 @@ class Stepper {
     if (!e.ok) {
       m_.last_error = e.error;
       m_.prepared = false;
-      fail();
+      fail(/*operation_error=*/true);
       return;
     }
     m_.prepared = true;
@@ -192,7 +192,7 @@ class Stepper {
     if (!e.ok) {
       m_.last_error = e.error;
       m_.prepared = false;
-      fail();
+      fail(/*operation_error=*/true);
       return;
     }
     m_.pid = e.pid;
@@ -309,8 +309,21 @@ class Stepper {
   }
 
   // The failure path: back off and retry, or give up visibly.
-  void fail() {
-    const RestartTracker::Decision d = m_.restarts.on_failure(now_);
+  //
+  // operation_error: herd's own prepare or start failed (containerd refused
+  // a call), not the component's process. A policy may ask for instant
+  // restarts of a crashing process (base 0), but retrying a refused call
+  // at once only spins: such retries wait at least kErrorDelayFloor,
+  // doubling per consecutive failure up to kErrorDelayCap.
+  void fail(bool operation_error = false) {
+    RestartTracker::Decision d = m_.restarts.on_failure(now_);
+    if (operation_error && !d.give_up) {
+      const uint32_t n = std::max<uint32_t>(1, static_cast<uint32_t>(m_.restarts.consecutive()));
+      const Duration floor =
+          std::min<Duration>(kErrorDelayFloor * (1u << std::min<uint32_t>(n - 1, 10)),
+                             kErrorDelayCap);
+      d.delay = std::max(d.delay, floor);
+    }
     m_.pid = 0;
     m_.ready_since.reset();
     m_.reconciling = false;

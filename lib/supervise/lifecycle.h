@@ -141,6 +141,13 @@ std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
 
+// The least delay before retrying after herd's own prepare or start failed
+// (containerd refused a call), whatever the policy's base: 100 ms,
+// doubling per consecutive failure, at most 5 s. Exits of the process
+// follow the policy alone.
+inline constexpr Duration kErrorDelayFloor{100};
+inline constexpr Duration kErrorDelayCap{5000};
+
 // Everything the machine knows; also what status reporting shows.
 struct Machine {
   State state = State::kPending;

@@ -618,6 +618,43 @@ TEST_CASE("Lifecycle: a start error is retried with backoff, the next attempt pr
   CHECK(s.m.restarts.consecutive() == 2);
 }
 
+TEST_CASE("Lifecycle: with a zero base a refused start still backs off, a crash does not") {
+  RestartPolicy zero = RestartPolicy::default_preset();
+  zero.base = 0ms;
+  Sim s(zero);
+  s.on(StartRequested{});
+  // containerd refuses the start again and again: 100 ms, 200 ms, 400 ms ...
+  CHECK(s.on(PrepareDone{.ok = true}) == Actions{act(ActionKind::kStartTask)});
+  CHECK(s.on(StartDone{.ok = false, .error = "tasks.create c: file exists"}) ==
+        Actions{arm(100ms)});
+  s.advance(100ms);
+  CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
+  CHECK(s.on(PrepareDone{.ok = false, .error = "snapshot busy"}) == Actions{arm(200ms)});
+  s.advance(200ms);
+  CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
+  CHECK(s.on(PrepareDone{.ok = true}) == Actions{act(ActionKind::kStartTask)});
+  CHECK(s.on(StartDone{.ok = false, .error = "again"}) == Actions{arm(400ms)});
+  Sim c(zero);
+  c.to_ready();
+  c.advance(1s);
+  // The process crashing is the policy's business: at once.
+  CHECK(c.on(ExitSeen{.pid = kPid, .exit_code = 1}) == Actions{arm(0ms)});
+}
+
+TEST_CASE("Lifecycle: the refused-start floor is capped at 5 s") {
+  RestartPolicy zero = RestartPolicy::default_preset();
+  zero.base = 0ms;
+  Sim s(zero);
+  s.on(StartRequested{});
+  Actions last;
+  for (int i = 0; i < 12; ++i) {
+    last = s.on(PrepareDone{.ok = false, .error = "refused"});
+    s.advance(10s);
+    s.on(TimerFired{});
+  }
+  CHECK(last == Actions{arm(5s)});
+}
+
 TEST_CASE("Lifecycle: a stream gap asks for a reconcile, whose result decides") {
   SECTION("ready, the task is dead: backoff") {
     Sim s;
