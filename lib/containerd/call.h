@@ -53,6 +53,10 @@ struct CallOptions {
   // Optional; shared between the calls of one operation so one cancel()
   // aborts all of them.
   std::shared_ptr<Canceller> canceller;
+  // Wait (within the deadline) for the channel to connect instead of
+  // failing at once while containerd is unreachable. For calls that should
+  // go out the moment containerd is back (the events stream's sync).
+  bool wait_for_ready = false;
 
   static CallOptions with_timeout(std::chrono::milliseconds t) {
     CallOptions o;

@@ -88,9 +88,11 @@ Client::Client(Options options) : options_(std::move(options)) {
   args.SetMaxSendMessageSize(16 << 20);
   // containerd restarts are short: reconnect quickly instead of gRPC's
   // default 1 s .. 120 s backoff, so a restarted containerd is seen at once.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A connect attempt on a unix socket costs microseconds, so 20..100 ms
+  // costs nothing while containerd is down (docs/benchmarks.md, reconcile).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
   channel_ = grpc::CreateCustomChannel("unix://" + options_.address,
                                        grpc::InsecureChannelCredentials(), args);
   stubs_ = std::make_unique<Stubs>(channel_);
@@ -115,12 +117,17 @@ std::unique_ptr<grpc::ClientContext> Client::make_context(const CallOptions& o) 
   ctx->set_deadline(std::chrono::system_clock::now() + timeout);
   ctx->AddMetadata("containerd-namespace", options_.ns);
   if (!o.lease.empty()) ctx->AddMetadata("containerd-lease", o.lease);
+  if (o.wait_for_ready) ctx->set_wait_for_ready(true);
   return ctx;
 }
 
 std::unique_ptr<grpc::ClientContext> Client::make_stream_context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->AddMetadata("containerd-namespace", options_.ns);
+  // A stream opened while containerd is down waits for it (its owner
+  // cancels it), so it is subscribed the moment containerd is back rather
+  // than one resubscribe backoff later.
+  ctx->set_wait_for_ready(true);
   return ctx;
 }
 

@@ -201,6 +201,7 @@ void EventStream::send_sync(uint64_t gen, std::chrono::milliseconds next_delay) 
   auto self = shared_from_this();
   CallOptions o;
   o.timeout = std::chrono::milliseconds(1000);
+  o.wait_for_ready = true;  // goes out the moment the channel is up again
   asio::co_spawn(
       executor_,
       [self, o, nonce = nonce_]() -> asio::awaitable<void> {
