@@ -98,17 +98,21 @@ std::array<uint8_t, 32> Sha256::finish() {
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  Sha256 s;
-  s.update(data);
+std::string to_hex(const std::array<uint8_t, 32>& digest) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(64);
-  for (uint8_t b : s.finish()) {
+  for (uint8_t b : digest) {
     out += kHex[b >> 4];
     out += kHex[b & 0xf];
   }
   return out;
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 s;
+  s.update(data);
+  return to_hex(s.finish());
 }
 
 }  // namespace herd

@@ -27,7 +27,9 @@ class Sha256 {
   uint64_t total_ = 0;  // bytes
 };
 
-// Lower-case hex of SHA-256(data), 64 characters.
+// Lower-case hex of a digest, 64 characters.
+std::string to_hex(const std::array<uint8_t, 32>& digest);
+// Lower-case hex of SHA-256(data).
 std::string sha256_hex(std::string_view data);
 
 }  // namespace herd

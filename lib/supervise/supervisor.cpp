@@ -98,16 +98,16 @@ void Supervisor::on_status(uint64_t id, const ComponentStatus& s) {
     if (observer_) observer_(s);
     if (s.state == State::kStopped) {
       retiring_.erase(r);
-      if (stopping_) {
-        stop_unblocked();
-      } else {
-        start_ready_dependants();
-      }
+      advance();
     }
     return;
   }
   status_[s.name] = s;
   if (observer_) observer_(s);
+  advance();
+}
+
+void Supervisor::advance() {
   if (stopping_) {
     stop_unblocked();
   } else {
@@ -206,6 +206,12 @@ Status Supervisor::check_request(const std::string& name) const {
   return Status::Ok();
 }
 
+// An operator's stop of one component: its own grace, plus time for the
+// cleanup calls.
+TimePoint Supervisor::operator_stop_deadline(const std::string& name) const {
+  return Clock::now() + config_.find(name)->stop_grace + std::chrono::seconds(30);
+}
+
 void Supervisor::start_component(const std::string& name, std::function<void(Status)> done) {
   asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
     Status s = self->check_request(name);
@@ -223,10 +229,8 @@ void Supervisor::stop_component(const std::string& name, std::function<void(Stat
   asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
     Status s = self->check_request(name);
     if (s.ok()) {
-      const auto* c = self->config_.find(name);
-      // Its own grace, plus time for the cleanup calls.
       self->started_.insert(name);  // not started again by dependency order
-      self->components_[name].actor->stop(Clock::now() + c->stop_grace + std::chrono::seconds(30));
+      self->components_[name].actor->stop(self->operator_stop_deadline(name));
     }
     if (done) done(s);
   });
@@ -236,12 +240,11 @@ void Supervisor::restart_component(const std::string& name, std::function<void(S
   asio::post(executor_, [self = shared_from_this(), name, done = std::move(done)] {
     Status s = self->check_request(name);
     if (s.ok()) {
-      const auto* c = self->config_.find(name);
       auto& actor = self->components_[name].actor;
       self->started_.insert(name);
       // The machine finishes the stop, then starts afresh (restart count
       // starts over: this is an operator's restart).
-      actor->stop(Clock::now() + c->stop_grace + std::chrono::seconds(30));
+      actor->stop(self->operator_stop_deadline(name));
       actor->start();
     }
     if (done) done(s);
@@ -263,11 +266,7 @@ void Supervisor::retire(const std::string& name, Slot slot, bool keep_task) {
       auto sup = weak.lock();
       if (!sup) return;
       sup->retiring_.erase(id);
-      if (sup->stopping_) {
-        sup->stop_unblocked();
-      } else {
-        sup->start_ready_dependants();
-      }
+      sup->advance();
     });
   });
 }

@@ -106,6 +106,9 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   void on_status(uint64_t id, const ComponentStatus& s);
   void start_ready_dependants();
   void stop_unblocked();
+  // After any change: toward the stop when stopping, else start what can.
+  void advance();
+  TimePoint operator_stop_deadline(const std::string& name) const;
   bool retiring(const std::string& name) const;
   void retire(const std::string& name, Slot slot, bool keep_task);
   Status check_request(const std::string& name) const;
