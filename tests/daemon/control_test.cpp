@@ -43,13 +43,9 @@ json sleeper(const std::string& name) {
 json base_config(const TestNamespace& ns, const std::filesystem::path& data) {
   return {{"containerd", {{"address", env().address()}, {"namespace", ns.name()}}},
           {"data_path", data.string()},
-          {"control_socket", data.string() + ".sock"},
+          {"control_socket", socket_of(data).string()},
           {"stop_budget", "30s"},
           {"components", json::array()}};
-}
-
-std::filesystem::path socket_of(const std::filesystem::path& data) {
-  return data.string() + ".sock";
 }
 
 uint32_t pid_of(const std::map<std::string, json>& st, const std::string& name) {

@@ -163,6 +163,12 @@ class Herdd {
   bool exited_ = false;
 };
 
+// The control socket the tests' configs give a herdd whose data_path is
+// `data`.
+inline std::filesystem::path socket_of(const std::filesystem::path& data) {
+  return data.string() + ".sock";
+}
+
 // herdctl against `socket`: (exit code, output with stderr).
 inline std::pair<int, std::string> herdctl(const std::filesystem::path& socket,
                                            const std::string& args) {

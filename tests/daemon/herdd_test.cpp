@@ -23,7 +23,8 @@ namespace {
 std::string config_text(const std::string& ns, const std::filesystem::path& data,
                         uint16_t port) {
   return R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" + ns +
-         R"("}, "data_path": ")" + data.string() + R"(", "components": [
+         R"("}, "data_path": ")" + data.string() + R"(", "control_socket": ")" +
+         socket_of(data).string() + R"(", "components": [
       {"name": "web", "image": "herd.local/busybox:latest",
        "image_archive": ")" + env().image("busybox.tar").string() + R"(",
        "args": ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:)" +
@@ -159,7 +160,7 @@ TEST_CASE("component output reaches journald and keeps flowing while herdd is do
   const std::string name = "ticker-" + std::to_string(::getpid());
   write_file(cfg, R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" +
                       ns.name() + R"("}, "data_path": ")" + data.string() + R"(", "control_socket": ")" +
-                      (data.string() + ".sock") + R"(", "components": [
+                      socket_of(data).string() + R"(", "components": [
       {"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
        "image_archive": ")" + env().image("busybox.tar").string() + R"(", "network": "none",
        "args": ["sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; echo tock >&2; sleep 0.1; done"]}]})");
