@@ -70,7 +70,8 @@ TEST_CASE("check-config refuses bad configs and names every JSON path", "[e2e]")
 TEST_CASE("herdd exits 3 when containerd stays unreachable", "[e2e]") {
   auto cfg = temp_path("unreachable.json");
   write_file(cfg, R"({"containerd": {"address": ")" + (env().containerd_dir / "none.sock").string() +
-                      R"("}, "components": []})");
+                      R"("}, "control_socket": ")" + socket_of(cfg).string() +
+                      R"(", "components": []})");
   auto [code, out] = run(std::string(HERDD_BINARY) + " --log-target stderr --connect-timeout 1" +
                          " --config " + cfg.string());
   INFO(out);
