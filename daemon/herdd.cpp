@@ -187,6 +187,10 @@ int main(int argc, char** argv) {
     co.address = cfg.containerd.address;
     co.ns = cfg.containerd.namespace_name;
     ctrd::Client client(co);
+    // Blocking work (archive reading and hashing) runs here, never on the
+    // loop. Declared after `io`: destroyed (joined) first, so its last
+    // completions still find the io_context.
+    BlockingPool pool(2);
 
     int exit_code = kExitOk;
     std::shared_ptr<supervise::Supervisor> sup;
@@ -201,7 +205,7 @@ int main(int argc, char** argv) {
     if (watchdog) watchdog->start();
     // The control API, before anything else touches containerd: a second
     // herdd on the same socket must give up here.
-    daemon::SupervisorBackend backend(io, client, config_path, cfg, overrides, notifier);
+    daemon::SupervisorBackend backend(io, client, pool, config_path, cfg, overrides, notifier);
     control::ControlServer::Options control_options;
     control_options.socket_path = cfg.control_socket;
     control_options.group = cfg.control_group;
@@ -278,6 +282,7 @@ int main(int argc, char** argv) {
           }
           supervise::Supervisor::Options options;
           options.output_logger = logger;
+          options.pool = &pool;
           sup = supervise::Supervisor::create(io.get_executor(), client, cfg, observe, options);
           backend.attach(sup);
           if (cfg.components.empty()) {

@@ -209,7 +209,8 @@ void EventStream::send_sync(uint64_t gen, std::chrono::milliseconds next_delay) 
         // decides.
         (void)co_await self->client_.events_publish(kSyncTopic, kSyncTypeUrl, nonce, o);
       },
-      asio::detached);
+      // Nothing here throws; were it to, the sync deadline still decides.
+      [](std::exception_ptr) {});
   sync_timer_.expires_after(next_delay);
   sync_timer_.async_wait([w = weak_from_this(), gen, next_delay](boost::system::error_code ec) {
     auto s = w.lock();

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
+#include "common/exceptions.h"
 #include "containerd/images.h"
 #include "containerd/oci_spec.h"
 #include "systemd/container_logger.h"
@@ -188,11 +191,13 @@ void Component::perform(const Action& a) {
   switch (a.kind) {
     case ActionKind::kPrepare:
       inflight_ = std::make_shared<Canceller>();
-      asio::co_spawn(executor_, run_prepare(++inflight_gen_), asio::detached);
+      ++inflight_gen_;
+      spawn_op(Op::kPrepare, inflight_gen_, run_prepare(inflight_gen_));
       break;
     case ActionKind::kStartTask:
       inflight_ = std::make_shared<Canceller>();
-      asio::co_spawn(executor_, run_start(++inflight_gen_), asio::detached);
+      ++inflight_gen_;
+      spawn_op(Op::kStart, inflight_gen_, run_start(inflight_gen_));
       break;
     case ActionKind::kCancelInFlight:
       ++inflight_gen_;
@@ -235,18 +240,70 @@ void Component::perform(const Action& a) {
       restart_timer_.cancel();
       break;
     case ActionKind::kStopTask:
-      asio::co_spawn(executor_, run_stop(++stop_gen_), asio::detached);
+      ++stop_gen_;
+      spawn_op(Op::kStop, stop_gen_, run_stop(stop_gen_));
       break;
     case ActionKind::kShortenStop:
       // The stop coroutine re-reads machine_.stop_deadline; end its wait.
       if (stop_wait_) stop_wait_->cancel();
       break;
     case ActionKind::kKillTask:
-      asio::co_spawn(executor_, run_kill(), asio::detached);
+      spawn_op(Op::kKill, 0, run_kill());
       break;
     case ActionKind::kReconcile:
-      asio::co_spawn(executor_, run_reconcile(++reconcile_gen_), asio::detached);
+      ++reconcile_gen_;
+      spawn_op(Op::kReconcile, reconcile_gen_, run_reconcile(reconcile_gen_));
       break;
+  }
+}
+
+void Component::spawn_op(Op op, uint64_t gen, asio::awaitable<void> body) {
+  asio::co_spawn(executor_, std::move(body),
+                 [self = shared_from_this(), op, gen](std::exception_ptr e) {
+                   if (!e) return;
+                   std::string what = describe_exception(e);
+                   // Back on the strand (the handler may run elsewhere).
+                   asio::post(self->executor_, [self, op, gen, what = std::move(what)] {
+                     self->on_op_exception(op, gen, what);
+                   });
+                 });
+}
+
+void Component::on_op_exception(Op op, uint64_t gen, const std::string& what) {
+  static constexpr const char* kNames[] = {"prepare", "start", "stop", "kill", "reconcile"};
+  const char* name = kNames[static_cast<int>(op)];
+  spdlog::error("component {}: {} threw: {}", config_.name, name, what);
+  if (detached_) return;
+  const std::string error = std::string("internal error: ") + name + " threw: " + what;
+  switch (op) {
+    case Op::kPrepare:
+      if (gen != inflight_gen_) return;
+      {
+        PrepareDone d;
+        d.error = error;
+        feed(d);
+      }
+      return;
+    case Op::kStart:
+      if (gen != inflight_gen_) return;
+      {
+        StartDone d;
+        d.error = error;
+        feed(d);
+      }
+      return;
+    case Op::kStop:
+      if (gen != stop_gen_) return;
+      {
+        stop_wait_.reset();
+        StopDone d;
+        d.error = error;
+        feed(d);
+      }
+      return;
+    case Op::kKill:
+    case Op::kReconcile:
+      return;  // the exit event, or the next gap's reconcile, decides
   }
 }
 
@@ -338,7 +395,7 @@ asio::awaitable<Status> Component::ensure_image() {
     if (!config_.image_archive)
       co_return Status::NotFound("image " + config_.image +
                                  " is not present and no image_archive is configured");
-    auto imported = co_await containerd::import_archive(c, *config_.image_archive, o);
+    auto imported = co_await containerd::import_archive(c, *env_.pool, *config_.image_archive, o);
     if (!imported.ok()) co_return imported.status();
   }
   auto unpacked = co_await containerd::unpack_image(c, config_.image, env_.snapshotter, o);
@@ -454,7 +511,8 @@ asio::awaitable<Status> Component::ensure_container(const std::string& spec_json
 
 asio::awaitable<void> Component::run_prepare(uint64_t gen) {
   auto self = shared_from_this();
-  ++running_ops_;
+  OpCount running(running_ops_, idle_);
+  if (env_.fault) env_.fault("prepare");
   PrepareDone done;
   Status s = prepare_mounts();
   if (s.ok()) s = co_await ensure_image();
@@ -471,7 +529,6 @@ asio::awaitable<void> Component::run_prepare(uint64_t gen) {
   bool adopted = false;
   uint32_t pid = 0;
   if (s.ok()) s = co_await ensure_container(spec_json, hash, &adopted, &pid);
-  if (--running_ops_ == 0) idle_.cancel();
   if (gen != inflight_gen_ || detached_) co_return;
   done.ok = s.ok();
   done.adopted = adopted;
@@ -485,7 +542,8 @@ asio::awaitable<void> Component::run_prepare(uint64_t gen) {
 
 asio::awaitable<void> Component::run_start(uint64_t gen) {
   auto self = shared_from_this();
-  ++running_ops_;
+  OpCount running(running_ops_, idle_);
+  if (env_.fault) env_.fault("start");
   auto& c = *env_.client;
   auto o = call(inflight_);
   StartDone done;
@@ -522,7 +580,6 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
       }
     }
   }
-  if (--running_ops_ == 0) idle_.cancel();
   if (gen != inflight_gen_ || detached_) co_return;
   done.ok = s.ok();
   if (!s.ok()) done.error = s.to_string();
@@ -535,7 +592,8 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
 asio::awaitable<void> Component::run_stop(uint64_t gen) {
   auto self = shared_from_this();
   auto& c = *env_.client;
-  ++stop_ops_;
+  OpCount stopping(stop_ops_, idle_);
+  if (env_.fault) env_.fault("stop");
   // A cancelled prepare/start may still be unwinding: let it finish, so it
   // cannot create anything after the stop has removed it.
   co_await wait_idle(/*with_stop=*/false);
@@ -579,8 +637,6 @@ asio::awaitable<void> Component::run_stop(uint64_t gen) {
   auto left = co_await c.containers_get(config_.name, call());
   if (left.ok()) result = Status::Unavailable("container " + config_.name + " could not be deleted");
   stop_wait_.reset();
-  --stop_ops_;
-  idle_.cancel();
   if (gen != stop_gen_ || detached_) co_return;
   StopDone done;
   done.ok = result.ok();
@@ -590,12 +646,14 @@ asio::awaitable<void> Component::run_stop(uint64_t gen) {
 
 asio::awaitable<void> Component::run_kill() {
   auto self = shared_from_this();
+  if (env_.fault) env_.fault("kill");
   Status s = co_await env_.client->tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
   (void)s;  // the exit event (or a reconcile) drives what follows
 }
 
 asio::awaitable<void> Component::run_reconcile(uint64_t gen) {
   auto self = shared_from_this();
+  if (env_.fault) env_.fault("reconcile");
   // Only a definitive answer ends a task (SEED weakness 1: a lost stream or
   // a containerd that is still coming up is not a crash): the task is gone
   // (NotFound) or its process has stopped. Anything else (an error, an

@@ -40,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/asio.h"
 #include "config/config.h"
@@ -79,6 +80,7 @@ class Component : public std::enable_shared_from_this<Component> {
  public:
   struct Env {
     containerd::Client* client = nullptr;
+    BlockingPool* pool = nullptr;  // blocking work (archive reading); never null
     std::string data_path;
     std::string snapshotter = containerd::kDefaultSnapshotter;
     // Deadline of each ordinary containerd call.
@@ -88,6 +90,10 @@ class Component : public std::enable_shared_from_this<Component> {
     // Path of herd-logger, the binary:// logger the shim runs to forward
     // the task's output to journald. Empty: output goes to a file (below).
     std::string output_logger;
+    // Tests only: called on the strand at the start of every operation
+    // ("prepare", "start", "stop", "kill", "reconcile"); it may throw, to
+    // exercise what an operation that throws does (see spawn_op).
+    std::function<void(std::string_view op)> fault;
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 
@@ -121,6 +127,32 @@ class Component : public std::enable_shared_from_this<Component> {
   void feed(const Event& e);
   void perform(const Action& a);
   void notify();
+
+  // The actor's operations. Each runs as a coroutine on the strand, started
+  // by spawn_op, whose completion handler catches anything it throws: the
+  // exception is logged and fed to the machine as that operation's failure
+  // (PrepareDone/StartDone/StopDone with ok = false, "internal error: ..."),
+  // so the component backs off and a stop still completes. A kill or a
+  // reconcile that throws changes nothing (the exit event or the next gap
+  // decides). Counters of running operations are RAII guards (OpCount), so
+  // an exception cannot leave wait_idle() waiting for ever.
+  enum class Op { kPrepare, kStart, kStop, kKill, kReconcile };
+  void spawn_op(Op op, uint64_t gen, asio::awaitable<void> body);
+  void on_op_exception(Op op, uint64_t gen, const std::string& what);
+  // ++counter now, --counter (and wake wait_idle) when it goes out of scope.
+  class OpCount {
+   public:
+    OpCount(int& counter, asio::steady_timer& idle) : counter_(counter), idle_(idle) { ++counter_; }
+    ~OpCount() {
+      if (--counter_ == 0) idle_.cancel();
+    }
+    OpCount(const OpCount&) = delete;
+    OpCount& operator=(const OpCount&) = delete;
+
+   private:
+    int& counter_;
+    asio::steady_timer& idle_;
+  };
 
   asio::awaitable<void> run_prepare(uint64_t gen);
   asio::awaitable<void> run_start(uint64_t gen);

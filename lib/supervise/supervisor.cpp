@@ -24,6 +24,10 @@ Supervisor::Supervisor(asio::any_io_executor executor, containerd::Client& clien
       observer_(std::move(observer)),
       options_(std::move(options)) {
   order_ = config_.start_order();
+  if (!options_.pool) {
+    own_pool_ = std::make_unique<BlockingPool>(1);
+    options_.pool = own_pool_.get();
+  }
 }
 
 // The actors exist from the start (pending), so status() lists every
@@ -40,6 +44,9 @@ Supervisor::Slot Supervisor::make_actor(const config::Component& c) {
   std::weak_ptr<Supervisor> weak = shared_from_this();
   Component::Env env;
   env.client = &client_;
+  env.pool = options_.pool;
+  if (options_.fault)
+    env.fault = [fault = options_.fault, name = c.name](std::string_view op) { fault(name, op); };
   env.data_path = config_.data_path;
   env.call_timeout = options_.call_timeout;
   env.random = options_.random;

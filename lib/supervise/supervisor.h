@@ -38,10 +38,12 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/asio.h"
 #include "config/config.h"
+#include "common/blocking_pool.h"
 #include "containerd/client.h"
 #include "containerd/events.h"
 #include "supervise/component.h"
@@ -54,6 +56,11 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
     std::chrono::milliseconds call_timeout{10000};
     RandomSource random;  // restart jitter; empty = a seeded engine per actor
     std::string output_logger;  // herd-logger for component output; empty = files
+    // Threads for blocking work (archive reading); null = a pool of the
+    // supervisor's own.
+    BlockingPool* pool = nullptr;
+    // Tests only: Component::Env::fault of every actor, with its name.
+    std::function<void(const std::string& component, std::string_view op)> fault;
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 
@@ -119,6 +126,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   config::Config config_;
   Observer observer_;
   Options options_;
+  std::unique_ptr<BlockingPool> own_pool_;  // when options_.pool is null
   std::shared_ptr<containerd::EventStream> stream_;
   std::map<std::string, Slot> components_;
   // Removed components still stopping, and replaced actors whose calls are

@@ -57,9 +57,10 @@ int run_floor_start(const Args& a) {
   co.address = address;
   co.ns = ns;
   herd::containerd::Client client(co);
+  herd::BlockingPool pool(1);
   auto present = run_sync(io, client.images_get(image_name));
   if (!present.ok()) {
-    auto imported = run_sync(io, herd::containerd::import_archive(client, archive));
+    auto imported = run_sync(io, herd::containerd::import_archive(client, pool, archive));
     if (!imported.ok()) {
       log("floor-start: import: " + imported.status().to_string());
       return 1;

@@ -139,9 +139,9 @@ struct Herd {
     return *parsed.config;
   }
 
-  void start(const std::string& components) {
+  void start(const std::string& components, Supervisor::Options options = Supervisor::Options()) {
     sup = Supervisor::create(io.get_executor(), ns.client(), parse(components),
-                             [this](const ComponentStatus& s) { changes.push_back(s); });
+                             [this](const ComponentStatus& s) { changes.push_back(s); }, options);
     sup->start();
   }
 
@@ -189,6 +189,53 @@ TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from
     CHECK(port_answers(port));
     CHECK(h.first("web", State::kBackingOff) >= 0);
 
+    co_await h.stop();
+    CHECK(h.state("web") == State::kStopped);
+    CHECK_FALSE(port_answers(port));
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("an operation that throws is a failure the component backs off from; a stop completes",
+          "[e2e]") {
+  Herd h("throws");
+  const uint16_t port = free_port();
+  // The first prepare, the first start and the first stop of "web" throw
+  // (as a parser bug or a std::bad_alloc would), each once.
+  std::set<std::string> thrown;
+  Supervisor::Options options;
+  options.fault = [&](const std::string& component, std::string_view op) {
+    if (component != "web" || (op != "prepare" && op != "start" && op != "stop")) return;
+    if (thrown.insert(std::string(op)).second)
+      throw std::runtime_error("injected " + std::string(op) + " fault");
+  };
+  auto saw_error = [&](const std::string& text) {
+    for (const auto& c : h.changes)
+      if (c.name == "web" && c.last_error.find(text) != std::string::npos) return true;
+    return false;
+  };
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(httpd("web", port), options);
+    REQUIRE(co_await eventually([&] { return h.state("web") == State::kReady; }));
+    CHECK(thrown.count("prepare") == 1);
+    CHECK(thrown.count("start") == 1);
+    CHECK(saw_error("internal error: prepare threw: injected prepare fault"));
+    CHECK(saw_error("internal error: start threw: injected start fault"));
+    CHECK(h.first("web", State::kBackingOff) >= 0);
+    CHECK(port_answers(port));
+
+    // An operator stop whose operation throws still ends: the component is
+    // stopped (with the error), not stuck in `stopping`.
+    bool accepted = false;
+    h.sup->stop_component("web", [&](Status s) { accepted = s.ok(); });
+    REQUIRE(co_await eventually([&] { return accepted && h.state("web") == State::kStopped; }));
+    CHECK(thrown.count("stop") == 1);
+    CHECK(h.st("web").last_error.find("internal error: stop threw") != std::string::npos);
+
+    // The actor still works: start it again (it adopts the task the failed
+    // stop left running), then a whole stop cleans everything up.
+    h.sup->start_component("web", [](Status) {});
+    REQUIRE(co_await eventually([&] { return h.state("web") == State::kReady; }));
     co_await h.stop();
     CHECK(h.state("web") == State::kStopped);
     CHECK_FALSE(port_answers(port));

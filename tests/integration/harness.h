@@ -22,6 +22,7 @@
 #include <string>
 
 #include "common/asio.h"
+#include "common/blocking_pool.h"
 #include "containerd/client.h"
 
 namespace herd::test {
@@ -56,6 +57,12 @@ struct TestEnv {
 
 // HERD_TEST_DIR (default: the build tree's test-env, compiled in) holds
 // containerd/ (the fixture's containerd) and images/ (the built archives).
+// Threads for the blocking work of imports, shared by a test binary.
+inline BlockingPool& test_pool() {
+  static BlockingPool pool(2);
+  return pool;
+}
+
 inline TestEnv env() {
   const char* dir = std::getenv("HERD_TEST_DIR");
   std::filesystem::path root = dir ? dir : HERD_TEST_DIR_DEFAULT;
