@@ -12,6 +12,11 @@
 #include <memory>
 #include <set>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json_limits.h"
 #include "config/checks.h"
 #include "config/dependencies.h"
 #include "config/json_reader.h"
@@ -30,6 +35,31 @@ using internal::quote;
 using internal::type_phrase;
 
 namespace {
+
+// Closes its descriptor.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// "a directory", "a FIFO", ... for a file that is not a regular one.
+std::string file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a plain file";
+}
 
 constexpr std::string_view kRlimitTypes[] = {
     "nofile", "nproc", "core",     "memlock", "stack",  "as",         "fsize", "cpu",
@@ -461,7 +491,14 @@ Component read_component(const Json& value, const std::string& path, Errors& err
   if (const Json* restart = r.find("restart")) {
     c.restart = read_restart(*restart, r.path_of("restart"), errors);
   }
-  if (const Json* deps = get_array(r, "depends_on")) {
+  const Json* deps = get_array(r, "depends_on");
+  if (deps != nullptr && deps->size() > kMaxDependsOn) {
+    r.error("depends_on", "has " + std::to_string(deps->size()) +
+                              " entries, more than the maximum of " +
+                              std::to_string(kMaxDependsOn));
+    deps = nullptr;
+  }
+  if (deps != nullptr) {
     for (size_t i = 0; i < deps->size(); ++i) {
       const std::string dep_path = pointer_append(r.path_of("depends_on"), i);
       if (auto dep = internal::read_string((*deps)[i], dep_path, errors)) {
@@ -508,6 +545,12 @@ Config read_config(const Json& doc, Errors& errors) {
   if (!r.require("components")) return config;
   const Json* components = get_array(r, "components");
   if (components == nullptr) return config;
+  if (components->size() > kMaxComponents) {
+    r.error("components", "has " + std::to_string(components->size()) +
+                              " entries, more than the maximum of " +
+                              std::to_string(kMaxComponents));
+    return config;
+  }
   std::vector<DependencyNode> nodes(components->size());
   std::map<std::string, size_t> first_index;
   for (size_t i = 0; i < components->size(); ++i) {
@@ -529,62 +572,153 @@ Config read_config(const Json& doc, Errors& errors) {
 
 // --- JSON syntax ---------------------------------------------------------------
 
-// Reports keys that appear twice in one object (JSON allows it; nlohmann
-// keeps the last, which hides a mistake). A parser callback: sees every
-// object/array start and end, key and scalar value, in document order.
-class DuplicateKeyFinder {
+// The first pass over the text, before any tree is built (a SAX handler:
+// it sees every value, key and bracket in document order). It reports
+// syntax errors by throwing the parser's exception (caught in
+// parse_config), keys that appear twice in one object (JSON allows it;
+// nlohmann keeps the last, which hides a mistake), and keys over
+// kMaxKeyBytes or objects over kMaxObjectKeys: the tree of such a text is
+// never built, since inserting into an ordered object is linear in its
+// size. (nlohmann's parser callbacks are not used for this: with a
+// callback, closing an object scans every element of the array holding
+// it, quadratic in the array's length.) Paths are built only when an error
+// is reported, so the pass stays linear in the input.
+class KeyChecker {
  public:
-  explicit DuplicateKeyFinder(Errors* errors) : errors_(errors) {}
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
 
-  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    using Event = Json::parse_event_t;
-    switch (event) {
-      case Event::object_start:
-      case Event::array_start: {
-        std::string path = next_child_path();
-        stack_.push_back(Frame{event == Event::object_start, std::move(path), {}, {}, 0});
-        break;
+  explicit KeyChecker(Errors* errors) : errors_(errors) {}
+
+  // True when a key or object over a limit was found.
+  bool over_limit() const { return over_limit_; }
+
+  bool null() { return value(); }
+  bool boolean(bool) { return value(); }
+  bool number_integer(number_integer_t) { return value(); }
+  bool number_unsigned(number_unsigned_t) { return value(); }
+  bool number_float(number_float_t, const string_t&) { return value(); }
+  bool string(string_t&) { return value(); }
+  bool binary(binary_t&) { return value(); }
+  bool start_object(std::size_t) { return open(true); }
+  bool start_array(std::size_t) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(string_t& key) {
+    if (stack_.empty()) return true;
+    Frame& top = stack_.back();
+    top.key.clear();
+    if (key.size() > kMaxKeyBytes) {
+      over_limit_ = true;
+      errors_->add(errors_->full() ? std::string() : path_of_top(),
+                   "a key of " + std::to_string(key.size()) + " bytes is longer than the maximum of " +
+                       std::to_string(kMaxKeyBytes) + " (" + quote(key) + ")");
+      return true;
+    }
+    if (++top.key_count > kMaxObjectKeys) {
+      over_limit_ = true;
+      if (top.key_count == kMaxObjectKeys + 1) {
+        errors_->add(errors_->full() ? std::string() : path_of_top(),
+                     "more than the maximum of " + std::to_string(kMaxObjectKeys) +
+                         " keys in one object");
       }
-      case Event::object_end:
-      case Event::array_end:
-        if (!stack_.empty()) stack_.pop_back();
-        break;
-      case Event::key: {
-        if (stack_.empty() || !parsed.is_string()) break;
-        Frame& top = stack_.back();
-        top.key = parsed.get<std::string>();
-        if (!top.keys.insert(top.key).second) {
-          errors_->add(pointer_append(top.path, top.key),
-                       "duplicate key " + quote(top.key) + " in one object");
-        }
-        break;
-      }
-      case Event::value:
-        next_child_path();  // counts array elements
-        break;
+      return true;
+    }
+    top.key = key;
+    if (!top.keys.insert(key).second) {
+      errors_->add(errors_->full() ? std::string() : pointer_append(path_of_top(), key),
+                   "duplicate key " + quote(key) + " in one object");
     }
     return true;
+  }
+
+  template <class Exception>
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const Exception& e) {
+    throw e;  // parse_config reports it
   }
 
  private:
   struct Frame {
     bool is_object;
-    std::string path;
-    std::set<std::string> keys;
-    std::string key;    // objects: the key whose value comes next
-    size_t next_index;  // arrays: index of the next element
+    std::set<std::string> keys;  // at most kMaxObjectKeys
+    std::string key;             // objects: the key whose value comes next
+    size_t next_index = 0;       // arrays: index of the next element
+    size_t key_count = 0;        // objects: keys seen, those over a limit included
   };
 
-  std::string next_child_path() {
-    if (stack_.empty()) return "";
-    Frame& top = stack_.back();
-    if (top.is_object) return pointer_append(top.path, top.key);
-    return pointer_append(top.path, top.next_index++);
+  // A scalar or container starts in the top frame.
+  bool value() {
+    if (!stack_.empty() && !stack_.back().is_object) ++stack_.back().next_index;
+    return true;
+  }
+  bool open(bool is_object) {
+    value();
+    stack_.push_back(Frame{is_object, {}, {}, 0, 0});
+    return true;
+  }
+  bool close() {
+    if (!stack_.empty()) stack_.pop_back();
+    return true;
+  }
+
+  // The JSON pointer of the innermost open array/object.
+  std::string path_of_top() const {
+    std::string path;
+    for (size_t i = 0; i + 1 < stack_.size(); ++i) {
+      const Frame& f = stack_[i];
+      path = f.is_object ? pointer_append(path, f.key) : pointer_append(path, f.next_index - 1);
+    }
+    return path;
   }
 
   Errors* errors_;
   std::vector<Frame> stack_;
+  bool over_limit_ = false;
 };
+
+// Byte offset of the first '[' or '{' nested deeper than `max_depth`, by
+// the rules of json_nesting_within (which says whether there is one).
+size_t too_deep_at(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return text.size();
+}
+
+// 1-based line and column of byte `offset`.
+std::string line_and_column(std::string_view text, size_t offset) {
+  size_t line = 1;
+  size_t col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
 
 // "invalid JSON at line 3, column 5: syntax error while parsing ..." from
 // nlohmann's "[json.exception.parse_error.101] parse error at line 3,
@@ -598,19 +732,8 @@ std::string syntax_message(const Json::parse_error& e, std::string_view text) {
     if (colon != std::string::npos) detail = what.substr(colon + 2);
   }
   // Line and column of byte e.byte (1-based; past the end at end of input).
-  size_t line = 1;
-  size_t col = 1;
   const size_t end = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-  for (size_t i = 0; i < end; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      col = 1;
-    } else {
-      ++col;
-    }
-  }
-  return "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
-         detail;
+  return "invalid JSON at " + line_and_column(text, end) + ": " + detail;
 }
 
 }  // namespace
@@ -724,11 +847,30 @@ std::string ParseResult::error_text() const {
 
 ParseResult parse_config(std::string_view json_text) {
   ParseResult result;
+  if (json_text.size() > kMaxConfigBytes) {
+    result.errors.push_back(ConfigError{
+        "", "the config is " + std::to_string(json_text.size()) +
+                " bytes, more than the maximum of " + std::to_string(kMaxConfigBytes) + " (4 MiB)"});
+    return result;
+  }
+  if (!json_nesting_within(json_text, kMaxJsonDepth)) {
+    result.errors.push_back(ConfigError{
+        "", "invalid JSON at " + line_and_column(json_text, too_deep_at(json_text, kMaxJsonDepth)) +
+                ": arrays and objects nested deeper than the maximum of " +
+                std::to_string(kMaxJsonDepth)});
+    return result;
+  }
   try {
     Errors errors;
     Json doc;
     try {
-      doc = Json::parse(json_text.begin(), json_text.end(), DuplicateKeyFinder(&errors));
+      KeyChecker checker(&errors);
+      Json::sax_parse(json_text.begin(), json_text.end(), &checker);
+      if (checker.over_limit()) {
+        result.errors = errors.take();
+        return result;
+      }
+      doc = Json::parse(json_text.begin(), json_text.end());
     } catch (const Json::parse_error& e) {
       result.errors.push_back(ConfigError{"", syntax_message(e, json_text)});
       return result;
@@ -757,21 +899,33 @@ ParseResult parse_config(std::string_view json_text) {
 ParseResult load_config(const std::filesystem::path& file) {
   ParseResult result;
   const std::string name = file.string();
-  auto fail = [&](int err) {
-    result.errors.push_back(ConfigError{"", "cannot read \"" + name + "\": " + std::strerror(err)});
+  auto fail = [&](const std::string& why) {
+    result.errors.push_back(ConfigError{"", "cannot read " + quote(name) + ": " + why});
     return result;
   };
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(name.c_str(), "rb"), &std::fclose);
-  if (!f) return fail(errno);
-  std::string text;
-  char buffer[65536];
-  errno = 0;
-  while (true) {
-    const size_t n = std::fread(buffer, 1, sizeof buffer, f.get());
-    text.append(buffer, n);
-    if (n < sizeof buffer) break;
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  Fd fd{::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
+  if (fd.get() < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return fail("not a regular file (" + file_kind(st.st_mode) + ")");
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
+    return fail(std::to_string(st.st_size) + " bytes, more than the maximum of " +
+                std::to_string(kMaxConfigBytes) + " (4 MiB)");
   }
-  if (std::ferror(f.get())) return fail(errno != 0 ? errno : EIO);
+  // One byte more than the limit: a file that grew meanwhile is refused by
+  // parse_config's size check.
+  std::string text;
+  text.resize(kMaxConfigBytes + 1);
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  text.resize(got);
   return parse_config(text);
 }
 

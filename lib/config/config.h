@@ -23,6 +23,7 @@
 #pragma once
 
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -265,6 +266,27 @@ std::optional<int> parse_signal(std::string_view name);
 std::string_view signal_name(int signal);
 
 // ---------------------------------------------------------------------------
+// Limits. herdd parses the config as root; whatever its bytes, parsing takes
+// bounded time and memory, and going over a limit is an error like any
+// other (at its JSON pointer, or "" with a line and column for the syntax
+// level ones). docs/configuration.md lists them.
+
+// The file (and the text given to parse_config), checked before parsing.
+inline constexpr std::size_t kMaxConfigBytes = 4u << 20;  // 4 MiB
+// Arrays and objects nested in each other: kMaxJsonDepth
+// (common/json_limits.h), checked before parsing.
+// Keys in one JSON object, and bytes in one key (the JSON objects herd
+// reads keep document order, which makes inserting a key linear).
+inline constexpr std::size_t kMaxObjectKeys = 256;
+inline constexpr std::size_t kMaxKeyBytes = 4096;
+// Entries of `components`, and of one component's `depends_on`.
+inline constexpr std::size_t kMaxComponents = 1000;
+inline constexpr std::size_t kMaxDependsOn = 64;
+// Errors listed; past it one last error says how many more there were.
+inline constexpr std::size_t kMaxErrors = 100;
+// Durations: kMaxDuration (duration.h), 10 years.
+
+// ---------------------------------------------------------------------------
 // Parsing.
 
 struct ConfigError {
@@ -288,11 +310,15 @@ struct ParseResult {
 
 // Parses and validates `json_text`. A JSON syntax error is the only error
 // reported for its document, as `invalid JSON at line L, column C: ...`
-// with path "".
+// with path "", and so are a text over kMaxConfigBytes and nesting deeper
+// than kMaxJsonDepth (both found before parsing).
 ParseResult parse_config(std::string_view json_text);
 
-// Reads `file` and parses it. A file that cannot be read gives one error
-// with path "" naming the file and the OS error.
+// Reads `file` and parses it. The file is opened O_NONBLOCK and must be a
+// regular file of at most kMaxConfigBytes (checked with fstat before
+// reading), so a FIFO or a device at the path never hangs the caller. A
+// file that cannot be read gives one error with path "" naming the file and
+// the OS error or what the file is.
 ParseResult load_config(const std::filesystem::path& file);
 
 }  // namespace herd::config

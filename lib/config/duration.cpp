@@ -1,5 +1,6 @@
 #include "config/duration.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -17,9 +18,33 @@ constexpr Unit kUnits[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms",
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
+// `text` for a message: at most 60 bytes of it ("..." after a cut), with
+// '"', '\\' and every byte outside printable ASCII escaped (\xNN), so a
+// hostile value can neither flood nor forge a log line.
+std::string printable(std::string_view text) {
+  constexpr std::size_t kMax = 60;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
 Status invalid(std::string_view text, std::string_view why) {
   std::string m = "invalid duration \"";
-  m += text;
+  m += printable(text);
   m += "\": ";
   m += why;
   return Status::InvalidArgument(std::move(m));
@@ -30,6 +55,11 @@ bool mul_add(int64_t a, int64_t b, int64_t c, int64_t* out) {
   int64_t product = 0;
   if (__builtin_mul_overflow(a, b, &product)) return false;
   return !__builtin_add_overflow(product, c, out);
+}
+
+Status too_long(std::string_view text) {
+  return invalid(text, "too large: longer than the maximum of " + format_duration(kMaxDuration) +
+                           " (10 years)");
 }
 
 }  // namespace
@@ -61,7 +91,7 @@ Result<Duration> parse_duration(std::string_view text) {
         return invalid(text, "a number must come before each unit");
       }
       std::string why = "unexpected character '";
-      why += text[i];
+      why += printable(text.substr(i, 1));
       why += "'";
       return invalid(text, why);
     }
@@ -76,7 +106,7 @@ Result<Duration> parse_duration(std::string_view text) {
     if (unit_name.empty()) {
       if (i < text.size()) {
         std::string why = "unexpected character '";
-        why += text[i];
+        why += printable(text.substr(i, 1));
         why += "'";
         return invalid(text, why);
       }
@@ -88,7 +118,7 @@ Result<Duration> parse_duration(std::string_view text) {
     }
     if (unit < 0) {
       return invalid(text,
-                     "unknown unit \"" + std::string(unit_name) + "\"" + std::string(kUseUnits));
+                     "unknown unit \"" + printable(unit_name) + "\"" + std::string(kUseUnits));
     }
     if (unit <= last_unit) {
       return invalid(text, "units must be in decreasing order, each at most once (e.g. \"1m30s\")");
@@ -99,10 +129,10 @@ Result<Duration> parse_duration(std::string_view text) {
     const int64_t unit_ms = kUnits[unit].millis;
     int64_t whole = 0;
     for (char c : int_part) {
-      if (!mul_add(whole, 10, c - '0', &whole)) return invalid(text, "too large");
+      if (!mul_add(whole, 10, c - '0', &whole)) return too_long(text);
     }
     int64_t segment = 0;
-    if (!mul_add(whole, unit_ms, 0, &segment)) return invalid(text, "too large");
+    if (!mul_add(whole, unit_ms, 0, &segment)) return too_long(text);
     // The fraction contributes frac * unit_ms / 10^digits, which must be a
     // whole number of milliseconds. unit_ms <= 3.6e6, so trailing zeros
     // aside at most 7 fraction digits can matter; strip zeros first.
@@ -119,10 +149,11 @@ Result<Duration> parse_duration(std::string_view text) {
       numerator *= unit_ms;
       if (numerator % denominator != 0) return invalid(text, "finer than the 1ms resolution");
       if (__builtin_add_overflow(segment, numerator / denominator, &segment)) {
-        return invalid(text, "too large");
+        return too_long(text);
       }
     }
-    if (__builtin_add_overflow(total, segment, &total)) return invalid(text, "too large");
+    if (__builtin_add_overflow(total, segment, &total)) return too_long(text);
+    if (total > kMaxDuration.count()) return too_long(text);
   }
   return Duration(total);
 }

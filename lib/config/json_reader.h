@@ -23,17 +23,33 @@ namespace herd::config::internal {
 // entries (rlimits) come out in the order the user wrote them.
 using Json = nlohmann::ordered_json;
 
-// Collected errors, in the order found.
+// Collected errors, in the order found. At most kMaxErrors are kept; later
+// ones are only counted, and take() ends the list with one error saying how
+// many were left out. Callers whose message is costly to build (a
+// did-you-mean search) may skip it when full().
 class Errors {
  public:
   void add(std::string path, std::string message) {
+    ++count_;
+    if (full()) return;
     list_.push_back(ConfigError{std::move(path), std::move(message)});
   }
-  size_t count() const { return list_.size(); }
-  std::vector<ConfigError> take() { return std::move(list_); }
+  // Every error added, kept or not.
+  size_t count() const { return count_; }
+  bool full() const { return list_.size() >= kMaxErrors; }
+  std::vector<ConfigError> take() {
+    if (count_ > list_.size()) {
+      list_.push_back(ConfigError{"", "... and " + std::to_string(count_ - list_.size()) +
+                                          " more errors (only the first " +
+                                          std::to_string(kMaxErrors) + " are listed)"});
+    }
+    count_ = 0;
+    return std::move(list_);
+  }
 
  private:
   std::vector<ConfigError> list_;
+  size_t count_ = 0;
 };
 
 // `base` + "/" + `key` with '~' and '/' escaped as RFC 6901 says.

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -986,4 +987,175 @@ TEST_CASE("config: the example in docs/configuration.md is config/example.json")
   const Json documented = Json::parse(doc.substr(start + 8, end - start - 8));
   const Json example = Json::parse(read(root / "config" / "example.json"));
   CHECK(documented == example);
+}
+
+// --- limits (hostile input) ----------------------------------------------------
+
+TEST_CASE("config: durations longer than 10 years are errors at their path") {
+  const std::string json = edit({{"/components/0/stop_grace", R"("87601h")"}});
+  CHECK_ONE_ERROR(json, "/components/0/stop_grace",
+                  "invalid duration \"87601h\": too large: longer than the maximum of 87600h "
+                  "(10 years)");
+  CHECK(only_component(parse_ok(with_component_key("stop_grace", R"("87600h")"))).stop_grace ==
+        herd::config::kMaxDuration);
+  CHECK_ONE_ERROR(edit({{"/stop_budget", R"("9999999999999999999999h")"}}), "/stop_budget",
+                  "longer than the maximum of 87600h");
+  const std::string r = "/components/0/restart";
+  CHECK_ONE_ERROR(with_component_key("restart", R"({"reset_window": "100000h"})"),
+                  r + "/reset_window", "longer than the maximum");
+  // max: too long is its own error; base is not compared with it.
+  CHECK_ONE_ERROR(with_component_key("restart", R"({"base": "1s", "max": "1000000h"})"), r + "/max",
+                  "longer than the maximum");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"tcp": {"port": 1}, "max_wait": "87601h"})"),
+                  "/components/0/ready/max_wait", "longer than the maximum");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"tcp": {"port": 1}, "interval": "1e400s"})"),
+                  "/components/0/ready/interval", "unknown unit \"e\"");
+  // A number is not a duration, however large.
+  CHECK_ONE_ERROR(with_component_key("stop_grace", "1e300"), "/components/0/stop_grace",
+                  "expected a duration string");
+  CHECK_ONE_ERROR(with_component_key("stop_grace", R"("-5s")"), "/components/0/stop_grace",
+                  "must not be negative");
+}
+
+TEST_CASE("config: absurd counts, ports and multipliers are errors at their path") {
+  const std::string r = "/components/0/restart";
+  auto restart = [](const std::string& text) { return with_component_key("restart", text); };
+  for (const char* n : {"4294967296", "18446744073709551615", "18446744073709551616",
+                        "-9223372036854775809", "1e30", "-1e30", "3.5", "1.0"}) {
+    INFO(n);
+    ParseResult mr = parse_config(restart(std::string(R"({"max_restarts": )") + n + "}"));
+    REQUIRE(mr.errors.size() == 1);
+    CHECK(mr.errors[0].path == r + "/max_restarts");
+    ParseResult port = parse_config(
+        with_component_key("ready", std::string(R"({"tcp": {"port": )") + n + "}}"));
+    REQUIRE(port.errors.size() == 1);
+    CHECK(port.errors[0].path == "/components/0/ready/tcp/port");
+    ParseResult threshold = parse_config(with_component_key(
+        "ready", std::string(R"({"tcp": {"port": 1}, "failure_threshold": )") + n + "}"));
+    REQUIRE(threshold.errors.size() == 1);
+    CHECK(threshold.errors[0].path == "/components/0/ready/failure_threshold");
+  }
+  CHECK_ONE_ERROR(restart(R"({"max_restarts": 4294967296})"), r + "/max_restarts",
+                  "must be between 0 and 4294967295, got 4294967296");
+  CHECK_ONE_ERROR(restart(R"({"max_restarts": 1e30})"), r + "/max_restarts",
+                  "expected an integer, got 1e+30");
+  CHECK_ONE_ERROR(restart(R"({"jitter": 1e308})"), r + "/jitter", "must be between 0.0 and 1.0");
+  CHECK_ONE_ERROR(restart(R"({"jitter": -1e-300})"), r + "/jitter", "must be between 0.0 and 1.0");
+  // Beyond a double: the JSON itself is refused, as one error.
+  CHECK_ONE_ERROR(R"({"components": [{"name": "a", "image": "i", "restart": {"jitter": 1e400}}]})",
+                  "", "invalid JSON: number overflow");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"tcp": {"port": 65536}})"),
+                  "/components/0/ready/tcp/port", "must be between 1 and 65535, got 65536");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"tcp": {"port": 1}, "success_threshold": 0})"),
+                  "/components/0/ready/success_threshold", "must be between 1 and 2147483647");
+}
+
+TEST_CASE("config: a text over 4 MiB is refused before parsing") {
+  std::string big = R"({"components": [], "data_path": ")" + std::string(4u << 20, 'a') + "\"}";
+  ParseResult r = parse_config(big);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].path.empty());
+  CHECK_THAT(r.errors[0].message,
+             Catch::Contains("bytes, more than the maximum of 4194304 (4 MiB)"));
+  // Just under the limit is parsed (and here fails for its own reason).
+  std::string under = R"({"components": [], "data_path": ")" +
+                      std::string(herd::config::kMaxConfigBytes - 40, 'a') + "\"}";
+  REQUIRE(under.size() <= herd::config::kMaxConfigBytes);
+  ParseResult u = parse_config(under);
+  REQUIRE(u.errors.size() == 1);
+  CHECK(u.errors[0].path == "/data_path");
+}
+
+TEST_CASE("config: nesting deeper than 64 is refused before parsing, with its place") {
+  // 200 000 nested arrays: no tree is built (a deep one overflows the stack
+  // when copied or destroyed).
+  std::string deep = "{\"components\": []," + std::string("\n\"x\": ") +
+                     std::string(200'000, '[') + std::string(200'000, ']') + "}";
+  CHECK_ONE_ERROR(deep, "",
+                  "invalid JSON at line 2, column 69: arrays and objects nested deeper than the "
+                  "maximum of 64");
+  // Brackets inside strings do not count.
+  CHECK(parse_config(edit({{"/components/0/args", "[\"" + std::string(100, '[') + "\"]"}})).ok());
+  // 64 levels are fine (here an unknown key at depth 2 holding the rest).
+  std::string ok64 = "{\"components\": [], \"x\": " + std::string(63, '[') + std::string(63, ']') + "}";
+  CHECK_ONE_ERROR(ok64, "/x", "unknown key \"x\"");
+  std::string deep65 = "{\"components\": [], \"x\": " + std::string(64, '[') + std::string(64, ']') + "}";
+  CHECK_ONE_ERROR(deep65, "", "nested deeper than the maximum of 64");
+}
+
+TEST_CASE("config: keys per object and key length are bounded") {
+  Json env = Json::object();
+  for (size_t i = 0; i < herd::config::kMaxObjectKeys; ++i) env["V" + std::to_string(i)] = "x";
+  CHECK(only_component(parse_ok(edit({{"/components/0/env", env.dump()}}))).env.size() ==
+        herd::config::kMaxObjectKeys);
+  env["ONE_MORE"] = "x";
+  env["AND_ANOTHER"] = "x";
+  CHECK_ONE_ERROR(edit({{"/components/0/env", env.dump()}}), "/components/0/env",
+                  "more than the maximum of 256 keys in one object");
+
+  const std::string long_key(herd::config::kMaxKeyBytes + 1, 'K');
+  CHECK_ONE_ERROR(edit({{"/components/0/env/" + long_key, "\"x\""}}), "/components/0/env",
+                  "a key of 4097 bytes is longer than the maximum of 4096 (\"KKKK");
+  const std::string max_key(herd::config::kMaxKeyBytes, 'K');
+  CHECK(only_component(parse_ok(edit({{"/components/0/env/" + max_key, "\"x\""}}))).env.size() ==
+        1);
+}
+
+TEST_CASE("config: components and depends_on entries are bounded") {
+  Json doc = Json::parse(R"({"components": []})");
+  for (size_t i = 0; i < herd::config::kMaxComponents; ++i) {
+    doc["components"].push_back({{"name", "c" + std::to_string(i)}, {"image", "i"}});
+  }
+  CHECK(parse_ok(doc.dump()).components.size() == herd::config::kMaxComponents);
+  doc["components"].push_back({{"name", "one-more"}, {"image", "i"}});
+  CHECK_ONE_ERROR(doc.dump(), "/components", "has 1001 entries, more than the maximum of 1000");
+
+  Json deps = Json::array();
+  for (size_t i = 0; i <= herd::config::kMaxDependsOn; ++i) deps.push_back("d" + std::to_string(i));
+  CHECK_ONE_ERROR(edit({{"/components/0/depends_on", deps.dump()}}), "/components/0/depends_on",
+                  "has 65 entries, more than the maximum of 64");
+}
+
+TEST_CASE("config: at most 100 errors are listed, then how many more") {
+  Json doc = Json::parse(R"({"components": []})");
+  for (int i = 0; i < 150; ++i) doc["unknown" + std::to_string(i)] = 1;
+  ParseResult r = parse_config(doc.dump());
+  REQUIRE(r.errors.size() == herd::config::kMaxErrors + 1);
+  CHECK(r.errors[0].path == "/unknown0");
+  CHECK(r.errors[99].path == "/unknown99");
+  CHECK(r.errors[100].path.empty());
+  CHECK(r.errors[100].message == "... and 50 more errors (only the first 100 are listed)");
+}
+
+TEST_CASE("config: load_config refuses what is not a regular file, without blocking") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("herd-config-fifo-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  // A FIFO with no writer: a blocking open would wait forever.
+  const auto fifo = dir / "herd.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  ParseResult r = load_config(fifo);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].path.empty());
+  CHECK_THAT(r.errors[0].message, Catch::Contains("herd.json"));
+  CHECK_THAT(r.errors[0].message, Catch::Contains("not a regular file (a FIFO)"));
+
+  ParseResult dev = load_config("/dev/zero");
+  REQUIRE(dev.errors.size() == 1);
+  CHECK_THAT(dev.errors[0].message, Catch::Contains("not a regular file (a character device)"));
+
+  ParseResult directory = load_config(dir);
+  REQUIRE(directory.errors.size() == 1);
+  CHECK_THAT(directory.errors[0].message, Catch::Contains("not a regular file (a directory)"));
+
+  // Over the size limit: refused from fstat, before reading.
+  const auto big = dir / "big.json";
+  {
+    std::ofstream out(big);
+    out << std::string(herd::config::kMaxConfigBytes + 1, ' ');
+  }
+  ParseResult b = load_config(big);
+  REQUIRE(b.errors.size() == 1);
+  CHECK_THAT(b.errors[0].message, Catch::Contains("4194305 bytes, more than the maximum of 4194304"));
+  std::filesystem::remove_all(dir);
 }

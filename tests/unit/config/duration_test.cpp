@@ -118,3 +118,68 @@ TEST_CASE("format_duration and parse_duration are inverses") {
     REQUIRE(back->count() == ms);
   }
 }
+
+TEST_CASE("parse_duration: at most 10 years, whatever the digits") {
+  using herd::config::kMaxDuration;
+  CHECK(kMaxDuration == std::chrono::hours(87600));
+  auto max = parse_duration("87600h");
+  REQUIRE(max.ok());
+  CHECK(*max == kMaxDuration);
+  CHECK(parse_duration("87599h59m59.999s").ok());
+  const char* too_long[] = {
+      "87600h0.001s", "87601h", "175200h", "5256001m", "315360000001ms", "315360000.001s",
+      "9223372036854775807ms",  // fits int64, still too long
+      "9223372036854775808ms",  // does not fit int64
+      "18446744073709551617h",  // wraps uint64
+      "99999999999999999999999999999999999999999999999999h",
+  };
+  for (const char* text : too_long) {
+    INFO(text);
+    const std::string message = parse_error(text);
+    CHECK_THAT(message, Catch::Contains("longer than the maximum of 87600h (10 years)"));
+    CHECK_THAT(message, Catch::Contains("invalid duration \"" + std::string(text).substr(0, 60)));
+  }
+  // A million digits: refused (not wrapped around), the text in the
+  // message cut short.
+  const std::string digits(1'000'000, '9');
+  const std::string message = parse_error(digits + "ms");
+  CHECK_THAT(message, Catch::Contains("longer than the maximum"));
+  CHECK(message.size() < 200);
+  // Leading zeros do not count.
+  auto zeros = parse_duration(std::string(100'000, '0') + "1s");
+  REQUIRE(zeros.ok());
+  CHECK(*zeros == std::chrono::seconds(1));
+}
+
+TEST_CASE("parse_duration: exponents, signs and NaN-like text are errors") {
+  struct Case {
+    const char* text;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"1e400s", "unknown unit \"e\""},
+      {"1E3s", "unknown unit \"E\""},
+      {"-0s", "must not be negative"},
+      {"-9223372036854775808ms", "must not be negative"},
+      {"NaN", "a number must come before each unit"},
+      {"nans", "a number must come before each unit"},
+      {"inf", "a number must come before each unit"},
+      {"Infinity", "a number must come before each unit"},
+      {"0x10s", "unknown unit \"x\""},
+      {"1s-1ms", "unexpected character '-'"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text);
+    CHECK_THAT(parse_error(c.text), Catch::Contains(c.fragment));
+  }
+}
+
+TEST_CASE("parse_duration: hostile bytes are escaped and cut in the message") {
+  CHECK_THAT(parse_error("1s\nFORGED=1"), Catch::Contains("invalid duration \"1s\\x0aFORGED=1\""));
+  CHECK_THAT(parse_error("1\"s"), Catch::Contains("invalid duration \"1\\\"s\""));
+  CHECK_THAT(parse_error("1\xff"), Catch::Contains("unexpected character '\\xff'"));
+  const std::string letters(100'000, 'x');
+  const std::string message = parse_error("1" + letters);
+  CHECK_THAT(message, Catch::Contains("unknown unit \"xxx"));
+  CHECK(message.size() < 300);
+}
