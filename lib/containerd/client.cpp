@@ -307,17 +307,26 @@ class ContentWriteReactor
 
   void go() {
     if (canceller_ && !canceller_->attach(ctx_.get())) ctx_->TryCancel();
+    // Writes are started from the source's thread, outside a reaction: the
+    // hold keeps OnDone (and `delete this`) back until the last of them.
+    AddHold();
     StartCall();
     send_next();
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) return;  // stream broken; OnDone tells why
+    if (!ok) {  // stream broken; OnDone tells why
+      if (!committed_) release_hold();  // else the committing thread releases it
+      return;
+    }
     StartRead(&resp_);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // end of stream; OnDone follows
+    if (!ok) {  // end of stream; OnDone follows
+      if (!committed_) release_hold();
+      return;
+    }
     if (committed_) {
       StartRead(&resp_);  // drain the final answer
       return;
@@ -345,18 +354,18 @@ class ContentWriteReactor
   }
 
  private:
+  // Asks the source for the next chunk (none when the blob is empty); the
+  // write goes out from send_chunk, on whatever thread the source answers.
   void send_next() {
-    req_.Clear();
-    if (first_) {
-      req_.set_ref(ref_);
-      req_.set_total(total_);
-      req_.set_expected(expected_);
-      first_ = false;
+    if (offset_ >= total_) {
+      send_chunk(Status::Ok(), std::string());
+      return;
     }
-    std::string buf;
+    source_(offset_, [this](Status s, std::string buf) { send_chunk(std::move(s), std::move(buf)); });
+  }
+
+  void send_chunk(Status s, std::string buf) {
     if (offset_ < total_) {
-      buf.reserve(static_cast<size_t>(std::min(kChunk, total_ - offset_)));
-      Status s = source_(offset_, buf);
       if (!s.ok()) {
         fail(s.with_context(what_));
         return;
@@ -368,6 +377,13 @@ class ContentWriteReactor
         return;
       }
     }
+    req_.Clear();
+    if (first_) {
+      req_.set_ref(ref_);
+      req_.set_total(total_);
+      req_.set_expected(expected_);
+      first_ = false;
+    }
     req_.set_offset(offset_);
     offset_ += static_cast<int64_t>(buf.size());
     req_.set_data(std::move(buf));
@@ -378,6 +394,7 @@ class ContentWriteReactor
       for (const auto& [k, v] : labels_) (*req_.mutable_labels())[k] = v;
       committed_ = true;
       StartWriteLast(&req_, grpc::WriteOptions());
+      release_hold();  // the rest happens in reactions
     } else {
       req_.set_action(cs::content::v1::WRITE);
       StartWrite(&req_);
@@ -387,6 +404,19 @@ class ContentWriteReactor
   void fail(Status s) {
     error_ = std::move(s);
     ctx_->TryCancel();
+    release_hold();
+  }
+
+  // Once no write will start outside a reaction any more. Lock-step: at
+  // most one of the source, a write or a read is outstanding at a time, so
+  // the flag is never touched by two threads at once. After the commit
+  // only the committing thread releases (right after StartWriteLast);
+  // before it, a failed reaction does, as no source call is outstanding.
+  void release_hold() {
+    if (held_) {
+      held_ = false;
+      RemoveHold();
+    }
   }
 
   std::unique_ptr<grpc::ClientContext> ctx_;
@@ -403,6 +433,7 @@ class ContentWriteReactor
   int64_t offset_ = 0;
   bool first_ = true;
   bool committed_ = false;
+  bool held_ = true;
   Status error_;
 };
 
@@ -412,6 +443,7 @@ asio::awaitable<Status> Client::content_write(std::string ref, int64_t total,
                                               std::string expected, Labels labels,
                                               ChunkSource read_chunk, CallOptions o) {
   std::string what = "content.write " + expected;
+  const std::string ref_copy = ref;
   auto ctx = make_context(o);
   auto* stub = stubs_->content.get();
   auto initiation = [&](auto handler) {
@@ -425,8 +457,15 @@ asio::awaitable<Status> Client::content_write(std::string ref, int64_t total,
     stub->async()->Write(reactor->context(), reactor);
     reactor->go();
   };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
+  Status st = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Status)>(
       initiation, asio::use_awaitable);
+  if (st.ok()) co_return st;
+  // Not the caller's options: a cancelled operation must still clean up.
+  CallOptions cleanup = CallOptions::with_timeout(std::chrono::seconds(5));
+  cs::content::v1::AbortRequest abort_req;
+  abort_req.set_ref(ref_copy);
+  (void)co_await HERD_UNARY(Empty, content, Abort, abort_req, cleanup, "content.abort " + ref_copy);
+  co_return st;
 }
 
 // ---- snapshots

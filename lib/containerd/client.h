@@ -125,9 +125,16 @@ class Client {
   asio::awaitable<Result<ContentInfo>> content_set_labels(std::string digest, Labels labels,
                                                           CallOptions o = {});
   // Writes a blob through the Write stream in chunks and commits it under
-  // `expected` with `labels`. `read_chunk(offset, buf)` fills buf with the
-  // next bytes (empty at the end) or fails. AlreadyExists is success.
-  using ChunkSource = std::function<Status(int64_t offset, std::string& buf)>;
+  // `expected` with `labels` (containerd checks the digest at commit).
+  // `read_chunk(offset, done)` asks for the bytes at `offset`; the source
+  // calls `done(status, bytes)` exactly once, from any thread (a pool
+  // thread reading a file, or inline): non-empty bytes, or an error. The
+  // stream waits meanwhile, so a slow source never blocks gRPC's threads or
+  // the caller's. AlreadyExists is success. On failure or cancellation the
+  // ingest `ref` is aborted (Content.Abort, with a fresh short deadline and
+  // no canceller), so no half-written ingest is left behind.
+  using ChunkDone = std::function<void(Status, std::string)>;
+  using ChunkSource = std::function<void(int64_t offset, ChunkDone done)>;
   asio::awaitable<Status> content_write(std::string ref, int64_t total, std::string expected,
                                         Labels labels, ChunkSource read_chunk,
                                         CallOptions o = {});

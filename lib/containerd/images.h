@@ -21,11 +21,14 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/asio.h"
+#include "common/blocking_pool.h"
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "containerd/client.h"
 #include "containerd/oci_spec.h"
 
@@ -49,8 +52,29 @@ std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids);
 // The OCI platform architecture of this build ("amd64", "arm64", ...).
 std::string_view host_architecture();
 
-asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client,
-                                                           std::filesystem::path archive,
+// An image archive opened for import. `name` is only for messages (the
+// path from the config, or the file name herdctl sent), never opened.
+struct ArchiveFile {
+  ArchiveFile() {}  // user-provided: safe to pass into coroutines
+  std::shared_ptr<UniqueFd> fd;
+  std::string name;
+};
+
+// Opens `path` for import without ever blocking: O_RDONLY | O_NONBLOCK |
+// O_CLOEXEC, then fstat; anything but a regular file (a FIFO, a device, a
+// directory) is kInvalidArgument naming the path and what it is. Blocking
+// I/O: call it through run_blocking.
+Result<ArchiveFile> open_archive_file(const std::filesystem::path& path);
+
+// Imports every named image of an archive (an OCI layout or a docker-save
+// archive). All reading and hashing of the file runs on `pool`; the
+// calling strand only awaits results and talks to containerd.
+asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client, BlockingPool& pool,
+                                                           ArchiveFile archive,
+                                                           CallOptions o = {});
+// The same for a path (opened with open_archive_file on `pool`).
+asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client, BlockingPool& pool,
+                                                           std::filesystem::path path,
                                                            CallOptions o = {});
 
 asio::awaitable<Result<ResolvedImage>> resolve_image(Client& client, std::string name,

@@ -1,236 +1,149 @@
 #include "containerd/oci_archive.h"
 
 #include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
+
+#include "common/sha256.h"
 
 namespace herd::containerd {
 
 namespace {
 
-constexpr size_t kBlock = 512;
-
-// Parses a tar numeric field: octal, or GNU base-256 when the high bit is set.
-bool parse_number(const char* p, size_t n, uint64_t& out) {
-  out = 0;
-  if (n > 0 && (static_cast<unsigned char>(p[0]) & 0x80)) {
-    for (size_t i = 1; i < n; ++i) out = (out << 8) | static_cast<unsigned char>(p[i]);
-    return true;
-  }
-  size_t i = 0;
-  while (i < n && (p[i] == ' ' || p[i] == '\0')) ++i;
-  bool any = false;
-  for (; i < n && p[i] >= '0' && p[i] <= '7'; ++i) {
-    out = out * 8 + static_cast<uint64_t>(p[i] - '0');
-    any = true;
-  }
-  return any || i == n;
-}
-
-std::string field(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
-
-std::string clean_name(std::string name) {
-  while (name.rfind("./", 0) == 0) name.erase(0, 2);
-  return name;
-}
-
-Status errno_status(const std::string& what) {
-  return Status::Unavailable(what + ": " + std::strerror(errno));
-}
-
-Status pread_all(int fd, char* buf, uint64_t len, uint64_t offset, const std::string& what) {
-  uint64_t done = 0;
-  while (done < len) {
-    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_status(what);
-    }
-    if (n == 0) return Status::DataLoss(what + ": unexpected end of file");
-    done += static_cast<uint64_t>(n);
-  }
-  return Status::Ok();
-}
-
-// Value of the "path" record of a pax extended header, if any.
-std::string pax_path(const std::string& data) {
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t sp = data.find(' ', pos);
-    if (sp == std::string::npos) break;
-    size_t len = std::strtoul(data.c_str() + pos, nullptr, 10);
-    if (len == 0 || pos + len > data.size()) break;
-    std::string rec = data.substr(sp + 1, pos + len - sp - 2);  // drop trailing '\n'
-    if (rec.rfind("path=", 0) == 0) return rec.substr(5);
-    pos += len;
-  }
-  return {};
-}
+constexpr uint64_t kChunk = 1 << 20;
 
 }  // namespace
 
-OciArchive::OciArchive(OciArchive&& o) noexcept
-    : path_(std::move(o.path_)), fd_(o.fd_), entries_(std::move(o.entries_)) {
-  o.fd_ = -1;
-}
-
-OciArchive& OciArchive::operator=(OciArchive&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    path_ = std::move(o.path_);
-    fd_ = o.fd_;
-    entries_ = std::move(o.entries_);
-    o.fd_ = -1;
-  }
-  return *this;
-}
-
-OciArchive::~OciArchive() {
-  if (fd_ >= 0) ::close(fd_);
+Result<OciArchive> OciArchive::open(std::shared_ptr<const ByteSource> source) {
+  if (!source) return Status::InvalidArgument("archive: no source");
+  auto entries = scan_tar(*source);
+  if (!entries.ok()) return entries.status();
+  OciArchive a;
+  a.source_ = std::move(source);
+  a.entries_ = std::move(*entries);
+  return a;
 }
 
 Result<OciArchive> OciArchive::open(const std::filesystem::path& path) {
-  OciArchive a;
-  a.path_ = path;
-  const std::string what = "archive " + path.string();
-  a.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (a.fd_ < 0) {
-    if (errno == ENOENT) return Status::NotFound(what + ": no such file");
-    return errno_status(what);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound("archive " + path.string() + ": no such file");
+    return Status::Unavailable("archive " + path.string() + ": " + std::strerror(errno));
   }
-  uint64_t pos = 0;
-  std::string long_name;
-  char hdr[kBlock];
-  for (;;) {
-    ssize_t n = ::pread(a.fd_, hdr, kBlock, static_cast<off_t>(pos));
-    if (n < 0) return errno_status(what);
-    if (n == 0) break;  // tolerate a missing end-of-archive marker
-    if (static_cast<size_t>(n) < kBlock) return Status::DataLoss(what + ": truncated tar header");
-    bool zero = true;
-    for (char c : hdr) {
-      if (c != 0) {
-        zero = false;
-        break;
-      }
-    }
-    if (zero) break;  // end of archive
+  auto src = FdSource::make(std::make_shared<UniqueFd>(fd), path.string());
+  if (!src.ok()) return src.status();
+  return open(std::shared_ptr<const ByteSource>(std::move(*src)));
+}
 
-    uint64_t checksum = 0, sum = 0, size = 0;
-    if (!parse_number(hdr + 148, 8, checksum) || !parse_number(hdr + 124, 12, size))
-      return Status::DataLoss(what + ": malformed tar header at offset " + std::to_string(pos));
-    for (size_t i = 0; i < kBlock; ++i)
-      sum += (i >= 148 && i < 156) ? ' ' : static_cast<unsigned char>(hdr[i]);
-    if (sum != checksum)
-      return Status::DataLoss(what + ": bad tar header checksum at offset " + std::to_string(pos));
-
-    const char type = hdr[156];
-    const uint64_t data = pos + kBlock;
-    const uint64_t next = data + (size + kBlock - 1) / kBlock * kBlock;
-    std::string name = field(hdr, 100);
-    if (std::memcmp(hdr + 257, "ustar", 5) == 0) {
-      std::string prefix = field(hdr + 345, 155);
-      if (!prefix.empty()) name = prefix + "/" + name;
-    }
-    if (type == 'L' || type == 'x') {  // GNU long name / pax header for the next entry
-      if (size > (1 << 20)) return Status::DataLoss(what + ": oversized tar extension header");
-      std::string buf(size, '\0');
-      if (auto s = pread_all(a.fd_, buf.data(), size, data, what); !s.ok()) return s;
-      long_name = type == 'L' ? std::string(buf.c_str()) : pax_path(buf);
-    } else {
-      if (!long_name.empty()) name = std::move(long_name);
-      long_name.clear();
-      if (type == '0' || type == '\0') a.entries_[clean_name(name)] = Entry{data, size};
-    }
-    pos = next;
-  }
-  return a;
+Result<OciArchive::Entry> OciArchive::file(const std::string& file_name) const {
+  auto it = entries_.find(file_name);
+  if (it == entries_.end())
+    return Status::NotFound("archive " + name() + ": no file " + file_name);
+  return it->second;
 }
 
 Result<OciArchive::Entry> OciArchive::blob(const std::string& digest) const {
   auto p = blob_path(digest);
-  if (!p.ok()) return p.status();
+  if (!p.ok()) return Status::InvalidArgument("archive " + name() + ": " + p.status().message());
   auto it = entries_.find(*p);
   if (it == entries_.end())
-    return Status::NotFound("archive " + path_.string() + ": no blob " + digest);
+    return Status::NotFound("archive " + name() + ": no blob " + short_digest(digest));
   return it->second;
 }
 
-Result<std::string> OciArchive::read_file(const std::string& name, uint64_t max_size) const {
-  auto it = entries_.find(name);
-  if (it == entries_.end())
-    return Status::NotFound("archive " + path_.string() + ": no file " + name);
-  if (it->second.size > max_size)
-    return Status(Code::kOutOfRange, "archive " + path_.string() + ": " + name + " is larger than " +
-                                         std::to_string(max_size) + " bytes");
-  std::string buf(it->second.size, '\0');
-  if (auto s = pread_all(fd_, buf.data(), it->second.size, it->second.offset,
-                         "archive " + path_.string() + ": " + name);
-      !s.ok())
-    return s;
+Result<std::string> OciArchive::read_file(const std::string& file_name, uint64_t max_size) const {
+  auto e = file(file_name);
+  if (!e.ok()) return e.status();
+  if (e->size > max_size)
+    return Status(Code::kOutOfRange, "archive " + name() + ": " + file_name + " has " +
+                                         std::to_string(e->size) + " bytes (at most " +
+                                         std::to_string(max_size) + ")");
+  std::string buf(e->size, '\0');
+  if (auto s = source_->read_at(e->offset, buf.data(), e->size); !s.ok()) return s;
   return buf;
+}
+
+Status OciArchive::read_range(const Entry& e, uint64_t offset, uint64_t len,
+                              std::string& buf) const {
+  if (offset > e.size) {
+    buf.clear();
+    return Status(Code::kOutOfRange, "archive " + name() + ": read at offset " +
+                                         std::to_string(offset) + " past an entry of " +
+                                         std::to_string(e.size) + " bytes");
+  }
+  len = std::min(len, e.size - offset);
+  buf.resize(len);
+  return source_->read_at(e.offset + offset, buf.data(), len);
 }
 
 Status OciArchive::read_blob_range(const std::string& digest, uint64_t offset, uint64_t len,
                                    std::string& buf) const {
   auto e = blob(digest);
   if (!e.ok()) return e.status();
-  if (offset > e->size) return Status(Code::kOutOfRange, "blob " + digest + ": offset past end");
-  len = std::min(len, e->size - offset);
-  buf.resize(len);
-  return pread_all(fd_, buf.data(), len, e->offset + offset,
-                   "archive " + path_.string() + ": blob " + digest);
+  return read_range(*e, offset, len, buf);
 }
 
-Result<std::vector<OciArchive::IndexEntry>> OciArchive::index() const {
-  const std::string what = "archive " + path_.string();
-  auto layout = read_file("oci-layout");
-  if (!layout.ok()) return Status::InvalidArgument(what + ": not an OCI layout (no oci-layout)");
-  auto idx = read_file("index.json");
-  if (!idx.ok()) return Status::InvalidArgument(what + ": not an OCI layout (no index.json)");
-  auto j = nlohmann::json::parse(*idx, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("manifests") ||
-      !j["manifests"].is_array())
-    return Status::InvalidArgument(what + ": index.json has no manifests array");
-  std::vector<IndexEntry> out;
-  for (const auto& m : j["manifests"]) {
-    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string() ||
-        !m.contains("mediaType") || !m["mediaType"].is_string() || !m.contains("size") ||
-        !m["size"].is_number_integer())
-      return Status::InvalidArgument(what + ": index.json: malformed manifest descriptor");
-    IndexEntry e;
-    e.media_type = m["mediaType"].get<std::string>();
-    e.digest = m["digest"].get<std::string>();
-    e.size = m["size"].get<int64_t>();
-    if (m.contains("annotations") && m["annotations"].is_object()) {
-      const auto& a = m["annotations"];
-      if (a.contains("io.containerd.image.name") && a["io.containerd.image.name"].is_string()) {
-        e.image_name = a["io.containerd.image.name"].get<std::string>();
-      } else if (a.contains("org.opencontainers.image.ref.name") &&
-                 a["org.opencontainers.image.ref.name"].is_string()) {
-        std::string ref = a["org.opencontainers.image.ref.name"].get<std::string>();
-        // A bare tag ("latest") names no image; a full reference does.
-        if (ref.find('/') != std::string::npos || ref.find(':') != std::string::npos)
-          e.image_name = ref;
-      }
-    }
-    out.push_back(std::move(e));
+Result<std::string> OciArchive::read_verified_blob(const std::string& digest, int64_t size,
+                                                   uint64_t max_size) const {
+  auto e = blob(digest);
+  if (!e.ok()) return e.status();
+  const std::string what = "archive " + name() + ": blob " + short_digest(digest);
+  if (size < 0 || e->size != static_cast<uint64_t>(size))
+    return Status::DataLoss(what + " has " + std::to_string(e->size) +
+                            " bytes, its descriptor says " + std::to_string(size));
+  if (e->size > max_size)
+    return Status(Code::kOutOfRange, what + " has " + std::to_string(e->size) +
+                                         " bytes (at most " + std::to_string(max_size) +
+                                         " for a JSON document)");
+  std::string buf(e->size, '\0');
+  if (auto s = source_->read_at(e->offset, buf.data(), e->size); !s.ok()) return s;
+  if ("sha256:" + sha256_hex(buf) != digest)
+    return Status::DataLoss(what + ": its bytes do not match the digest");
+  return buf;
+}
+
+Result<OciArchive::FileDigest> OciArchive::hash_file(const std::string& file_name) const {
+  auto e = file(file_name);
+  if (!e.ok()) return e.status();
+  Sha256 h;
+  std::string buf;
+  FileDigest out;
+  out.size = e->size;
+  for (uint64_t off = 0; off < e->size; off += kChunk) {
+    if (auto s = read_range(*e, off, kChunk, buf); !s.ok()) return s;
+    if (off == 0)
+      out.gzip = buf.size() >= 2 && static_cast<unsigned char>(buf[0]) == 0x1f &&
+                 static_cast<unsigned char>(buf[1]) == 0x8b;
+    h.update(buf);
   }
+  out.digest = "sha256:" + to_hex(h.finish());
   return out;
 }
 
-Result<std::string> blob_path(const std::string& digest) {
-  constexpr std::string_view kPrefix = "sha256:";
-  if (digest.rfind(kPrefix, 0) != 0 || digest.size() != kPrefix.size() + 64)
-    return Status::InvalidArgument("malformed digest \"" + digest + "\"");
-  for (size_t i = kPrefix.size(); i < digest.size(); ++i) {
-    char c = digest[i];
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-      return Status::InvalidArgument("malformed digest \"" + digest + "\"");
-  }
-  return "blobs/sha256/" + digest.substr(kPrefix.size());
+Result<std::vector<LayoutEntry>> OciArchive::index() const {
+  const std::string what = "archive " + name();
+  auto layout = read_file("oci-layout", 4096);
+  if (!layout.ok())
+    return layout.status().is_not_found()
+               ? Status::InvalidArgument(what + ": not an OCI layout (no oci-layout)")
+               : layout.status();
+  auto idx = read_file("index.json", kMaxJsonDocument);
+  if (!idx.ok())
+    return idx.status().is_not_found()
+               ? Status::InvalidArgument(what + ": not an OCI layout (no index.json)")
+               : idx.status();
+  return parse_layout_index(*idx, what + ": index.json");
+}
+
+Result<std::vector<DockerArchiveImage>> OciArchive::docker_manifest() const {
+  const std::string what = "archive " + name();
+  auto m = read_file("manifest.json", kMaxJsonDocument);
+  if (!m.ok())
+    return m.status().is_not_found()
+               ? Status::InvalidArgument(what + ": not a docker-save archive (no manifest.json)")
+               : m.status();
+  return parse_docker_manifest(*m, what + ": manifest.json");
 }
 
 }  // namespace herd::containerd

@@ -23,6 +23,7 @@ using herd::test::eventually;
 using herd::test::run_coro;
 using herd::test::sleep_for;
 using herd::test::TestNamespace;
+using herd::test::test_pool;
 
 namespace {
 
@@ -37,7 +38,7 @@ std::string read_file(const std::filesystem::path& p) {
 
 // Imports and unpacks the busybox image into the test's namespace.
 asio::awaitable<ResolvedImage> busybox(Client& c) {
-  auto imported = co_await import_archive(c, env().image("busybox.tar"));
+  auto imported = co_await import_archive(c, test_pool(), env().image("busybox.tar"));
   INFO(imported.status().to_string());
   REQUIRE(imported.ok());
   auto img = co_await unpack_image(c, kBusybox);
@@ -173,15 +174,15 @@ TEST_CASE("the busybox archive imports natively and unpacks", "[integration]") {
     REQUIRE(index->size() == 1);
     CHECK((*index)[0].image_name == kBusybox);
 
-    auto imported = co_await import_archive(c, env().image("busybox.tar"));
+    auto imported = co_await import_archive(c, test_pool(), env().image("busybox.tar"));
     INFO(imported.status().to_string());
     REQUIRE(imported.ok());
     REQUIRE(imported->size() == 1);
     CHECK((*imported)[0].name() == kBusybox);
-    CHECK((*imported)[0].target().digest() == (*index)[0].digest);
+    CHECK((*imported)[0].target().digest() == (*index)[0].descriptor.digest);
 
     // Importing again is idempotent.
-    auto again = co_await import_archive(c, env().image("busybox.tar"));
+    auto again = co_await import_archive(c, test_pool(), env().image("busybox.tar"));
     INFO(again.status().to_string());
     REQUIRE(again.ok());
     auto listed = co_await c.images_list();
@@ -216,7 +217,7 @@ TEST_CASE("the busybox archive imports natively and unpacks", "[integration]") {
     CHECK(before->size() == after->size());
 
     // A missing archive and a non-archive fail with clear errors.
-    auto missing = co_await import_archive(c, "/nonexistent/x.tar");
+    auto missing = co_await import_archive(c, test_pool(), std::filesystem::path("/nonexistent/x.tar"));
     CHECK(missing.status().code() == Code::kNotFound);
     CHECK_THAT(missing.status().message(), Catch::Contains("/nonexistent/x.tar"));
     co_await ns.finish();

@@ -175,7 +175,7 @@ TEST_CASE("OciArchive reads an OCI layout: index, manifests and blob ranges") {
   CHECK((*idx)[0].image_name == "herd.local/x:1");  // containerd's annotation wins
   CHECK((*idx)[1].image_name == "herd.local/y:2");  // a full ref.name is a name
   CHECK((*idx)[2].image_name.empty());              // a bare tag is not
-  CHECK((*idx)[0].size == 11);
+  CHECK((*idx)[0].descriptor.size == 11);
 
   std::string buf;
   REQUIRE(a->read_blob_range(digest, 6, 100, buf).ok());
