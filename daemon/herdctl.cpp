@@ -8,12 +8,18 @@
 //     reload                   re-read herdd's config
 //     watch [NAME] [--json]    the current status, then every change, one line
 //                              each, until SIGINT/SIGTERM
-//     image import FILE        import an OCI archive (on this host) into
-//                              containerd through herdd
+//     image import FILE        import an image archive into containerd
+//                              through herdd: herdctl reads FILE with its
+//                              caller's permissions and streams its bytes
 //
 // The socket is --socket, else $HERD_CONTROL_SOCKET, else
 // /run/herd/control.sock. Every call has a deadline (--timeout, 30 s by
-// default); watch has none.
+// default; an import 30 min unless --timeout is given); watch has none.
+//
+// image import opens FILE with O_RDONLY | O_NONBLOCK | O_CLOEXEC and
+// refuses at once anything fstat() does not call a regular file (a FIFO,
+// /dev/zero, a directory): exit 1 naming the file and what it is. It sends
+// a header (the path as given, the size) and then 1 MiB chunks.
 //
 // Exit codes:
 //   0  success
@@ -23,8 +29,10 @@
 //   2  usage error
 //   3  cannot connect to herdd: no socket at the path, or nothing listens
 //      on it, or the socket's permissions keep this user out
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -49,7 +57,11 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "common/log_text.h"
+#include "common/unique_fd.h"
 #include "control/convert.h"
+#include "control/import_upload.h"
+#include "control/limits.h"
 #include "control/server.h"
 #include "herd/v1/control.grpc.pb.h"
 
@@ -127,7 +139,7 @@ std::string ago(SysTime t, SysTime now) {
 // What herdctl shows of one component: the decoded status plus the state
 // as herdd named it (a newer herdd may know states this herdctl does not).
 struct View {
-  herd::supervise::ComponentStatus s;
+  herd::control::ComponentView s;
   std::string state;
 };
 
@@ -269,11 +281,13 @@ std::string watch_line(const v1::WatchEvent& ev) {
 struct Target {
   std::string socket;
   double timeout_s = 30;
+  bool timeout_given = false;  // --timeout on the command line
 };
 
 std::shared_ptr<grpc::Channel> channel_to(const Target& t) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetMaxReceiveMessageSize(static_cast<int>(herd::control::kClientMaxReceiveMessageBytes));
   return grpc::CreateCustomChannel("unix:" + t.socket, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -319,12 +333,18 @@ int report(const grpc::Status& s, const grpc::ClientContext& ctx, const Target& 
       std::cerr << "herdctl: cannot connect to herdd: " << *why << "\n";
       return kExitNoConnection;
     }
+    // Connecting works, yet herdd closed the connection: most likely it
+    // serves its maximum of connections.
+    std::cerr << "herdctl: herdd closed the connection on " << t.socket
+              << " (it may be serving its maximum of connections; try again): "
+              << s.error_message() << "\n";
+    return kExitError;
   }
   if (s.error_code() == grpc::StatusCode::NOT_FOUND && name != nullptr) {
     std::cerr << "herdctl: no component named '" << *name << "'\n";
     return kExitError;
   }
-  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !herdd_answered) {
     std::cerr << "herdctl: herdd did not answer on " << t.socket << " within " << t.timeout_s
               << " s (--timeout)\n";
     return kExitError;
@@ -419,24 +439,84 @@ int cmd_reload(const Target& t) {
   return kExitOk;
 }
 
-int cmd_import(const Target& t, const std::string& file) {
-  std::error_code ec;
-  std::filesystem::path abs = std::filesystem::absolute(file, ec);
-  if (ec) {
-    std::cerr << "herdctl: " << file << ": " << ec.message() << "\n";
-    return kExitUsage;
+// Opens FILE for an import; exit code and message when it is unusable.
+std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uint64_t& size) {
+  fd.reset(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    int e = errno;
+    std::cerr << "herdctl: cannot open " << herd::printable(file, 1024) << ": "
+              << std::strerror(e) << "\n";
+    return kExitError;
   }
-  abs = abs.lexically_normal();
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    int e = errno;
+    std::cerr << "herdctl: cannot inspect " << herd::printable(file, 1024) << ": "
+              << std::strerror(e) << "\n";
+    return kExitError;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    std::cerr << "herdctl: " << herd::printable(file, 1024) << " is "
+              << herd::control::file_kind(st.st_mode)
+              << ", not a regular file; an image archive must be one\n";
+    return kExitError;
+  }
+  size = static_cast<uint64_t>(st.st_size);
+  return std::nullopt;
+}
+
+int cmd_import(const Target& t, const std::string& file) {
+  herd::UniqueFd fd;
+  uint64_t size = 0;
+  if (std::optional<int> rc = open_archive(file, fd, size)) return *rc;
+  // A SIGPIPE must not end herdctl when herdd goes away mid-stream.
+  ::signal(SIGPIPE, SIG_IGN);
+
   auto stub = v1::Control::NewStub(channel_to(t));
   grpc::ClientContext ctx;
-  set_deadline(ctx, t);
-  v1::ImportImageRequest req;
-  req.set_path(abs.string());
+  if (t.timeout_given) {
+    set_deadline(ctx, t);
+  } else {
+    ctx.set_deadline(SysClock::now() + herd::control::kDefaultImportDeadline);
+  }
   v1::ImportImageResponse resp;
-  grpc::Status s = stub->ImportImage(&ctx, req, &resp);
+  std::unique_ptr<grpc::ClientWriter<v1::ImportImageRequest>> writer =
+      stub->ImportImage(&ctx, &resp);
+  v1::ImportImageRequest msg;
+  msg.mutable_header()->set_name(herd::printable(file, herd::control::kMaxImportNameBytes / 2));
+  msg.mutable_header()->set_size(size);
+  bool open = writer->Write(msg);
+  std::string chunk(herd::control::kImportChunkBytes, '\0');
+  uint64_t sent = 0;
+  std::optional<std::string> local_error;
+  while (open && sent < size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - sent));
+    ssize_t n = ::read(fd.get(), chunk.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      local_error = n == 0 ? "it shrank while being read (" + std::to_string(sent) + " of " +
+                                 std::to_string(size) + " bytes)"
+                           : std::string(std::strerror(e));
+      break;
+    }
+    v1::ImportImageRequest data;
+    data.set_data(chunk.data(), static_cast<size_t>(n));
+    open = writer->Write(data);
+    sent += static_cast<uint64_t>(n);
+  }
+  if (local_error) {
+    ctx.TryCancel();
+    writer->Finish();
+    std::cerr << "herdctl: reading " << herd::printable(file, 1024) << ": " << *local_error
+              << "\n";
+    return kExitError;
+  }
+  if (open) writer->WritesDone();
+  grpc::Status s = writer->Finish();
   if (!s.ok()) return report(s, ctx, t);
   for (const std::string& n : resp.images()) std::cout << "imported " << n << "\n";
-  if (resp.images_size() == 0) std::cout << "imported no named image from " << abs.string() << "\n";
+  if (resp.images_size() == 0) std::cout << "imported no named image from " << file << "\n";
   return kExitOk;
 }
 
@@ -502,9 +582,11 @@ int main(int argc, char** argv) {
                                                                   : herd::control::kDefaultSocketPath;
   app.add_option("--socket", target.socket, "herdd's control socket")
       ->capture_default_str();
-  app.add_option("--timeout", target.timeout_s, "deadline of each call, in seconds")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  CLI::Option* timeout =
+      app.add_option("--timeout", target.timeout_s,
+                     "deadline of each call, in seconds (an import: 1800 unless given)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
 
   std::string name;
   bool as_json = false;
@@ -530,8 +612,9 @@ int main(int argc, char** argv) {
   CLI::App* image = app.add_subcommand("image", "container images");
   image->require_subcommand(1);
   std::string file;
-  CLI::App* import = image->add_subcommand("import", "import an OCI image archive through herdd");
-  import->add_option("FILE", file, "the archive (a path on this host)")->required();
+  CLI::App* import = image->add_subcommand("import", "import an image archive through herdd");
+  import->add_option("FILE", file, "the archive, read by herdctl and streamed to herdd")
+      ->required();
 
   try {
     app.parse(argc, argv);
@@ -540,6 +623,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
+  target.timeout_given = timeout->count() > 0;
   if (status->parsed()) return cmd_status(target, name, as_json);
   if (!verb.empty()) return cmd_act(target, verb, verb_name);
   if (reload->parsed()) return cmd_reload(target);

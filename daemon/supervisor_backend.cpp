@@ -2,18 +2,38 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_text.h"
 #include "containerd/images.h"
 
 namespace herd::daemon {
 
+using control::ComponentView;
 using supervise::ComponentStatus;
 
+ComponentView view_of(const ComponentStatus& s) {
+  ComponentView v;
+  v.name = s.name;
+  v.image = s.image;
+  v.state = std::string(supervise::to_string(s.state));
+  v.pid = s.pid;
+  v.restarts = s.restarts;
+  v.last_exit_code = s.last_exit_code;
+  v.last_exit_at = s.last_exit_at;
+  v.ready_since = s.ready_since;
+  v.started_at = s.started_at;
+  v.last_error = s.last_error;
+  v.adopted = s.adopted;
+  v.changed_at = s.changed_at;
+  return v;
+}
+
 SupervisorBackend::SupervisorBackend(asio::io_context& io, containerd::Client& client,
-                                     std::string config_path, config::Config running,
+                                     BlockingPool& pool, std::string config_path, config::Config running,
                                      std::function<void(config::Config&)> overrides,
                                      const herd::systemd::Notifier& notifier)
     : io_(io),
       client_(client),
+      pool_(pool),
       config_path_(std::move(config_path)),
       running_(std::move(running)),
       overrides_(std::move(overrides)),
@@ -26,10 +46,12 @@ Status SupervisorBackend::unavailable() const {
 
 void SupervisorBackend::publish(const ComponentStatus& s) {
   std::lock_guard lock(watch_mu_);
-  for (auto& [id, fn] : watchers_) fn(s);
+  if (watchers_.empty()) return;
+  ComponentView v = view_of(s);
+  for (auto& [id, fn] : watchers_) fn(v);
 }
 
-uint64_t SupervisorBackend::watch(std::function<void(const ComponentStatus&)> on_change) {
+uint64_t SupervisorBackend::watch(std::function<void(const ComponentView&)> on_change) {
   std::lock_guard lock(watch_mu_);
   watchers_[++next_watch_] = std::move(on_change);
   return next_watch_;
@@ -46,7 +68,7 @@ void SupervisorBackend::list(std::function<void(StatusList)> done) {
     if (!sup_) {
       StatusList out;
       for (const auto& c : running_.components) {
-        ComponentStatus s;
+        ComponentView s;
         s.name = c.name;
         s.image = c.image;
         s.last_error = unavailable().message();
@@ -55,12 +77,14 @@ void SupervisorBackend::list(std::function<void(StatusList)> done) {
       done(std::move(out));
       return;
     }
-    done(sup_->status());
+    StatusList out;
+    for (const ComponentStatus& s : sup_->status()) out.push_back(view_of(s));
+    done(std::move(out));
   });
 }
 
 void SupervisorBackend::get(const std::string& name,
-                            std::function<void(Result<ComponentStatus>)> done) {
+                            std::function<void(Result<ComponentView>)> done) {
   asio::post(io_, [this, name, done = std::move(done)] {
     if (!sup_) {
       done(unavailable());
@@ -68,10 +92,10 @@ void SupervisorBackend::get(const std::string& name,
     }
     const ComponentStatus* s = sup_->status(name);
     if (!s) {
-      done(Status::NotFound("no component named '" + name + "'"));
+      done(Status::NotFound("no component named '" + printable(name) + "'"));
       return;
     }
-    done(*s);
+    done(view_of(*s));
   });
 }
 
@@ -85,11 +109,13 @@ void SupervisorBackend::act(control::Verb verb, const std::string& name,
     const char* what = verb == control::Verb::kStart  ? "start"
                        : verb == control::Verb::kStop ? "stop"
                                                       : "restart";
-    auto log_done = [name, what, done = std::move(done)](Status s) {
+    auto log_done = [shown = printable(name), what, done = std::move(done)](Status s) {
       if (s.ok()) {
-        spdlog::info("control: {} {}", what, name);
+        spdlog::info("control: {} '{}' accepted", what, shown);
       } else {
-        spdlog::warn("control: {} {}: {}", what, name, s.to_string());
+        // The supervisor's message may quote the name as the client sent it.
+        spdlog::warn("control: {} '{}': {}", what, shown, printable(s.to_string(), 1024));
+        s = Status(s.code(), printable(s.message(), 1024));
       }
       done(std::move(s));
     };
@@ -182,31 +208,48 @@ void SupervisorBackend::reload(std::function<void(control::ReloadResult)> done) 
   });
 }
 
-void SupervisorBackend::import_image(const std::string& path,
+void SupervisorBackend::import_image(UniqueFd archive, std::string name,
                                      std::function<void(Result<std::vector<std::string>>)> done) {
+  auto file = std::make_shared<UniqueFd>(std::move(archive));
+  // Shared with the completion handler: an exception still answers.
+  auto answer = std::make_shared<std::function<void(Result<std::vector<std::string>>)>>(
+      std::move(done));
   asio::co_spawn(
       io_,
-      [this, path, done = std::move(done)]() mutable -> asio::awaitable<void> {
-        if (path.empty() || path.front() != '/') {
-          done(Status::InvalidArgument("image archive path must be absolute: '" + path + "'"));
-          co_return;
-        }
-        // A big archive takes a while; the deadline covers the whole import.
-        auto o = containerd::CallOptions::with_timeout(std::chrono::minutes(10));
-        std::filesystem::path archive = path;  // named: see common/asio.h
-        auto imported = co_await containerd::import_archive(client_, archive, o);
+      [this, file, name, answer]() mutable -> asio::awaitable<void> {
+        // The control server's deadline (30 min) covers the upload and
+        // this; containerd's calls get the same bound.
+        auto o = containerd::CallOptions::with_timeout(std::chrono::minutes(30));
+        containerd::ArchiveFile archive;  // named: see common/asio.h
+        archive.fd = file;
+        archive.name = name;
+        auto imported = co_await containerd::import_archive(client_, pool_, archive, o);
+        auto done = std::exchange(*answer, nullptr);
         if (!imported.ok()) {
-          Status s = imported.status().with_context("import " + path);
+          Status s = imported.status().with_context("import " + name);
           spdlog::warn("control: {}", s.to_string());
           done(s);
           co_return;
         }
         std::vector<std::string> names;
         for (const auto& img : *imported) names.push_back(img.name());
-        spdlog::info("control: imported {} image(s) from {}", names.size(), path);
+        spdlog::info("control: imported {} image(s) from {}", names.size(), name);
         done(std::move(names));
       },
-      asio::detached);
+      [answer, name](std::exception_ptr e) {
+        if (!e) return;
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          what = x.what();
+        } catch (...) {
+        }
+        spdlog::error("control: the import of {} threw: {}", name, what);
+        if (auto done = std::exchange(*answer, nullptr)) {
+          done(Status::Internal("import " + name + ": " + what));
+        }
+      });
 }
 
 }  // namespace herd::daemon

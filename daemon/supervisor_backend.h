@@ -10,6 +10,11 @@
 //   containerd), every request completes with Code::kUnavailable.
 // - publish() runs on the event loop; it calls every watcher under a mutex,
 //   so once unwatch() returns no new call for that watcher starts.
+// - Statuses are handed to the control API as control::ComponentView
+//   (view_of below); names from clients appear in messages and logs only
+//   through printable() (common/log_text.h).
+// - import_image(): the uploaded file is read off the loop (import_archive
+//   reads and hashes on `pool`); the loop only talks to containerd.
 // - reload(): reads the config file again and validates it; an invalid
 //   file, or one that changes what needs a herdd restart (containerd
 //   address or namespace, control socket or group), is rejected with every
@@ -24,6 +29,8 @@
 #include <string>
 
 #include "common/asio.h"
+#include "common/blocking_pool.h"
+#include "common/unique_fd.h"
 #include "config/config.h"
 #include "containerd/client.h"
 #include "control/backend.h"
@@ -32,11 +39,15 @@
 
 namespace herd::daemon {
 
+// What the control API shows of a supervisor status.
+control::ComponentView view_of(const supervise::ComponentStatus& s);
+
 class SupervisorBackend : public control::Backend {
  public:
   // `overrides` are applied to every re-read config as to the first one
   // (herdd's --containerd-address / --namespace).
-  SupervisorBackend(asio::io_context& io, containerd::Client& client, std::string config_path,
+  SupervisorBackend(asio::io_context& io, containerd::Client& client, BlockingPool& pool,
+                    std::string config_path,
                     config::Config running, std::function<void(config::Config&)> overrides,
                     const herd::systemd::Notifier& notifier);
 
@@ -46,12 +57,12 @@ class SupervisorBackend : public control::Backend {
 
   void list(std::function<void(StatusList)> done) override;
   void get(const std::string& name,
-           std::function<void(Result<supervise::ComponentStatus>)> done) override;
+           std::function<void(Result<control::ComponentView>)> done) override;
   void act(control::Verb verb, const std::string& name, std::function<void(Status)> done) override;
   void reload(std::function<void(control::ReloadResult)> done) override;
-  void import_image(const std::string& path,
+  void import_image(UniqueFd archive, std::string name,
                     std::function<void(Result<std::vector<std::string>>)> done) override;
-  uint64_t watch(std::function<void(const supervise::ComponentStatus&)> on_change) override;
+  uint64_t watch(std::function<void(const control::ComponentView&)> on_change) override;
   void unwatch(uint64_t id) override;
 
  private:
@@ -59,6 +70,7 @@ class SupervisorBackend : public control::Backend {
 
   asio::io_context& io_;
   containerd::Client& client_;
+  BlockingPool& pool_;
   std::string config_path_;
   config::Config running_;  // event loop only
   std::function<void(config::Config&)> overrides_;
@@ -68,7 +80,7 @@ class SupervisorBackend : public control::Backend {
 
   std::mutex watch_mu_;
   uint64_t next_watch_ = 0;
-  std::map<uint64_t, std::function<void(const supervise::ComponentStatus&)>> watchers_;
+  std::map<uint64_t, std::function<void(const control::ComponentView&)>> watchers_;
 };
 
 }  // namespace herd::daemon

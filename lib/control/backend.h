@@ -1,30 +1,55 @@
 // herd::control::Backend: what the control API server (server.h) asks of
-// the daemon. herdd implements it on top of the Supervisor; the server's
-// tests implement it with a fake.
+// the daemon, in the control API's own types (nothing of lib/supervise).
+// herdd implements it on top of the Supervisor (daemon/supervisor_backend.h);
+// the server's tests and its fuzz target implement it with fakes.
 //
 // Contract:
 // - Every method may be called from any thread (gRPC's threads call them).
 // - Every completion callback is called exactly once, from any thread
 //   (herdd calls it on its event loop). The server must not block the
 //   caller's thread inside the callback for long: it only finishes the RPC.
-// - Unknown component names complete with Code::kNotFound and a message
-//   that names the component ("no component named 'etcdd'").
+// - Names reach the Backend validated by the server: non-empty and at most
+//   kMaxNameBytes (limits.h), but otherwise as the client sent them. Unknown
+//   component names complete with Code::kNotFound and a message that names
+//   the component through printable() (common/log_text.h), as every message
+//   and log line that shows a client's string must.
 // - watch() callbacks run on the daemon's event loop, one per status change
 //   of any component, in order; after unwatch(id) returns no further call
 //   for that id starts.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
-#include "supervise/component.h"
+#include "common/unique_fd.h"
 
 namespace herd::control {
 
 enum class Verb { kStart, kStop, kRestart };
+
+// What the API shows of one component (herd.v1.ComponentStatus).
+struct ComponentView {
+  using Time = std::chrono::system_clock::time_point;
+  std::string name;
+  std::string image;
+  // "pending", "preparing", "starting", "waiting_ready", "ready",
+  // "backing_off", "stopping", "stopped" or "failed".
+  std::string state = "pending";
+  uint32_t pid = 0;       // 0: no running task
+  uint64_t restarts = 0;  // since herdd started supervising it
+  std::optional<uint32_t> last_exit_code;
+  std::optional<Time> last_exit_at;
+  std::optional<Time> ready_since;
+  std::optional<Time> started_at;  // uptime = now - started_at
+  std::string last_error;
+  bool adopted = false;  // the running task was adopted
+  Time changed_at{};     // when herdd produced this status
+};
 
 struct ReloadResult {
   Status status;                    // OK, or kInvalidArgument with the errors below
@@ -36,13 +61,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  using StatusList = std::vector<supervise::ComponentStatus>;
+  using StatusList = std::vector<ComponentView>;
 
   // Every configured component, in start order.
   virtual void list(std::function<void(StatusList)> done) = 0;
   // One component; kNotFound when there is no such name.
-  virtual void get(const std::string& name,
-                   std::function<void(Result<supervise::ComponentStatus>)> done) = 0;
+  virtual void get(const std::string& name, std::function<void(Result<ComponentView>)> done) = 0;
   // Start/stop/restart one component. Completes once the request is
   // accepted by the component (not when it is ready or stopped; watch for
   // that).
@@ -51,13 +75,17 @@ class Backend {
   // re-creates components. Completes when the new set is in place (removed
   // components stopped, added ones asked to start).
   virtual void reload(std::function<void(ReloadResult)> done) = 0;
-  // Imports an OCI archive (a path on herdd's host) into containerd; the
-  // result is the list of image names imported.
-  virtual void import_image(const std::string& path,
+  // Imports the image archive a client uploaded into containerd; the result
+  // is the list of image names imported. `archive` is an unnamed temporary
+  // file that holds every byte the client sent, open for reading at offset
+  // 0; the Backend owns it from now on (closing it frees it). `name` is the
+  // display name the client gave, already made printable(): for messages
+  // only, never a path to open.
+  virtual void import_image(UniqueFd archive, std::string name,
                             std::function<void(Result<std::vector<std::string>>)> done) = 0;
 
   // Status changes of every component, from now on.
-  virtual uint64_t watch(std::function<void(const supervise::ComponentStatus&)> on_change) = 0;
+  virtual uint64_t watch(std::function<void(const ComponentView&)> on_change) = 0;
   virtual void unwatch(uint64_t id) = 0;
 };
 

@@ -1,18 +1,8 @@
 #include "control/convert.h"
 
-#include <array>
-
 namespace herd::control {
 
 namespace {
-
-using supervise::State;
-
-constexpr std::array kAllStates = {
-    State::kPending,  State::kPreparing,  State::kStarting,
-    State::kWaitingReady, State::kReady, State::kBackingOff,
-    State::kStopping, State::kStopped,    State::kFailed,
-};
 
 int64_t opt_to_nano(const std::optional<std::chrono::system_clock::time_point>& t) {
   return t ? to_unix_nano(*t) : 0;
@@ -35,18 +25,11 @@ std::chrono::system_clock::time_point from_unix_nano(int64_t ns) {
           std::chrono::nanoseconds(ns)));
 }
 
-std::optional<State> state_from_string(std::string_view s) {
-  for (State st : kAllStates) {
-    if (supervise::to_string(st) == s) return st;
-  }
-  return std::nullopt;
-}
-
-herd::v1::ComponentStatus to_proto(const supervise::ComponentStatus& s) {
+herd::v1::ComponentStatus to_proto(const ComponentView& s) {
   herd::v1::ComponentStatus p;
   p.set_name(s.name);
   p.set_image(s.image);
-  p.set_state(std::string(supervise::to_string(s.state)));
+  p.set_state(s.state);
   p.set_pid(s.pid);
   p.set_restarts(s.restarts);
   if (s.last_exit_code) p.set_last_exit_code(*s.last_exit_code);
@@ -59,13 +42,11 @@ herd::v1::ComponentStatus to_proto(const supervise::ComponentStatus& s) {
   return p;
 }
 
-supervise::ComponentStatus from_proto(const herd::v1::ComponentStatus& p, bool* known_state) {
-  supervise::ComponentStatus s;
+ComponentView from_proto(const herd::v1::ComponentStatus& p) {
+  ComponentView s;
   s.name = p.name();
   s.image = p.image();
-  std::optional<State> st = state_from_string(p.state());
-  if (known_state != nullptr) *known_state = st.has_value();
-  s.state = st.value_or(State::kPending);
+  s.state = p.state();
   s.pid = p.pid();
   s.restarts = p.restarts();
   if (p.has_last_exit_code()) s.last_exit_code = p.last_exit_code();

@@ -38,10 +38,37 @@
 //   failure nothing is left behind (no socket, lock released).
 // - Accepting runs on `executor`: the listener waits for readability there
 //   and then accept4()s non-blocking until EAGAIN (at most 64 per wake-up;
-//   on EMFILE and the like it retries after 100 ms on a timer); checking a
-//   peer reads one procfs file. Nothing on `executor` blocks. The listener guards its
-//   state with its own mutex, so `executor` may be any executor (herdd: its
-//   io_context).
+//   on EMFILE and the like it retries after kAcceptRetryDelay, 100 ms, on a
+//   timer, so it never spins); checking a peer reads one procfs file.
+//   Nothing on `executor` blocks. The listener guards its state with its
+//   own mutex, so `executor` may be any executor (herdd: its io_context).
+//
+// Limits (limits.h; docs/operations.md "Control socket limits"):
+// - Options::max_connections open connections, allowed and denied peers
+//   alike. One more is accepted and closed at once; the others are served
+//   on. A connection counts until gRPC has closed its fd (the listener
+//   checks, by fd and inode, when it is at the limit).
+// - Options::max_watchers concurrent Watch streams, Options::max_imports
+//   concurrent imports: beyond them RESOURCE_EXHAUSTED at once.
+// - Messages up to kMaxReceiveMessageBytes (gRPC answers
+//   RESOURCE_EXHAUSTED beyond); kMaxStreamsPerConnection calls at once on
+//   one connection; names up to kMaxNameBytes (INVALID_ARGUMENT).
+// - Every unary call has a server deadline, Options::call_deadline: when
+//   the Backend has not completed by then, the server answers
+//   DEADLINE_EXCEEDED itself (a late Backend answer is dropped). An import
+//   has Options::import_deadline, upload included. Watch has none: it is a
+//   stream the client ends. The deadlines run on a thread of the server's
+//   own, so they hold even when the Backend's loop is stuck.
+// Refusals are logged at warn, at most once per kRefusalLogInterval per
+// kind, with the count of those held back.
+//
+// Imports: ImportImage is a client stream (a header, then data). The
+// server writes the bytes into an unnamed file in Options::import_dir
+// (made 0700 when missing; it must belong to herdd's euid), at most
+// Options::import_max_bytes, on gRPC's threads; then it calls
+// Backend::import_image with the file. herdd never opens a path a client
+// names. A stream that is cancelled, breaks, or ends short of its size
+// never reaches the Backend and leaves no file behind.
 // - RPC handlers run on gRPC's threads (callback API, reactors). They call
 //   the Backend there and return at once; the RPC finishes inside the
 //   Backend's completion callback, on whatever thread that runs. No gRPC
@@ -67,6 +94,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +102,7 @@
 #include "common/asio.h"
 #include "common/status.h"
 #include "control/backend.h"
+#include "control/limits.h"
 
 namespace herd::control {
 
@@ -94,6 +123,25 @@ class ControlServer {
     std::chrono::milliseconds shutdown_grace{2000};
     // Changes a Watch may fall behind before RESOURCE_EXHAUSTED.
     std::size_t watch_queue_limit = 1000;
+    // The limits above (defaults in limits.h).
+    std::size_t max_connections = kDefaultMaxConnections;
+    std::size_t max_watchers = kDefaultMaxWatchers;
+    std::size_t max_imports = kDefaultMaxImports;
+    std::chrono::milliseconds call_deadline = kDefaultCallDeadline;
+    std::chrono::milliseconds import_deadline = kDefaultImportDeadline;
+    std::string import_dir = kDefaultImportDir;
+    uint64_t import_max_bytes = kDefaultImportMaxBytes;
+  };
+
+  // What the server holds now and has refused; for tests and diagnostics.
+  struct Stats {
+    std::size_t open_connections = 0;
+    uint64_t accepted_connections = 0;
+    uint64_t refused_connections = 0;
+    uint64_t accept_failures = 0;  // accept() out of fds or memory
+    std::size_t watchers = 0;
+    std::size_t imports = 0;
+    std::size_t pending_deadlines = 0;
   };
 
   static Result<std::unique_ptr<ControlServer>> start(asio::any_io_executor executor,
@@ -106,6 +154,8 @@ class ControlServer {
   void shutdown();
 
   const std::string& socket_path() const;
+  // Any thread.
+  Stats stats() const;
 
   struct Impl;
 
