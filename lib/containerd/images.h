@@ -1,12 +1,39 @@
-// Images without a registry: import an OCI archive natively, resolve an
+// Images without a registry: import an image archive natively, resolve an
 // image to its manifest and config, and unpack its layers into a
 // snapshotter. Compositions of Client calls; no shelling out to `ctr`.
 //
-// import_archive: writes every blob of the archive into containerd's content
-// store (skipping blobs already there) under a temporary lease, with the
-// garbage-collection labels containerd expects (a manifest names its config
-// and layers with containerd.io/gc.ref.content.*, an index its manifests),
-// then creates or updates one image record per named manifest.
+// import_archive: the archive is hostile (herdd is root). Its tar is
+// scanned with every size, offset and name checked (tar_reader.h); every
+// manifest or index blob is checked against its descriptor's size and
+// sha256 before it is parsed, with bounded size, nesting (json_limits.h),
+// counts and index depth (oci_parse.h); an index that names itself is an
+// error, never a recursion. Only what verified blobs say becomes a label.
+// - OCI layout: every blob below each index.json entry is written into
+//   containerd's content store (skipping blobs already there; containerd
+//   checks each layer's digest at commit) under a temporary lease, with
+//   the garbage-collection labels containerd expects (a manifest names
+//   its config and layers with containerd.io/gc.ref.content.*, an index
+//   its manifests), then one image record per named entry
+//   (io.containerd.image.name, else a full org.opencontainers.image.ref.name).
+// - docker-save (`docker save`, `podman save`, skopeo docker-archive:):
+//   manifest.json's config and layers are hashed, layers typed tar or
+//   tar.gzip by their magic bytes, an uncompressed layer's digest checked
+//   against the config's diff id, a Docker schema-2 manifest synthesised
+//   with gc labels, and one image record per RepoTag, normalised as docker
+//   does (busybox:latest -> docker.io/library/busybox:latest). The
+//   `repositories` file is ignored, as ctr does when manifest.json exists.
+// All reading and hashing of the file runs on the BlockingPool; the
+// calling strand only awaits results and talks to containerd. Leases are
+// deleted with call options of their own (not the caller's canceller), so
+// a cancelled or failed import leaves nothing behind once containerd's
+// collector runs; content_write aborts its ingest.
+//
+// resolve_image: follows index -> ... -> manifest in a bounded loop
+// (kMaxIndexDepth indexes, none twice), picking the entry whose platform
+// matches this host (os, architecture, arm variant); every JSON text read
+// from the content store is bounded and type-checked, a wrong type being
+// kInvalidArgument naming the blob and the field path. The JSON is parsed
+// on the calling strand (bounded: 4 MiB manifests, 16 MiB configs).
 //
 // unpack_image: for every layer whose chain id has no committed snapshot
 // yet: Snapshots.Prepare on the parent chain, Diff.Apply of the layer,
@@ -14,8 +41,9 @@
 // sha256(chain(Ln-1) + " " + diffid(Ln))). The config blob is then labelled
 // containerd.io/gc.ref.snapshot.<snapshotter> = top chain id, so the
 // snapshots live as long as the image. Existing chains are skipped, so an
-// unpacked image costs one Stat per layer. A failed step removes what it
-// prepared; the work runs under a lease that also expires by itself.
+// unpacked image costs one Stat per layer. A failed or cancelled step
+// removes what it prepared (not under the caller's canceller); the work
+// runs under a lease that also expires by itself.
 //
 // Strand: coroutines; they complete on the awaiting coroutine's executor.
 #pragma once

@@ -68,6 +68,7 @@ class Scanner {
   TarIndex index_;
   std::map<std::string, Symlink> symlinks_;
   Pending pending_;
+  size_t name_bytes_ = 0;
 };
 
 Status Scanner::parse_octal(const char* p, size_t n, uint64_t& out, const char* what,
@@ -243,6 +244,10 @@ Result<TarIndex> Scanner::run() {
                               " bytes");
     auto name = normalize_tar_path(raw_name);
     if (!name.ok()) return Status::DataLoss(entry_at(raw_name, pos) + ": " + name.status().message());
+    name_bytes_ += name->size() + raw_link.size();
+    if (name_bytes_ > kMaxTarNameBytes)
+      return Status::DataLoss(at(pos) + ": the entries' names exceed " +
+                              std::to_string(kMaxTarNameBytes) + " bytes in all");
 
     switch (type) {
       case '0':

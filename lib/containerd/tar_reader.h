@@ -18,7 +18,8 @@
 // other type, pax records whose length is not a positive decimal that
 // fits the header, numbers that are not octal or overflow, data running
 // past the end of the file, names longer than kMaxTarName bytes or
-// climbing above the archive root, more than kMaxTarEntries headers.
+// climbing above the archive root, more than kMaxTarEntries headers or
+// kMaxTarNameBytes of names in all (the table of contents stays small).
 // Every header lies strictly after the previous one, so a scan ends after
 // at most size()/512 steps whatever the input.
 //
@@ -41,6 +42,7 @@ namespace herd::containerd {
 
 inline constexpr std::size_t kMaxTarName = 4096;
 inline constexpr std::size_t kMaxTarEntries = 100000;
+inline constexpr std::size_t kMaxTarNameBytes = 32 << 20;  // all names together
 inline constexpr std::size_t kMaxPaxHeader = 1 << 20;
 inline constexpr int kMaxSymlinkHops = 16;
 

@@ -290,6 +290,21 @@ TEST_CASE("tar: at most kMaxTarEntries headers") {
   CHECK_THAT(idx.status().message(), Catch::Contains("more than 100000 entries"));
 }
 
+TEST_CASE("tar: at most kMaxTarNameBytes of names in all") {
+  TarBuilder t;
+  // 8400 entries named by 4006-byte pax paths: 33.6 MB of names.
+  for (size_t i = 0; i < 8400; ++i) {
+    const std::string rec =
+        TarBuilder::pax_record("path", std::string(4000, 'n') + std::to_string(100000 + i));
+    t.header("PaxHeaders/p", rec.size(), 'x');
+    t.data(rec);
+    t.header("p", 0, '0');
+  }
+  auto idx = scan(t.bytes());
+  REQUIRE_FALSE(idx.ok());
+  CHECK_THAT(idx.status().message(), Catch::Contains("names exceed 33554432 bytes in all"));
+}
+
 TEST_CASE("tar: normalize_tar_path") {
   CHECK(normalize_tar_path("./a/./b//c/").value() == "a/b/c");
   CHECK(normalize_tar_path("a/../b").value() == "b");
