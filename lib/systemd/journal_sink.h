@@ -23,26 +23,40 @@
 // Priorities: trace/debug 7, info 6, warn 4, error 3, critical 2
 // (syslog's LOG_DEBUG ... LOG_CRIT; spdlog has no notice level).
 //
-// Delivery is sd_journal_sendv(): a datagram to journald's socket. When
-// journald is not there, libsystemd drops the record silently; other send
-// errors are counted in failed() and never thrown (a log call must not
-// fail the caller). Like every libsystemd sender, a send blocks while
-// journald's receive queue is full (journald wedged); wrap the logger in
-// spdlog's async logger if that must never reach the event loop.
+// Delivery never blocks the caller (herdd logs from its event loop): a
+// record is turned into one native-protocol datagram (journald.h) on the
+// caller's thread and handed to a bounded queue; the sink's own sender
+// thread writes the queue to journald's socket, non-blocking, and waits
+// with poll() for room when journald's receive queue is full (journald
+// slow or wedged). When the queue is full the new record is dropped and
+// counted; so is a record journald cannot take (not there, or the send
+// fails). Once a send works again, an entry
+//   MESSAGE=journald: dropped N log lines (queue full or journald away)
+//   PRIORITY=4
+// says how many were lost since the previous such note. A MESSAGE longer
+// than max_message bytes is cut there and ends in " [truncated]" (one
+// datagram must fit the socket's send buffer). flush() does not wait
+// (it is called on the loop); the destructor gives the sender up to
+// drain_timeout to empty the queue, then drops the rest (counted).
 //
 // Thread-safety: the sink serialises records with its mutex; loggers on
-// several threads may share it.
+// several threads may share it. The counters may be read from any thread.
 #pragma once
 
 #include <spdlog/sinks/base_sink.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "systemd/journald.h"
 
@@ -51,26 +65,71 @@ namespace herd::systemd {
 // syslog priority (0..7) of an spdlog level; `off` maps to info (6).
 int journal_priority(spdlog::level::level_enum level);
 
+struct JournalSinkOptions {
+  // journald's native socket (tests bind their own).
+  std::string socket_path = kJournaldSocket;
+  // Datagrams waiting for the sender, in bytes (each counts its size + 64);
+  // a record that does not fit is dropped. 2 MiB: ~10k lines of herdd's
+  // size, some seconds of a journald that has stopped reading.
+  std::size_t max_queued_bytes = 2u << 20;
+  // MESSAGE bytes kept of one record.
+  std::size_t max_message = 48u << 10;
+  // How long the destructor lets the sender empty the queue.
+  std::chrono::milliseconds drain_timeout{1000};
+};
+
 class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   // `identifier` becomes SYSLOG_IDENTIFIER of every record, e.g. "herdd".
-  explicit JournalSink(std::string identifier);
+  // Starts the sender thread.
+  explicit JournalSink(std::string identifier, JournalSinkOptions options = {});
+  ~JournalSink() override;
+  JournalSink(const JournalSink&) = delete;
+  JournalSink& operator=(const JournalSink&) = delete;
 
   const std::string& identifier() const { return identifier_; }
 
-  // Records that sd_journal_sendv() refused (not those dropped silently
-  // because journald's socket is missing).
+  // Entries journald accepted (the drop notes included).
+  std::uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  // Records not delivered: queue full, journald away or refusing, or left
+  // in the queue at destruction.
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Of those, the sends journald refused with an error other than "not
+  // there" (ENOENT, ECONNREFUSED).
   std::uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+
+  // Waits until the queue is empty and the sender idle, at most `timeout`;
+  // true when it is. For shutdown and tests, never on the event loop.
+  bool wait_idle(std::chrono::milliseconds timeout);
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
-  void flush_() override {}
+  void flush_() override {}  // never waits; see wait_idle()
 
  private:
+  void run_sender();
+  // Sends `datagram`, waiting for room while the queue is full; false when
+  // it was dropped (counted by the caller) or the sink is stopping.
+  bool deliver(JournalSocket& socket, const std::string& datagram);
+
   const std::string identifier_;
-  const std::string identifier_field_;  // "SYSLOG_IDENTIFIER=<identifier>"
-  std::string buffer_;                  // reused field storage (guarded by the sink mutex)
+  const JournalSinkOptions options_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;  // for the sender: queue_ or stopping_ changed
+  std::condition_variable idle_cv_;   // for wait_idle(): the sender finished a datagram
+  std::deque<std::string> queue_;     // guarded by queue_mutex_
+  std::size_t queued_bytes_ = 0;      // guarded by queue_mutex_
+  std::uint64_t unreported_drops_ = 0;  // guarded by queue_mutex_
+  bool busy_ = false;                   // the sender holds a datagram (guarded)
+  bool stopping_ = false;               // destructor started (guarded)
+  bool abandon_ = false;                // drain_timeout passed: drop the rest (guarded)
+  int wake_fd_ = -1;                    // eventfd: ends the sender's poll()
+
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::thread sender_;  // last: started once everything above exists
 };
 
 enum class LogTarget { kAuto, kJournald, kStderr };

@@ -2,8 +2,10 @@
 
 #include <systemd/sd-daemon.h>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,8 +13,177 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <mutex>
+#include <thread>
 
 namespace herd::systemd {
+
+namespace {
+
+// Where NOTIFY_SOCKET points.
+struct Address {
+  sockaddr_un addr{};
+  socklen_t len = 0;
+};
+enum class Where { kNone, kUnix, kOther };
+
+Where notify_address(Address* out) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return Where::kNone;
+  const size_t len = std::strlen(path);
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof out->addr.sun_path) {
+    return Where::kOther;  // a form only libsystemd knows (e.g. vsock)
+  }
+  out->addr.sun_family = AF_UNIX;
+  std::memcpy(out->addr.sun_path, path, len);
+  if (path[0] == '@') out->addr.sun_path[0] = '\0';  // abstract namespace
+  out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  return Where::kUnix;
+}
+
+std::string first_line(std::string_view state) {
+  return std::string(state.substr(0, state.find('\n')));
+}
+
+// One datagram without waiting: 0, or the errno.
+int send_nowait(const Address& a, std::string_view state) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno;
+  const ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                             reinterpret_cast<const sockaddr*>(&a.addr), a.len);
+  const int err = n < 0 ? errno : 0;
+  ::close(fd);
+  return err;
+}
+
+Status send_error(std::string_view state, int err) {
+  return Status::Unavailable("notify " + first_line(state) + ": " + std::strerror(err) +
+                             (err == EAGAIN ? " (queue full; dropped)" : ""));
+}
+
+Status sd_notify_blocking(std::string_view state) {
+  std::string message(state);
+  int r = sd_notify(0, message.c_str());
+  if (r < 0) {
+    return Status::Unavailable("sd_notify " + first_line(message) + ": " + std::strerror(-r));
+  }
+  return Status::Ok();
+}
+
+// The one slot for a lifecycle message that found the socket full, and the
+// helper thread that sends it once there is room (see notify.h).
+class LifecycleSlot {
+ public:
+  // Never destroyed: a helper thread may still use it while the process
+  // exits.
+  static LifecycleSlot& instance() {
+    static LifecycleSlot* slot = new LifecycleSlot;
+    return *slot;
+  }
+
+  Status submit(const Address& a, std::string_view state) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_ || in_flight_) {  // never ahead of a waiting one; the latest wins
+      pending_ = Item{a, std::string(state)};
+      return Status::Ok();
+    }
+    const int err = send_nowait(a, state);
+    if (err == 0) return Status::Ok();
+    if (err != EAGAIN && err != EWOULDBLOCK) return send_error(state, err);
+    pending_ = Item{a, std::string(state)};
+    if (!running_) {
+      running_ = true;
+      std::thread([this] { run(); }).detach();
+    }
+    return Status::Ok();
+  }
+
+  std::optional<std::string> pending() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_) return pending_->state;
+    return in_flight_;
+  }
+
+  std::string last_error() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_error_;
+  }
+
+ private:
+  struct Item {
+    Address address;
+    std::string state;
+  };
+  static constexpr int kSuperseded = -1;
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (pending_) {
+      Item item = std::move(*pending_);
+      pending_.reset();
+      in_flight_ = item.state;
+      lock.unlock();
+      const int err = send_when_room(item);
+      lock.lock();
+      in_flight_.reset();
+      if (err > 0) last_error_ = send_error(item.state, err).message();
+    }
+    running_ = false;
+  }
+
+  // Sends `item` on a socket connected to its address, waiting for room:
+  // 0, an errno, or kSuperseded when a newer message took the slot.
+  int send_when_room(const Item& item) {
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return errno;
+    int result = 0;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&item.address.addr), item.address.len) !=
+        0) {
+      result = errno;
+    }
+    while (result == 0) {
+      if (::send(fd, item.state.data(), item.state.size(), MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) break;
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err != EAGAIN && err != EWOULDBLOCK) {
+        result = err;
+        break;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (pending_) {
+          result = kSuperseded;
+          break;
+        }
+      }
+      // POLLOUT: the reader made room. The timeout re-checks the slot for
+      // a newer message and a reader that went away meanwhile.
+      pollfd pfd{fd, POLLOUT, 0};
+      (void)::poll(&pfd, 1, 200);
+    }
+    ::close(fd);
+    return result;
+  }
+
+  std::mutex mutex_;
+  std::optional<Item> pending_;           // guarded by mutex_
+  std::optional<std::string> in_flight_;  // the helper's message (guarded)
+  bool running_ = false;                  // the helper thread exists (guarded)
+  std::string last_error_;                // guarded by mutex_
+};
+
+}  // namespace
+
+bool is_lifecycle_state(std::string_view state) {
+  size_t start = 0;
+  while (start <= state.size()) {
+    const size_t end = std::min(state.find('\n', start), state.size());
+    const std::string_view line = state.substr(start, end - start);
+    if (line == "READY=1" || line == "RELOADING=1" || line == "STOPPING=1") return true;
+    start = end + 1;
+  }
+  return false;
+}
 
 bool Notifier::enabled() const {
   const char* socket = std::getenv("NOTIFY_SOCKET");
@@ -20,39 +191,39 @@ bool Notifier::enabled() const {
 }
 
 Status Notifier::notify(std::string_view state) const {
-  std::string message(state);
-  int r = sd_notify(0, message.c_str());
-  if (r < 0) {
-    std::string first_line = message.substr(0, message.find('\n'));
-    return Status::Unavailable("sd_notify " + first_line + ": " + std::strerror(-r));
+  if (!is_lifecycle_state(state)) return notify_nowait(state);
+  Address a;
+  switch (notify_address(&a)) {
+    case Where::kNone:
+      return Status::Ok();
+    case Where::kOther:
+      return sd_notify_blocking(state);
+    case Where::kUnix:
+      break;
   }
-  return Status::Ok();
+  return LifecycleSlot::instance().submit(a, state);
 }
 
 Status Notifier::notify_nowait(std::string_view state) const {
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || path[0] == '\0') return Status::Ok();
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const size_t len = std::strlen(path);
-  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path)
-    return notify(state);  // a form only libsystemd knows (e.g. vsock)
-  std::memcpy(addr.sun_path, path, len);
-  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
-  const socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Status::Unavailable(std::string("notify socket: ") + std::strerror(errno));
-  const ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
-                             reinterpret_cast<const sockaddr*>(&addr), addr_len);
-  const int err = errno;
-  ::close(fd);
-  if (n < 0) {
-    std::string first_line(state.substr(0, state.find('\n')));
-    return Status::Unavailable("notify " + first_line + ": " + std::strerror(err) +
-                               (err == EAGAIN ? " (queue full; dropped)" : ""));
+  Address a;
+  switch (notify_address(&a)) {
+    case Where::kNone:
+      return Status::Ok();
+    case Where::kOther:
+      return sd_notify_blocking(state);
+    case Where::kUnix:
+      break;
   }
+  const int err = send_nowait(a, state);
+  if (err != 0) return send_error(state, err);
   return Status::Ok();
 }
+
+std::optional<std::string> Notifier::pending_lifecycle() {
+  return LifecycleSlot::instance().pending();
+}
+
+std::string Notifier::last_lifecycle_error() { return LifecycleSlot::instance().last_error(); }
 
 Status Notifier::ready() const { return notify("READY=1"); }
 

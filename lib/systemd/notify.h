@@ -14,12 +14,25 @@
 // NOTIFY_SOCKET on every call, so the environment is the configuration
 // (tests bind their own socket and set it).
 //
-// STATUS= and WATCHDOG=1 are sent without blocking: they run on herdd's
-// event loop, and a notify socket whose reader falls behind (its queue is
-// full) would otherwise stop the loop in sendmsg. Such a message is
-// dropped (kUnavailable); the next status or ping replaces it. READY=1,
-// RELOADING=1 and STOPPING=1 must arrive and are sent with sd_notify,
-// which waits for room.
+// Nothing here blocks: every call runs on herdd's event loop, and a notify
+// socket whose reader falls behind (its queue is full) would otherwise stop
+// the loop in sendmsg.
+// - STATUS= and WATCHDOG=1 on a full socket are dropped (kUnavailable); the
+//   next status or ping replaces them.
+// - A message carrying READY=1, RELOADING=1 or STOPPING=1 (a lifecycle
+//   state: systemd must see it) on a full socket is kept instead, in one
+//   process-wide slot, and the call returns OK at once. A helper thread
+//   waits (poll, POLLOUT on a socket connected to NOTIFY_SOCKET) until the
+//   socket has room and sends it. The slot holds one message: a newer
+//   lifecycle message replaces a waiting one, since only the latest state
+//   matters to systemd (RELOADING=1 then READY=1 while the socket is full
+//   arrives as READY=1). While one waits, newer lifecycle messages go to
+//   the slot too (never ahead of it); STATUS= and WATCHDOG=1 are sent
+//   directly and may arrive before it. A message that cannot be sent for
+//   another reason (socket gone) is dropped by the helper; the error is in
+//   last_lifecycle_error().
+// - A NOTIFY_SOCKET that is neither a path nor "@abstract" (vsock, used in
+//   VMs only) goes through sd_notify, which may block.
 //
 // herd.service has NotifyAccess=main: messages must come from herdd's main
 // process, which they do from any of its threads.
@@ -54,11 +67,24 @@ class Notifier {
   Status reloading() const;
   Status watchdog() const;  // WATCHDOG=1
 
-  // Sends `state` as is (newline-separated assignments).
+  // Sends `state` as is (newline-separated assignments), never blocking: a
+  // lifecycle message is kept for later when the socket is full (above);
+  // any other is dropped then (kUnavailable).
   Status notify(std::string_view state) const;
-  // The same, but never waits for room in the socket's queue.
+  // Sends `state` now or drops it (kUnavailable) when the socket is full.
   Status notify_nowait(std::string_view state) const;
+
+  // The lifecycle message waiting for room in the notify socket (or being
+  // sent by the helper right now), if any. For tests and diagnostics.
+  static std::optional<std::string> pending_lifecycle();
+  // Why the helper dropped the last lifecycle message it could not send
+  // ("" when it never did).
+  static std::string last_lifecycle_error();
 };
+
+// Whether `state` carries READY=1, RELOADING=1 or STOPPING=1 on a line of
+// its own.
+bool is_lifecycle_state(std::string_view state);
 
 // The watchdog interval systemd set for this process (WATCHDOG_USEC, when
 // WATCHDOG_PID is unset or this process), or nullopt when the watchdog is

@@ -240,3 +240,76 @@ TEST_CASE("Notifier sends to an abstract NOTIFY_SOCKET") {
   CHECK(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))) == "READY=1");
   ::close(fd);
 }
+
+namespace {
+
+// Fills the socket's queue with STATUS= messages; returns how many went in.
+int fill(Notifier& notifier) {
+  for (int i = 0; i < 5000; ++i) {
+    if (!notifier.status("filler " + std::to_string(i)).ok()) return i;
+  }
+  FAIL("the notify socket never filled up");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("READY, RELOADING and STOPPING on a full socket return at once and are not lost") {
+  NotifySocket systemd;  // nobody reads until the end
+  Notifier notifier;
+  const int fillers = fill(notifier);
+  REQUIRE(fillers > 0);
+
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(notifier.reloading().ok());
+  CHECK(notifier.pending_lifecycle().value_or("").starts_with("RELOADING=1\nMONOTONIC_USEC="));
+  CHECK(notifier.ready().ok());  // replaces RELOADING: the latest state wins
+  CHECK(notifier.pending_lifecycle() == "READY=1");
+  CHECK(notifier.notify("STOPPING=1\nSTATUS=stopping").ok());
+  CHECK(notifier.pending_lifecycle() == "STOPPING=1\nSTATUS=stopping");
+  // A blocking sendmsg would wait here for a reader forever.
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+
+  // The reader catches up: the fillers, then the latest lifecycle state,
+  // once; neither RELOADING nor READY.
+  std::vector<std::string> got;
+  while (got.empty() || got.back() != "STOPPING=1\nSTATUS=stopping") {
+    auto m = systemd.receive();
+    REQUIRE(m);
+    got.push_back(*m);
+  }
+  CHECK(static_cast<int>(got.size()) == fillers + 1);
+  for (int i = 0; i < fillers; ++i) CHECK(got[static_cast<size_t>(i)].starts_with("STATUS=filler"));
+  CHECK_FALSE(systemd.receive(300ms));
+  CHECK(notifier.last_lifecycle_error().empty());
+}
+
+TEST_CASE("A waiting lifecycle message goes out as soon as the socket has room") {
+  NotifySocket systemd;
+  Notifier notifier;
+  const int fillers = fill(notifier);
+  CHECK(notifier.ready().ok());
+  // One message of room: the helper sends the waiting READY=1 there.
+  REQUIRE(systemd.receive());
+  auto next = systemd.receive();
+  for (int i = 1; i < fillers && next && next->starts_with("STATUS=filler"); ++i) {
+    next = systemd.receive();
+  }
+  REQUIRE(next);
+  CHECK(*next == "READY=1");
+  // The socket has room now: sent directly.
+  CHECK(notifier.stopping().ok());
+  CHECK(systemd.receive() == "STOPPING=1");
+}
+
+TEST_CASE("is_lifecycle_state finds READY, RELOADING and STOPPING lines only") {
+  using herd::systemd::is_lifecycle_state;
+  CHECK(is_lifecycle_state("READY=1"));
+  CHECK(is_lifecycle_state("READY=1\nSTATUS=0/0 ready"));
+  CHECK(is_lifecycle_state("STATUS=x\nSTOPPING=1"));
+  CHECK(is_lifecycle_state("RELOADING=1\nMONOTONIC_USEC=5"));
+  CHECK_FALSE(is_lifecycle_state("STATUS=READY=1"));
+  CHECK_FALSE(is_lifecycle_state("WATCHDOG=1"));
+  CHECK_FALSE(is_lifecycle_state("READY=10"));
+  CHECK_FALSE(is_lifecycle_state(""));
+}
