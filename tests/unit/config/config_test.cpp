@@ -1159,3 +1159,21 @@ TEST_CASE("config: load_config refuses what is not a regular file, without block
   CHECK_THAT(b.errors[0].message, Catch::Contains("4194305 bytes, more than the maximum of 4194304"));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("config: a 4 MiB array of objects is read in linear time") {
+  // nlohmann's callback parser scans the whole enclosing array at every
+  // object's end (quadratic: this took minutes); the key checks are a SAX
+  // pass of their own.
+  std::string text = R"({"components": [], "x": [)";
+  while (text.size() < herd::config::kMaxConfigBytes - 16) text += "{},";
+  text += "{}]}";
+  CHECK_ONE_ERROR(text, "/x", "unknown key \"x\"");
+  // The same with a duplicate key in every object: counted, 100 listed.
+  std::string dups = R"({"components": [], "x": [)";
+  while (dups.size() < herd::config::kMaxConfigBytes - 32) dups += R"({"a":1,"a":1},)";
+  dups += "{}]}";
+  ParseResult r = parse_config(dups);
+  REQUIRE(r.errors.size() == herd::config::kMaxErrors + 1);
+  CHECK(r.errors[0].to_string() == "/x/0/a: duplicate key \"a\" in one object");
+  CHECK_THAT(r.errors.back().message, Catch::Contains("more errors (only the first 100 are listed)"));
+}
