@@ -223,6 +223,13 @@ TEST_CASE("oci: docker reference normalisation") {
     CHECK_FALSE(r.ok());
     if (!r.ok()) CHECK_THAT(r.status().message(), Catch::StartsWith("image reference"));
   }
+  // Found by oci_fuzz: 500 characters that normalise to more than 512.
+  std::string long_ref;
+  while (long_ref.size() < 500) long_ref += "ab/";
+  long_ref += "c";
+  auto too_long = normalize_docker_ref(long_ref);
+  REQUIRE_FALSE(too_long.ok());
+  CHECK_THAT(too_long.status().message(), Catch::Contains("once normalised"));
   auto ctl = normalize_docker_ref("a\nforged");
   REQUIRE_FALSE(ctl.ok());
   CHECK(ctl.status().message().find('\n') == std::string::npos);
