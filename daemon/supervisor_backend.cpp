@@ -208,12 +208,12 @@ void SupervisorBackend::reload(std::function<void(control::ReloadResult)> done) 
   });
 }
 
-void SupervisorBackend::import_image(UniqueFd archive, std::string name,
-                                     std::function<void(Result<std::vector<std::string>>)> done) {
-  auto file = std::make_shared<UniqueFd>(std::move(archive));
+void SupervisorBackend::import_image(UniqueFd upload, std::string name,
+                                     std::function<void(Result<std::vector<std::string>>)> on_done) {
+  auto file = std::make_shared<UniqueFd>(std::move(upload));
   // Shared with the completion handler: an exception still answers.
   auto answer = std::make_shared<std::function<void(Result<std::vector<std::string>>)>>(
-      std::move(done));
+      std::move(on_done));
   asio::co_spawn(
       io_,
       [this, file, name, answer]() mutable -> asio::awaitable<void> {

@@ -16,7 +16,20 @@ namespace {
 
 std::string errno_text(int e) { return std::strerror(e); }
 
+// Creates the missing parents of `dir` (0755, as systemd's StateDirectory=
+// would), not `dir` itself.
+void make_parents(const std::string& dir) {
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos;
+       slash = dir.find('/', slash + 1)) {
+    std::string parent = dir.substr(0, slash);
+    if (::mkdir(parent.c_str(), 0755) == 0) ::chmod(parent.c_str(), 0755);
+  }
+}
+
 Status prepare_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno == ENOENT) {
+    make_parents(dir);
+  }
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     int e = errno;
     return Status::FailedPrecondition("cannot create the import directory " + dir + ": " +

@@ -1,8 +1,8 @@
 // herd::control::ImportUpload: receives one ImportImage stream (a name,
 // then data chunks) into an unnamed temporary file, bounded in size.
 //
-// - create(dir, max_bytes) makes `dir` if it is missing (mode 0700; one
-//   level, its parent must exist), refuses it unless it is a directory
+// - create(dir, max_bytes) makes `dir` if it is missing (mode 0700; its
+//   missing parents 0755, as systemd's StateDirectory= does), refuses it unless it is a directory
 //   owned by herdd's euid (a symlink is refused), narrows it to 0700, and
 //   opens an unnamed file in it (O_TMPFILE; where the filesystem has none,
 //   a mkstemp name unlinked at once). The file never has a name a client

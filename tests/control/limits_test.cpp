@@ -152,6 +152,18 @@ TEST_CASE("limits: a message above the receive limit is refused and herdd serves
   CHECK(herdctl({"--socket", env.sock(), "status"}).code == 0);
 }
 
+TEST_CASE("limits: herdctl refuses an answer above its receive limit") {
+  Env env;
+  std::vector<ComponentStatus> comps = env.sample().components();
+  comps[1].last_error = std::string(herd::control::kClientMaxReceiveMessageBytes + 1, 'e');
+  env.backend().set_components(comps);
+  Run r = herdctl({"--socket", env.sock(), "status"});
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "larger than max"));
+  env.backend().set_components(env.sample().components());
+  CHECK(herdctl({"--socket", env.sock(), "status"}).code == 0);
+}
+
 TEST_CASE("limits: herdd answers DEADLINE_EXCEEDED itself when the backend is too slow") {
   Env env([](ControlServer::Options& o) { o.call_deadline = 300ms; });
   env.backend().hold_lists(true);
