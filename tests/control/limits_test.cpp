@@ -152,6 +152,43 @@ TEST_CASE("limits: a message above the receive limit is refused and herdd serves
   CHECK(herdctl({"--socket", env.sock(), "status"}).code == 0);
 }
 
+TEST_CASE("limits: one connection gets at most kMaxStreamsPerConnection calls at once") {
+  Env env;
+  env.backend().hold_lists(true);
+  auto stub = stub_for(env.sock());
+  constexpr int kCalls = herd::control::kMaxStreamsPerConnection + 6;
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<herd::v1::ListResponse> resps(kCalls);
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<herd::v1::ListResponse>>> calls;
+  for (int i = 0; i < kCalls; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    ctxs.back()->set_deadline(SysClock::now() + 20s);
+    calls.push_back(stub->AsyncList(ctxs.back().get(), herd::v1::ListRequest(), &cq));
+    calls.back()->Finish(&resps[static_cast<size_t>(i)], &statuses[static_cast<size_t>(i)],
+                         reinterpret_cast<void*>(static_cast<intptr_t>(i + 1)));
+  }
+  const size_t max = herd::control::kMaxStreamsPerConnection;
+  REQUIRE(eventually([&] { return env.backend().held() == max; }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(env.backend().held() == max);  // the others wait in the client
+  env.backend().hold_lists(false);
+  env.backend().release_held();
+  for (int i = 0; i < kCalls; ++i) {
+    void* tag = nullptr;
+    bool ok = false;
+    REQUIRE(cq.Next(&tag, &ok));
+    CHECK(ok);
+  }
+  for (const grpc::Status& st : statuses) CHECK(st.ok());
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 TEST_CASE("limits: herdctl refuses an answer above its receive limit") {
   Env env;
   std::vector<ComponentStatus> comps = env.sample().components();
