@@ -142,19 +142,20 @@ class LifecycleSlot {
       result = errno;
     }
     while (result == 0) {
+      {
+        // Before every attempt: a newer state replaces this one.
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (pending_) {
+          result = kSuperseded;
+          break;
+        }
+      }
       if (::send(fd, item.state.data(), item.state.size(), MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) break;
       const int err = errno;
       if (err == EINTR) continue;
       if (err != EAGAIN && err != EWOULDBLOCK) {
         result = err;
         break;
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (pending_) {
-          result = kSuperseded;
-          break;
-        }
       }
       // POLLOUT: the reader made room. The timeout re-checks the slot for
       // a newer message and a reader that went away meanwhile.

@@ -278,6 +278,9 @@ TEST_CASE("READY, RELOADING and STOPPING on a full socket return at once and are
     REQUIRE(m);
     got.push_back(*m);
   }
+  std::string all;
+  for (const auto& m : got) all += "[" + m + "] ";
+  INFO("received: " << all);
   CHECK(static_cast<int>(got.size()) == fillers + 1);
   for (int i = 0; i < fillers; ++i) CHECK(got[static_cast<size_t>(i)].starts_with("STATUS=filler"));
   CHECK_FALSE(systemd.receive(300ms));
