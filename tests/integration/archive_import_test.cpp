@@ -192,6 +192,9 @@ TEST_CASE("hostile archives fail at once with clear errors and leave nothing beh
       {"size-string", crafted::size_as_string_index(), "size: expected an integer"},
       {"annotations-array", crafted::annotations_array_index(), "annotations: expected an object"},
       {"index-9-deep", crafted::index_chain(9), "deeper than 8"},
+      {"docker-long-tag", crafted::docker_long_repo_tag(), "once normalised"},
+      {"docker-diff-id", crafted::docker_layer_not_diff_id(), "is not the config's diff id"},
+      {"docker-outside", crafted::docker_layer_outside(), "climbs above the archive root"},
   };
   TestNamespace ns("hostile");
   run_coro([&]() -> asio::awaitable<void> {

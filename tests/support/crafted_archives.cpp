@@ -270,4 +270,40 @@ std::string index_chain(std::size_t levels) {
   return l.finish();
 }
 
+namespace {
+
+std::string docker_archive(const std::string& tag, const std::string& layer_path,
+                           const std::string& layer, const std::string& config) {
+  TarBuilder t;
+  t.file("config.json", config);
+  t.file("abc/layer.tar", layer);
+  t.file("manifest.json", R"([{"Config":"config.json","RepoTags":[")" + tag +
+                              R"("],"Layers":[")" + layer_path + R"("]}])");
+  return t.finish();
+}
+
+}  // namespace
+
+std::string docker_long_repo_tag() {
+  auto img = tiny_image("amd64");
+  std::string tag;
+  while (tag.size() < 500) tag += "ab/";
+  tag += "c";
+  return docker_archive(tag, "abc/layer.tar", img.layer, img.config);
+}
+
+std::string docker_layer_not_diff_id() {
+  auto img = tiny_image("amd64");
+  TarBuilder other;
+  other.file("evil", "not the layer the config names\n");
+  return docker_archive("herd.local/crafted-diff-id:1", "abc/layer.tar", other.finish(),
+                        img.config);
+}
+
+std::string docker_layer_outside() {
+  auto img = tiny_image("amd64");
+  return docker_archive("herd.local/crafted-outside:1", "../../etc/shadow", img.layer,
+                        img.config);
+}
+
 }  // namespace herd::test::crafted

@@ -101,5 +101,12 @@ std::string size_as_string_index();
 std::string annotations_array_index();
 inline constexpr char kDeepIndexImage[] = "herd.local/crafted-deep-index:latest";
 std::string index_chain(std::size_t levels);
+// docker-save archives: a RepoTag of 500 characters that normalises past
+// the 512 bound (oci_fuzz found the parser case); an uncompressed layer
+// whose sha256 is not the config's diff id; a layer path climbing out of
+// the archive.
+std::string docker_long_repo_tag();
+std::string docker_layer_not_diff_id();
+std::string docker_layer_outside();
 
 }  // namespace herd::test::crafted

@@ -144,3 +144,30 @@ TEST_CASE("crafted: the tiny image is a valid layout") {
                "]}");
   CHECK(import_checks(l.finish()).ok());
 }
+
+TEST_CASE("crafted: docker-save archives with a bad tag, layer or path") {
+  auto long_tag = open_bytes(crafted::docker_long_repo_tag(), "crafted.tar");
+  REQUIRE(long_tag.ok());
+  auto m = long_tag->docker_manifest();
+  REQUIRE(m.ok());
+  auto n = normalize_docker_ref(m->at(0).repo_tags.at(0));
+  REQUIRE_FALSE(n.ok());
+  CHECK_THAT(n.status().message(), Catch::Contains("once normalised"));
+
+  auto diff = open_bytes(crafted::docker_layer_not_diff_id(), "crafted.tar");
+  REQUIRE(diff.ok());
+  auto h = diff->hash_file("abc/layer.tar");
+  REQUIRE(h.ok());
+  CHECK_FALSE(h->gzip);
+  auto dm = diff->docker_manifest();
+  REQUIRE(dm.ok());
+  auto cfg = diff->read_file("config.json");
+  REQUIRE(cfg.ok());
+  CHECK(cfg->find(h->digest) == std::string::npos);  // the config names another layer
+
+  auto out = open_bytes(crafted::docker_layer_outside(), "crafted.tar");
+  REQUIRE(out.ok());
+  auto om = out->docker_manifest();
+  REQUIRE(om.ok());
+  CHECK_FALSE(normalize_tar_path(om->at(0).layers.at(0)).ok());
+}
