@@ -196,7 +196,7 @@ TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from
   });
 }
 
-TEST_CASE("an operation that throws is a failure the component backs off from; a stop completes",
+TEST_CASE("an operation that throws is a failure the component backs off from, and a stop completes",
           "[e2e]") {
   Herd h("throws");
   const uint16_t port = free_port();

@@ -55,14 +55,14 @@ struct TestEnv {
   std::filesystem::path image(const std::string& file) const { return images_dir / file; }
 };
 
-// HERD_TEST_DIR (default: the build tree's test-env, compiled in) holds
-// containerd/ (the fixture's containerd) and images/ (the built archives).
 // Threads for the blocking work of imports, shared by a test binary.
 inline BlockingPool& test_pool() {
   static BlockingPool pool(2);
   return pool;
 }
 
+// HERD_TEST_DIR (default: the build tree's test-env, compiled in) holds
+// containerd/ (the fixture's containerd) and images/ (the built archives).
 inline TestEnv env() {
   const char* dir = std::getenv("HERD_TEST_DIR");
   std::filesystem::path root = dir ? dir : HERD_TEST_DIR_DEFAULT;
