@@ -165,7 +165,36 @@ void SupervisorBackend::reload(std::function<void(control::ReloadResult)> done) 
       done(std::move(r));
       return;
     }
-    auto parsed = config::load_config(config_path_);
+    // Reading and checking the file runs on the pool: a config of the
+    // maximum size (4 MiB) can take a second to parse, the loop must not.
+    reloading_ = true;
+    // The pool task touches nothing of `this`: herdd may be ending.
+    asio::post(pool_.executor(), [this, &io = io_, path = config_path_,
+                                  done = std::move(done)]() mutable {
+      auto parsed = std::make_shared<config::ParseResult>();
+      try {
+        *parsed = config::load_config(path);
+      } catch (const std::exception& e) {  // bad_alloc: an answer all the same
+        parsed->errors.push_back(config::ConfigError{"", std::string("cannot read: ") + e.what()});
+      }
+      asio::post(io, [this, parsed, done = std::move(done)]() mutable {
+        reloading_ = false;
+        apply_reload(std::move(*parsed), std::move(done));
+      });
+    });
+  });
+}
+
+// Event loop only: `parsed` is the freshly read config.
+void SupervisorBackend::apply_reload(config::ParseResult parsed,
+                                     std::function<void(control::ReloadResult)> done) {
+  {
+    control::ReloadResult r;
+    if (!sup_) {
+      r.status = unavailable();
+      done(std::move(r));
+      return;
+    }
     if (parsed.ok()) {
       overrides_(*parsed.config);
       r.errors = restart_only_changes(running_, *parsed.config);
@@ -205,7 +234,7 @@ void SupervisorBackend::reload(std::function<void(control::ReloadResult)> done) 
         done(std::move(out));
       });
     });
-  });
+  }
 }
 
 void SupervisorBackend::import_image(UniqueFd upload, std::string name,

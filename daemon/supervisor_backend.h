@@ -67,6 +67,7 @@ class SupervisorBackend : public control::Backend {
 
  private:
   Status unavailable() const;
+  void apply_reload(config::ParseResult parsed, std::function<void(control::ReloadResult)> done);
 
   asio::io_context& io_;
   containerd::Client& client_;
