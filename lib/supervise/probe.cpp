@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cctype>
 #include <string_view>
+#include <typeinfo>
 
 namespace herd::supervise {
 namespace {
@@ -143,13 +144,26 @@ ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, C
 
 ReadinessProbe::~ReadinessProbe() = default;
 
+namespace {
+
+// Boost 1.74's any_executor::target<T>() casts without checking the type
+// (it returns the target as a T* whatever it holds), so the type is
+// compared first.
+template <class T>
+const T* target_as(const asio::any_io_executor& ex) {
+  return ex.target_type() == typeid(T) ? ex.target<T>() : nullptr;
+}
+
+}  // namespace
+
 bool ReadinessProbe::running_on_executor() const {
-  if (auto* s = executor_.target<asio::strand<asio::io_context::executor_type>>()) {
+  // The component's strand (make_strand of the supervisor's any_io_executor).
+  if (auto* s = target_as<asio::strand<asio::any_io_executor>>(executor_))
     return s->running_in_this_thread();
-  }
-  if (auto* e = executor_.target<asio::io_context::executor_type>()) {
+  if (auto* s = target_as<asio::strand<asio::io_context::executor_type>>(executor_))
+    return s->running_in_this_thread();
+  if (auto* e = target_as<asio::io_context::executor_type>(executor_))
     return e->running_in_this_thread();
-  }
   return true;  // an executor type we cannot ask
 }
 
