@@ -57,6 +57,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "common/file_kind.h"
 #include "common/log_text.h"
 #include "common/unique_fd.h"
 #include "control/convert.h"
@@ -457,7 +458,7 @@ std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uin
   }
   if (!S_ISREG(st.st_mode)) {
     std::cerr << "herdctl: " << herd::printable(file, 1024) << " is "
-              << herd::control::file_kind(st.st_mode)
+              << herd::file_kind(st.st_mode)
               << ", not a regular file; an image archive must be one\n";
     return kExitError;
   }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_kind.h"
 #include "common/json_limits.h"
 #include "config/checks.h"
 #include "config/dependencies.h"
@@ -51,15 +52,6 @@ class Fd {
   int fd_;
 };
 
-// "a directory", "a FIFO", ... for a file that is not a regular one.
-std::string file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a plain file";
-}
 
 constexpr std::string_view kRlimitTypes[] = {
     "nofile", "nproc", "core",     "memlock", "stack",  "as",         "fsize", "cpu",
@@ -908,7 +900,7 @@ ParseResult load_config(const std::filesystem::path& file) {
   if (fd.get() < 0) return fail(std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail("not a regular file (" + file_kind(st.st_mode) + ")");
+  if (!S_ISREG(st.st_mode)) return fail(std::string("not a regular file (") + file_kind(st.st_mode, "not a plain file") + ")");
   if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
     return fail(std::to_string(st.st_size) + " bytes, more than the maximum of " +
                 std::to_string(kMaxConfigBytes) + " (4 MiB)");

@@ -1,5 +1,7 @@
 #include "containerd/byte_source.h"
 
+#include "common/file_kind.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,15 +19,6 @@ Status check_range(const ByteSource& s, uint64_t offset, uint64_t len) {
                                          " passes its end (" + std::to_string(s.size()) +
                                          " bytes)");
   return Status::Ok();
-}
-
-const char* file_kind(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "containerd/images.h"
 
+#include "common/file_kind.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -367,15 +369,6 @@ Result<ArchiveContents> scan_archive(const ArchiveFile& file) {
   return Status::InvalidArgument("archive " + file.name +
                                  ": neither an OCI layout (oci-layout, index.json) nor a "
                                  "docker-save archive (manifest.json)");
-}
-
-const char* file_kind(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
 }
 
 }  // namespace

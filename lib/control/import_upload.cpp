@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file_kind.h"
 #include "common/log_text.h"
 #include "control/limits.h"
 
@@ -79,26 +80,6 @@ Result<UniqueFd> unnamed_file(const std::string& dir) {
 
 }  // namespace
 
-const char* file_kind(unsigned mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return "a regular file";
-    case S_IFDIR:
-      return "a directory";
-    case S_IFIFO:
-      return "a FIFO";
-    case S_IFCHR:
-      return "a character device";
-    case S_IFBLK:
-      return "a block device";
-    case S_IFSOCK:
-      return "a socket";
-    case S_IFLNK:
-      return "a symbolic link";
-    default:
-      return "not a regular file";
-  }
-}
 
 Result<ImportUpload> ImportUpload::create(const std::string& dir, uint64_t max_bytes) {
   if (Status s = prepare_dir(dir); !s.ok()) return s;

@@ -57,7 +57,4 @@ class ImportUpload {
   bool failed_ = false;
 };
 
-// The "what" of an fstat mode for messages: "a regular file", "a FIFO", ...
-const char* file_kind(unsigned mode);
-
 }  // namespace herd::control
