@@ -30,24 +30,6 @@ json httpd(const std::string& name, uint16_t port, const std::string& root = "/v
           {"stop_grace", "5s"}};
 }
 
-// A busybox component that only sleeps.
-json sleeper(const std::string& name) {
-  return {{"name", name},
-          {"image", "herd.local/busybox:latest"},
-          {"image_archive", env().image("busybox.tar").string()},
-          {"network", "none"},
-          {"args", {"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"}},
-          {"stop_grace", "5s"}};
-}
-
-json base_config(const TestNamespace& ns, const std::filesystem::path& data) {
-  return {{"containerd", {{"address", env().address()}, {"namespace", ns.name()}}},
-          {"data_path", data.string()},
-          {"control_socket", socket_of(data).string()},
-          {"stop_budget", "30s"},
-          {"components", json::array()}};
-}
-
 uint32_t pid_of(const std::map<std::string, json>& st, const std::string& name) {
   auto it = st.find(name);
   return it == st.end() ? 0 : it->second.value("pid", 0u);
@@ -56,11 +38,6 @@ uint32_t pid_of(const std::map<std::string, json>& st, const std::string& name) 
 bool ready(const std::map<std::string, json>& st, const std::string& name) {
   auto it = st.find(name);
   return it != st.end() && it->second.value("state", "") == "ready";
-}
-
-std::string state_of(const std::map<std::string, json>& st, const std::string& name) {
-  auto it = st.find(name);
-  return it == st.end() ? "" : it->second.value("state", "");
 }
 
 bool container_exists(TestNamespace& ns, const std::string& id) {

@@ -188,6 +188,33 @@ inline std::map<std::string, nlohmann::json> status_json(const std::filesystem::
   return out;
 }
 
+// A busybox component that only sleeps (exits 0 on SIGTERM).
+inline nlohmann::json sleeper(const std::string& name) {
+  return {{"name", name},
+          {"image", "herd.local/busybox:latest"},
+          {"image_archive", env().image("busybox.tar").string()},
+          {"network", "none"},
+          {"args", {"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"}},
+          {"stop_grace", "5s"}};
+}
+
+// A config on the fixture's containerd, in `ns`, with data under `data`
+// and its own control socket; no components yet.
+inline nlohmann::json base_config(const TestNamespace& ns, const std::filesystem::path& data) {
+  return {{"containerd", {{"address", env().address()}, {"namespace", ns.name()}}},
+          {"data_path", data.string()},
+          {"control_socket", socket_of(data).string()},
+          {"stop_budget", "30s"},
+          {"components", nlohmann::json::array()}};
+}
+
+// The state of `name` in a status_json() answer ("" when absent).
+inline std::string state_of(const std::map<std::string, nlohmann::json>& st,
+                            const std::string& name) {
+  auto it = st.find(name);
+  return it == st.end() ? "" : it->second.value("state", "");
+}
+
 // Polls `pred` over herdctl's status until it holds or `limit` passes.
 template <typename Pred>
 bool status_until(const std::filesystem::path& socket, Pred pred,

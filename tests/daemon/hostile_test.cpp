@@ -20,22 +20,11 @@ using nlohmann::json;
 
 namespace {
 
-json sleeper(const std::string& name) {
-  return {{"name", name},
-          {"image", "herd.local/busybox:latest"},
-          {"image_archive", env().image("busybox.tar").string()},
-          {"network", "none"},
-          {"args", {"sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"}},
-          {"restart", {{"base", "100ms"}, {"max", "1s"}}},
-          {"stop_grace", "5s"}};
-}
-
-json base_config(const TestNamespace& ns, const std::filesystem::path& data) {
-  return {{"containerd", {{"address", env().address()}, {"namespace", ns.name()}}},
-          {"data_path", data.string()},
-          {"control_socket", socket_of(data).string()},
-          {"stop_budget", "30s"},
-          {"components", json::array()}};
+// The harness's sleeper, retried quickly when its image cannot be had.
+json sleeper_with_backoff(const std::string& name) {
+  json s = sleeper(name);
+  s["restart"] = {{"base", "100ms"}, {"max", "1s"}};
+  return s;
 }
 
 // Issue 9's table and what fuzzing found: (name, bytes, a piece of the
@@ -59,11 +48,6 @@ std::vector<Case> hostile_archives() {
       {"annotations-array", c::annotations_array_index(), "annotations"},
       {"index-chain-too-deep", c::index_chain(9), "deep"},
   };
-}
-
-std::string state_of(const std::map<std::string, json>& st, const std::string& name) {
-  auto it = st.find(name);
-  return it == st.end() ? "" : it->second.value("state", "");
 }
 
 // What containerd holds that an import or an unpack could leak.
@@ -123,7 +107,7 @@ TEST_CASE("hostile archives through herdctl image import: a clear error, herdd s
   auto cfg = temp_path("hostile.json");
   auto sock = socket_of(data);
   json c = base_config(ns, data);
-  c["components"].push_back(sleeper("keeper"));
+  c["components"].push_back(sleeper_with_backoff("keeper"));
   write_file(cfg, c.dump(2));
 
   NotifySocket notify;
@@ -182,8 +166,8 @@ TEST_CASE("an image whose index is wrong inside fails its component cleanly, and
   write_file(archive, crafted::platform_string_index());
 
   json c = base_config(ns, data);
-  c["components"].push_back(sleeper("keeper"));
-  json odd = sleeper("odd");
+  c["components"].push_back(sleeper_with_backoff("keeper"));
+  json odd = sleeper_with_backoff("odd");
   odd["image"] = crafted::kPlatformStringImage;
   odd["image_archive"] = archive.string();
   c["components"].push_back(odd);
@@ -191,7 +175,7 @@ TEST_CASE("an image whose index is wrong inside fails its component cleanly, and
   auto fifo = temp_path("archive.fifo");
   std::filesystem::remove(fifo);
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  json piped = sleeper("piped");
+  json piped = sleeper_with_backoff("piped");
   piped["image"] = "herd.local/piped:latest";
   piped["image_archive"] = fifo.string();
   c["components"].push_back(piped);
