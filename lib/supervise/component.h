@@ -6,30 +6,14 @@
 // readiness probe; their results come back to the machine as events. It
 // never blocks: every containerd call is a coroutine on the actor's strand.
 //
-// What the actions do:
-// - Prepare: resolve the image (import it from `image_archive` when it is
-//   missing; never re-pull a present image), unpack it, build the OCI spec
-//   and its hash. Then adopt or clean up what a previous herdd left: a
-//   container whose `io.herd.spec-hash` label matches, with a running
-//   task, is ADOPTED (no restart); a stopped task, a task record whose
-//   process is gone, a changed spec, a container without its snapshot, or
-//   a snapshot without a container is cleaned up, and the container is
-//   (re)created (snapshot + container under a self-expiring lease, so a
-//   crash half-way leaks nothing for long).
-// - StartTask: delete the old task, killing its process first; create and
-//   start a new task in the same container.
-// - StopTask: stop_signal, wait stop_grace (bounded by the stop deadline),
-//   SIGKILL, delete task, then container and snapshot (with retries). The
-//   deadline bounds the waits for the process; each cleanup call has its
-//   own short deadline, so a stop always finishes.
-// - Kill: SIGKILL the task (failed readiness); the exit drives the restart.
-// - Reconcile: Tasks.Get after an events-stream gap.
-//
-// Output: the task's stdout and stderr go to journald through herd-logger,
-// a binary:// logger the shim itself runs (Env::output_logger), or, without
-// one, to a file the shim writes, <data_path>/.herd-logs/<name>.log. Either
-// way the shim owns the reader, so output never blocks the component and
-// keeps flowing while herdd restarts, adopted tasks included.
+// What the actions do is the ContainerOps' business (container_ops.h;
+// herdd's are containerd_ops.h): the actor owns one ContainerOps, made by
+// Env::runtime for its configuration. The actor itself keeps only the
+// bookkeeping: which operation is current (generations, so a superseded
+// operation's late result is dropped), its cancellation, the restart
+// timer, the readiness probe, and what status reporting shows. Time comes
+// from Env::time, so unit tests drive the actor on a fake clock with fake
+// operations (tests/unit/supervise/component_test.cpp).
 //
 // Strand: every public method may be called from any thread; it is posted
 // to the actor's strand. Observer callbacks run on the strand.
@@ -44,11 +28,11 @@
 
 #include "common/asio.h"
 #include "config/config.h"
-#include "containerd/client.h"
 #include "containerd/events.h"
-#include "containerd/images.h"
+#include "supervise/container_ops.h"
 #include "supervise/lifecycle.h"
 #include "supervise/probe.h"
+#include "supervise/time_source.h"
 
 namespace herd::supervise {
 
@@ -72,24 +56,13 @@ struct ComponentStatus {
   std::chrono::system_clock::time_point changed_at{};
 };
 
-// Label keys herd puts on its containers.
-inline constexpr char kLabelSpecHash[] = "io.herd.spec-hash";
-inline constexpr char kLabelComponent[] = "io.herd.component";
-
 class Component : public std::enable_shared_from_this<Component> {
  public:
   struct Env {
-    containerd::Client* client = nullptr;
-    BlockingPool* pool = nullptr;  // blocking work (archive reading); never null
-    std::string data_path;
-    std::string snapshotter = containerd::kDefaultSnapshotter;
-    // Deadline of each ordinary containerd call.
-    std::chrono::milliseconds call_timeout{10000};
+    Runtime* runtime = nullptr;            // makes the actor's ContainerOps; never null
+    TimeSource* time = &steady_time();     // never null
     // Random source for restart jitter; empty = none.
     RandomSource random;
-    // Path of herd-logger, the binary:// logger the shim runs to forward
-    // the task's output to journald. Empty: output goes to a file (below).
-    std::string output_logger;
     // Tests only: called on the strand at the start of every operation
     // ("prepare", "start", "stop", "kill", "reconcile"); it may throw, to
     // exercise what an operation that throws does (see spawn_op).
@@ -160,19 +133,9 @@ class Component : public std::enable_shared_from_this<Component> {
   asio::awaitable<void> run_kill();
   asio::awaitable<void> run_reconcile(uint64_t gen);
 
-  asio::awaitable<Status> ensure_image();
-  asio::awaitable<Status> ensure_container(const std::string& spec_json,
-                                           const std::string& spec_hash, bool* adopted,
-                                           uint32_t* pid);
-  asio::awaitable<Status> create_container(const std::string& spec_json,
-                                           const std::string& spec_hash);
-  asio::awaitable<void> remove_container();
   // Until no prepare/start (and, with_stop, no stop) coroutine runs.
   asio::awaitable<void> wait_idle(bool with_stop);
-  Result<std::string> build_spec();
-  Status prepare_mounts();
-  std::string log_path() const;
-  containerd::CallOptions call(std::shared_ptr<containerd::Canceller> c = nullptr) const;
+  std::chrono::system_clock::time_point to_wall(TimePoint t) const;
 
   asio::any_io_executor executor_;
   Env env_;
@@ -182,26 +145,21 @@ class Component : public std::enable_shared_from_this<Component> {
   bool detached_ = false;
   bool adopted_ = false;
 
-  std::optional<containerd::ResolvedImage> image_;  // set by prepare
-  std::shared_ptr<containerd::Canceller> inflight_;   // prepare/start calls
+  std::unique_ptr<ContainerOps> ops_;
+  std::shared_ptr<Canceller> inflight_;   // prepare/start calls
   uint64_t inflight_gen_ = 0;
   uint64_t reconcile_gen_ = 0;
   uint64_t stop_gen_ = 0;
   int running_ops_ = 0;  // prepare/start coroutines still unwinding
   int stop_ops_ = 0;     // stop coroutines running
   asio::steady_timer idle_;
-  std::shared_ptr<containerd::Canceller> stop_wait_;  // cancelled when a stop shortens
-  asio::steady_timer restart_timer_;
+  std::shared_ptr<Canceller> stop_wait_;  // cancelled when a stop shortens
+  std::unique_ptr<Timer> restart_timer_;
   std::shared_ptr<ReadinessProbe> probe_;
   ComponentStatus last_notified_;
   uint32_t started_pid_ = 0;  // the task started_at_ belongs to
   std::optional<std::chrono::system_clock::time_point> started_at_;
 };
-
-// The spec hash herd labels containers with: sha256 of everything that
-// decides what runs (spec JSON, image manifest, snapshotter, runtime).
-std::string spec_hash(const std::string& spec_json, const std::string& manifest_digest,
-                      const std::string& snapshotter);
 
 RestartPolicy restart_policy_from(const config::RestartPolicy& p);
 ProbeSpec probe_spec_from(const config::ReadyProbe& r);

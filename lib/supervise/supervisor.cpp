@@ -1,33 +1,55 @@
 #include "supervise/supervisor.h"
 
+#include "supervise/containerd_ops.h"
+
 #include <algorithm>
 #include <random>
 
 namespace herd::supervise {
 
-std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
-                                               containerd::Client& client,
+std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor, Runtime& runtime,
                                                config::Config config, Observer observer,
                                                Options options) {
-  auto sup = std::shared_ptr<Supervisor>(new Supervisor(std::move(executor), client,
+  auto sup = std::shared_ptr<Supervisor>(new Supervisor(std::move(executor), runtime,
                                                         std::move(config), std::move(observer),
                                                         std::move(options)));
   sup->create_actors();
   return sup;
 }
 
-Supervisor::Supervisor(asio::any_io_executor executor, containerd::Client& client,
-                       config::Config config, Observer observer, Options options)
+std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
+                                               containerd::Client& client,
+                                               config::Config config, Observer observer,
+                                               Options options) {
+  std::unique_ptr<BlockingPool> own_pool;
+  if (!options.pool) {
+    own_pool = std::make_unique<BlockingPool>(1);
+    options.pool = own_pool.get();
+  }
+  ContainerdRuntime::Settings settings;
+  settings.data_path = config.data_path;
+  settings.call_timeout = options.call_timeout;
+  settings.output_logger = options.output_logger;
+  settings.pool = options.pool;
+  auto runtime = std::make_unique<ContainerdRuntime>(client, std::move(settings));
+  auto sup = std::shared_ptr<Supervisor>(new Supervisor(std::move(executor), *runtime,
+                                                        std::move(config), std::move(observer),
+                                                        std::move(options)));
+  sup->own_runtime_ = std::move(runtime);
+  sup->own_pool_ = std::move(own_pool);
+  sup->create_actors();
+  return sup;
+}
+
+Supervisor::Supervisor(asio::any_io_executor executor, Runtime& runtime, config::Config config,
+                       Observer observer, Options options)
     : executor_(asio::make_strand(executor)),
-      client_(client),
+      runtime_(&runtime),
       config_(std::move(config)),
       observer_(std::move(observer)),
       options_(std::move(options)) {
+  if (!options_.time) options_.time = &steady_time();
   order_ = config_.start_order();
-  if (!options_.pool) {
-    own_pool_ = std::make_unique<BlockingPool>(1);
-    options_.pool = own_pool_.get();
-  }
 }
 
 // The actors exist from the start (pending), so status() lists every
@@ -43,14 +65,11 @@ void Supervisor::create_actors() {
 Supervisor::Slot Supervisor::make_actor(const config::Component& c) {
   std::weak_ptr<Supervisor> weak = shared_from_this();
   Component::Env env;
-  env.client = &client_;
-  env.pool = options_.pool;
+  env.runtime = runtime_;
+  env.time = options_.time;
   if (options_.fault)
     env.fault = [fault = options_.fault, name = c.name](std::string_view op) { fault(name, op); };
-  env.data_path = config_.data_path;
-  env.call_timeout = options_.call_timeout;
   env.random = options_.random;
-  env.output_logger = options_.output_logger;
   if (!env.random) {
     // Restart jitter (when a policy asks for it) from a per-actor engine.
     auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
@@ -90,8 +109,7 @@ void Supervisor::start() {
       ++sup->gaps_;
       for (auto& [name, slot] : sup->components_) slot.actor->on_stream_gap();
     };
-    self->stream_ = containerd::EventStream::create(self->client_, self->executor_, {},
-                                                    std::move(h));
+    self->stream_ = self->runtime_->subscribe(self->executor_, std::move(h));
     self->stream_->start();
   });
 }
@@ -152,7 +170,7 @@ void Supervisor::stop(std::function<void()> done) {
     }
     if (!self->stopping_) {
       self->stopping_ = true;
-      self->stop_deadline_ = Clock::now() + self->config_.stop_budget;
+      self->stop_deadline_ = self->options_.time->now() + self->config_.stop_budget;
       // Removed components still stopping: the budget bounds them too.
       for (auto& [id, r] : self->retiring_) r.second->stop(self->stop_deadline_);
     }
@@ -216,7 +234,7 @@ Status Supervisor::check_request(const std::string& name) const {
 // An operator's stop of one component: its own grace, plus time for the
 // cleanup calls.
 TimePoint Supervisor::operator_stop_deadline(const std::string& name) const {
-  return Clock::now() + config_.find(name)->stop_grace + std::chrono::seconds(30);
+  return options_.time->now() + config_.find(name)->stop_grace + std::chrono::seconds(30);
 }
 
 void Supervisor::start_component(const std::string& name, std::function<void(Status)> done) {
@@ -264,7 +282,7 @@ void Supervisor::retire(const std::string& name, Slot slot, bool keep_task) {
   auto actor = slot.actor;
   retiring_[slot.id] = {name, actor};
   if (!keep_task) {
-    actor->stop(Clock::now() + config_.stop_budget);
+    actor->stop(options_.time->now() + config_.stop_budget);
     return;
   }
   std::weak_ptr<Supervisor> weak = shared_from_this();

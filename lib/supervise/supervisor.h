@@ -27,6 +27,10 @@
 // - The status of every component is kept here and reported to the
 //   observer on every change (also while a removed component stops).
 //
+// - Containers, tasks and events come through a Runtime (container_ops.h):
+//   herdd's is ContainerdRuntime (the Client overload of create()); unit
+//   tests pass fakes, and a fake TimeSource in Options.
+//
 // Strand: the supervisor runs on its own strand; actors on theirs. Public
 // methods may be called from any thread (they post). status() must be
 // called on the supervisor's strand (or, with a single-threaded
@@ -47,14 +51,19 @@
 #include "containerd/client.h"
 #include "containerd/events.h"
 #include "supervise/component.h"
+#include "supervise/container_ops.h"
+#include "supervise/time_source.h"
 
 namespace herd::supervise {
 
 class Supervisor : public std::enable_shared_from_this<Supervisor> {
  public:
   struct Options {
-    std::chrono::milliseconds call_timeout{10000};
     RandomSource random;  // restart jitter; empty = a seeded engine per actor
+    TimeSource* time = &steady_time();  // never null
+    // The containerd runtime of the Client overload of create() (ignored
+    // with a Runtime of the caller's):
+    std::chrono::milliseconds call_timeout{10000};
     std::string output_logger;  // herd-logger for component output; empty = files
     // Threads for blocking work (archive reading); null = a pool of the
     // supervisor's own.
@@ -64,6 +73,12 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 
+  // `runtime` must outlive the supervisor.
+  static std::shared_ptr<Supervisor> create(asio::any_io_executor executor, Runtime& runtime,
+                                            config::Config config, Observer observer,
+                                            Options options);
+  // On containerd: a ContainerdRuntime of the supervisor's own, from
+  // `options` and the config's data_path.
   static std::shared_ptr<Supervisor> create(asio::any_io_executor executor,
                                             containerd::Client& client, config::Config config,
                                             Observer observer, Options options);
@@ -101,7 +116,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   uint64_t gaps() const { return gaps_; }
 
  private:
-  Supervisor(asio::any_io_executor executor, containerd::Client& client, config::Config config,
+  Supervisor(asio::any_io_executor executor, Runtime& runtime, config::Config config,
              Observer observer, Options options);
   struct Slot {
     std::shared_ptr<Component> actor;
@@ -122,12 +137,13 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   ReloadSummary apply(config::Config next);
 
   asio::any_io_executor executor_;
-  containerd::Client& client_;
+  std::unique_ptr<Runtime> own_runtime_;  // the Client overload's
+  Runtime* runtime_;
   config::Config config_;
   Observer observer_;
   Options options_;
   std::unique_ptr<BlockingPool> own_pool_;  // when options_.pool is null
-  std::shared_ptr<containerd::EventStream> stream_;
+  std::shared_ptr<EventSubscription> stream_;
   std::map<std::string, Slot> components_;
   // Removed components still stopping, and replaced actors whose calls are
   // still unwinding, by actor id. A name retiring here does not start anew

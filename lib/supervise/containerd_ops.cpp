@@ -1,0 +1,420 @@
+// The containerd implementation of ContainerOps and Runtime (contract in
+// containerd_ops.h): the calls the component actor used to make itself.
+#include "supervise/containerd_ops.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/backoff.h"
+#include "containerd/images.h"
+#include "containerd/oci_spec.h"
+#include "systemd/container_logger.h"
+
+namespace herd::supervise {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using containerd::CallOptions;
+
+std::string spec_hash(const std::string& spec_json, const std::string& manifest_digest,
+                      const std::string& snapshotter) {
+  return containerd::sha256_digest(spec_json + "\n" + manifest_digest + "\n" + snapshotter +
+                                   "\n" + containerd::kRuntimeRuncV2);
+}
+
+namespace {
+
+std::chrono::milliseconds until(TimePoint deadline, std::chrono::milliseconds floor) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, floor);
+}
+
+class ContainerdOps final : public ContainerOps {
+ public:
+  ContainerdOps(containerd::Client& client, const ContainerdRuntime::Settings& settings,
+                config::Component config, asio::any_io_executor executor)
+      : client_(client), s_(settings), config_(std::move(config)), executor_(std::move(executor)) {}
+
+  asio::awaitable<Result<Prepared>> prepare(std::shared_ptr<Canceller> cancel) override;
+  asio::awaitable<Result<uint32_t>> start_task(std::shared_ptr<Canceller> cancel) override;
+  asio::awaitable<Status> stop(StopControl control) override;
+  asio::awaitable<Status> kill() override;
+  asio::awaitable<std::optional<ReconcileResult>> reconcile(
+      uint32_t pid, std::function<bool()> still_wanted) override;
+
+ private:
+  asio::awaitable<Status> ensure_image(const std::shared_ptr<Canceller>& cancel);
+  asio::awaitable<Status> ensure_container(const std::string& spec_json, const std::string& hash,
+                                           const std::shared_ptr<Canceller>& cancel,
+                                           Prepared* out);
+  asio::awaitable<Status> create_container(const std::string& spec_json, const std::string& hash,
+                                           const std::shared_ptr<Canceller>& cancel);
+  asio::awaitable<void> remove_container();
+  Result<std::string> build_spec();
+  Status prepare_mounts();
+  std::string log_path() const {
+    return (fs::path(s_.data_path) / ".herd-logs" / (config_.name + ".log")).string();
+  }
+  CallOptions call(std::shared_ptr<Canceller> c = nullptr) const {
+    CallOptions o;
+    o.timeout = s_.call_timeout;
+    o.canceller = std::move(c);
+    return o;
+  }
+
+  containerd::Client& client_;
+  ContainerdRuntime::Settings s_;  // a copy: an actor may outlive the supervisor
+  config::Component config_;
+  asio::any_io_executor executor_;
+  std::optional<containerd::ResolvedImage> image_;  // set by prepare
+};
+
+// ------------------------------------------------------------ prepare
+
+Status ContainerdOps::prepare_mounts() {
+  for (const auto& m : config_.mounts) {
+    if (m.kind == config::Mount::Kind::kBind) {
+      std::error_code ec;
+      if (!fs::exists(m.bind, ec))
+        return Status::FailedPrecondition("bind mount source " + m.bind + " does not exist");
+      continue;
+    }
+    fs::path dir = fs::path(s_.data_path) / config_.name / m.data;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::Unavailable("data directory " + dir.string() + ": " + ec.message());
+    if (::chmod(dir.c_str(), m.mode) != 0)
+      return Status::Unavailable("chmod " + dir.string() + ": " + std::strerror(errno));
+    if (m.uid || m.gid) {
+      if (::chown(dir.c_str(), m.uid ? *m.uid : static_cast<uid_t>(-1),
+                  m.gid ? *m.gid : static_cast<gid_t>(-1)) != 0)
+        return Status::Unavailable("chown " + dir.string() + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ContainerdOps::build_spec() {
+  auto image_config = containerd::parse_image_config(image_->config_json);
+  if (!image_config.ok()) return image_config.status();
+  containerd::SpecOptions so;
+  so.container_id = config_.name;
+  so.ns = client_.ns();
+  so.args = config_.args;
+  for (const auto& [k, v] : config_.env) so.env.emplace_back(k, v);
+  for (const auto& m : config_.mounts) {
+    containerd::BindMount b;
+    b.target = m.target;
+    if (m.kind == config::Mount::Kind::kBind) {
+      b.source = m.bind;
+      b.readonly = m.readonly;
+    } else {
+      b.source = (fs::path(s_.data_path) / config_.name / m.data).string();
+    }
+    so.mounts.push_back(std::move(b));
+  }
+  so.host_network = config_.network == config::Network::kHost;
+  so.hostname = config_.hostname;
+  if (config_.user) {
+    so.user = std::to_string(config_.user->uid) +
+              (config_.user->gid ? ":" + std::to_string(*config_.user->gid) : "");
+  }
+  so.working_dir = config_.workdir;
+  for (const auto& r : config_.rlimits) so.rlimits.push_back({r.type, r.soft, r.hard});
+  auto spec = containerd::build_runtime_spec(*image_config, so);
+  if (!spec.ok()) return spec.status();
+  return spec->dump();
+}
+
+asio::awaitable<Status> ContainerdOps::ensure_image(const std::shared_ptr<Canceller>& cancel) {
+  auto& c = client_;
+  auto o = call(cancel);
+  auto present = co_await c.images_get(config_.image, o);
+  if (!present.ok()) {
+    if (!present.status().is_not_found()) co_return present.status();
+    if (!config_.image_archive)
+      co_return Status::NotFound("image " + config_.image +
+                                 " is not present and no image_archive is configured");
+    auto imported = co_await containerd::import_archive(c, *s_.pool, *config_.image_archive, o);
+    if (!imported.ok()) co_return imported.status();
+  }
+  auto unpacked = co_await containerd::unpack_image(c, config_.image, s_.snapshotter, o);
+  if (!unpacked.ok()) co_return unpacked.status();
+  image_ = std::move(*unpacked);
+  co_return Status::Ok();
+}
+
+asio::awaitable<void> ContainerdOps::remove_container() {
+  auto& c = client_;
+  auto o = call();
+  Backoff backoff(retry::kContainerDelete);
+  for (int attempt = 0; attempt < retry::kContainerDeleteAttempts; ++attempt) {
+    Status s = co_await c.containers_delete(config_.name, o);
+    if (s.ok() || s.is_not_found()) break;
+    asio::steady_timer t(executor_, backoff.next());
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  Status r = co_await c.snapshots_remove(s_.snapshotter, config_.name, o);
+  (void)r;  // NotFound is the common case
+}
+
+asio::awaitable<Status> ContainerdOps::create_container(const std::string& spec_json,
+                                                        const std::string& hash,
+                                                        const std::shared_ptr<Canceller>& cancel) {
+  auto& c = client_;
+  auto o = call(cancel);
+  // Snapshot and container are made under a lease that expires by itself:
+  // if herdd dies between the two, containerd collects the snapshot.
+  auto lease = co_await c.leases_create("", std::chrono::hours(1), {}, o);
+  if (!lease.ok()) co_return lease.status();
+  CallOptions lo = o;
+  lo.lease = lease->id();
+  Status result;
+  auto mounts = co_await c.snapshots_prepare(s_.snapshotter, config_.name,
+                                             image_->top_chain_id(), {}, lo);
+  if (!mounts.ok()) {
+    result = mounts.status();
+  } else {
+    containerd::Container ctr;
+    ctr.set_id(config_.name);
+    ctr.set_image(config_.image);
+    ctr.mutable_runtime()->set_name(containerd::kRuntimeRuncV2);
+    ctr.mutable_spec()->set_type_url(containerd::kSpecTypeUrl);
+    ctr.mutable_spec()->set_value(spec_json);
+    ctr.set_snapshotter(s_.snapshotter);
+    ctr.set_snapshot_key(config_.name);
+    auto& labels = *ctr.mutable_labels();
+    for (const auto& [k, v] : config_.labels) labels[k] = v;
+    labels[kLabelSpecHash] = hash;
+    labels[kLabelComponent] = config_.name;
+    auto created = co_await c.containers_create(std::move(ctr), lo);
+    if (!created.ok()) {
+      result = created.status();
+      (void)co_await c.snapshots_remove(s_.snapshotter, config_.name, call());
+    }
+  }
+  (void)co_await c.leases_delete(lease->id(), /*sync=*/false, call());
+  co_return result;
+}
+
+asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_json,
+                                                        const std::string& hash,
+                                                        const std::shared_ptr<Canceller>& cancel,
+                                                        Prepared* out) {
+  auto& c = client_;
+  auto o = call(cancel);
+  auto existing = co_await c.containers_get(config_.name, o);
+  if (!existing.ok() && !existing.status().is_not_found()) co_return existing.status();
+  if (existing.ok()) {
+    auto it = existing->labels().find(kLabelSpecHash);
+    const bool same = it != existing->labels().end() && it->second == hash &&
+                      existing->snapshot_key() == config_.name &&
+                      existing->snapshotter() == s_.snapshotter;
+    auto task = co_await c.tasks_get(config_.name, o);
+    if (same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
+      out->adopted = true;
+      out->pid = task->pid();
+      co_return Status::Ok();
+    }
+    // A changed spec (a reload, or a config changed while herdd was
+    // down) with the old task still running: it gets its stop signal and
+    // stop_grace to exit, as in a stop, before it is killed.
+    if (!same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
+      Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal),
+                                       false, o);
+      if (k.ok()) {
+        CallOptions w = call(cancel);
+        w.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
+        (void)co_await c.tasks_wait(config_.name, w);
+      }
+    }
+    // A stopped task, a record whose process is gone, or a changed spec:
+    // the old task goes (killing whatever still runs).
+    if (!task.ok() && !task.status().is_not_found()) {
+      auto gone = co_await c.tasks_kill_and_delete(config_.name, o);
+      if (!gone.ok() && !gone.status().is_not_found()) co_return gone.status();
+    } else if (task.ok()) {
+      auto gone = co_await c.tasks_kill_and_delete(config_.name, o);
+      if (!gone.ok() && !gone.status().is_not_found()) co_return gone.status();
+    }
+    if (same) {
+      auto snap = co_await c.snapshots_stat(s_.snapshotter, config_.name, o);
+      if (snap.ok()) co_return Status::Ok();  // keep the container
+      if (!snap.status().is_not_found()) co_return snap.status();
+    }
+    Status d = co_await c.containers_delete(config_.name, o);
+    if (!d.ok() && !d.is_not_found()) co_return d;
+  }
+  // No container (any more): a snapshot left without one would block the
+  // create ("already exists"), so it goes first.
+  Status r = co_await c.snapshots_remove(s_.snapshotter, config_.name, o);
+  if (!r.ok() && !r.is_not_found()) co_return r;
+  co_return co_await create_container(spec_json, hash, cancel);
+}
+
+asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
+    std::shared_ptr<Canceller> cancel) {
+  Status s = prepare_mounts();
+  if (s.ok()) s = co_await ensure_image(cancel);
+  if (!s.ok()) co_return s;
+  auto spec = build_spec();
+  if (!spec.ok()) co_return spec.status();
+  const std::string hash = spec_hash(*spec, image_->manifest.digest(), s_.snapshotter);
+  Prepared out;
+  s = co_await ensure_container(*spec, hash, cancel, &out);
+  if (!s.ok()) co_return s;
+  co_return out;
+}
+
+// ------------------------------------------------------------ start
+
+asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canceller> cancel) {
+  auto& c = client_;
+  auto o = call(cancel);
+  auto old = co_await c.tasks_kill_and_delete(config_.name, o);
+  if (!old.ok() && !old.status().is_not_found()) co_return old.status();
+  auto mounts = co_await c.snapshots_mounts(s_.snapshotter, config_.name, o);
+  if (!mounts.ok()) co_return mounts.status();
+  std::error_code ec;
+  fs::create_directories(fs::path(log_path()).parent_path(), ec);
+  containerd::CreateTaskRequest req;
+  req.set_container_id(config_.name);
+  for (const auto& m : *mounts) *req.add_rootfs() = m;
+  const std::string output =
+      s_.output_logger.empty()
+          ? "file://" + log_path()
+          : herd::systemd::container_logger_uri(s_.output_logger, config_.name);
+  req.set_stdout(output);
+  req.set_stderr(output);
+  auto pid = co_await c.tasks_create(std::move(req), o);
+  if (!pid.ok()) co_return pid.status();
+  auto started = co_await c.tasks_start(config_.name, o);
+  if (!started.ok()) {
+    (void)co_await c.tasks_kill_and_delete(config_.name, call());
+    co_return started.status();
+  }
+  co_return *started;
+}
+
+// ------------------------------------------------------------ stop
+
+asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
+  auto& c = client_;
+  auto deadline = [&control] { return control.deadline ? control.deadline() : Clock::now(); };
+
+  // Waits for the task to exit until `limit` (or a shortened stop
+  // deadline); true when it exited.
+  auto wait_exit = [&](TimePoint limit) -> asio::awaitable<bool> {
+    for (;;) {
+      TimePoint until_tp = std::min(limit, deadline());
+      if (Clock::now() >= until_tp) co_return false;
+      CallOptions o = call(control.arm_wait ? control.arm_wait() : nullptr);
+      o.timeout = until(until_tp, 1ms);
+      auto w = co_await c.tasks_wait(config_.name, o);
+      if (w.ok() || w.status().is_not_found()) co_return true;
+      if (w.status().code() == Code::kCancelled) continue;  // deadline shortened
+      co_return false;  // deadline exceeded, or an error: SIGKILL next
+    }
+  };
+
+  Status result;
+  auto task = co_await c.tasks_get(config_.name, call());
+  if (task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
+    Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal),
+                                     false, call());
+    bool exited = k.is_not_found();
+    if (!exited) exited = co_await wait_exit(Clock::now() + config_.stop_grace);
+    if (!exited) {
+      (void)co_await c.tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
+      // SIGKILL cannot be refused; give the exit a moment even past the deadline.
+      CallOptions o = call();
+      o.timeout = 5s;
+      (void)co_await c.tasks_wait(config_.name, o);
+    }
+  }
+  auto deleted = co_await c.tasks_kill_and_delete(config_.name, call());
+  if (!deleted.ok() && !deleted.status().is_not_found()) result = deleted.status();
+  co_await remove_container();
+  auto left = co_await c.containers_get(config_.name, call());
+  if (left.ok()) result = Status::Unavailable("container " + config_.name + " could not be deleted");
+  co_return result;
+}
+
+asio::awaitable<Status> ContainerdOps::kill() {
+  co_return co_await client_.tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
+}
+
+asio::awaitable<std::optional<ReconcileResult>> ContainerdOps::reconcile(
+    uint32_t pid, std::function<bool()> still_wanted) {
+  // Only a definitive answer ends a task (a lost stream, or a containerd
+  // that is still coming up, is not a crash): the task is gone (NotFound)
+  // or its process has stopped. Anything else (an error, an UNKNOWN state
+  // from a shim containerd is still reconnecting to, a pid of 0) is asked
+  // again a few times, and otherwise left running: its exit event, or the
+  // next gap's reconcile, will tell.
+  Backoff backoff(retry::kReconcile);
+  for (int attempt = 0; attempt < retry::kReconcileAttempts; ++attempt) {
+    if (attempt > 0) {
+      asio::steady_timer t(executor_, backoff.next());
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    if (still_wanted && !still_wanted()) co_return std::nullopt;
+    auto t = co_await client_.tasks_get(config_.name, call());
+    ReconcileResult r;
+    if (!t.ok()) {
+      if (!t.status().is_not_found()) continue;
+      r.running = false;
+      r.pid = pid;
+      r.exit_code = 255;  // gone without a recorded exit, as containerd reports a lost shim
+      co_return r;
+    }
+    if (t->status() == containerd::ProcessStatus::STOPPED) {
+      r.running = false;
+      r.pid = t->pid();
+      r.exit_code = t->exit_status();
+      co_return r;
+    }
+    if (t->status() == containerd::ProcessStatus::RUNNING && t->pid() != 0) {
+      r.running = true;
+      r.pid = t->pid();
+      co_return r;
+    }
+  }
+  co_return std::nullopt;
+}
+
+// ------------------------------------------------------------ events
+
+class StreamSubscription final : public EventSubscription {
+ public:
+  explicit StreamSubscription(std::shared_ptr<containerd::EventStream> s) : s_(std::move(s)) {}
+  void start() override { s_->start(); }
+  void stop() override { s_->stop(); }
+  bool live() const override { return s_->live(); }
+
+ private:
+  std::shared_ptr<containerd::EventStream> s_;
+};
+
+}  // namespace
+
+ContainerdRuntime::ContainerdRuntime(containerd::Client& client, Settings settings)
+    : client_(client), settings_(std::move(settings)) {}
+
+std::unique_ptr<ContainerOps> ContainerdRuntime::ops(const config::Component& component,
+                                                     asio::any_io_executor strand) {
+  return std::make_unique<ContainerdOps>(client_, settings_, component, std::move(strand));
+}
+
+std::shared_ptr<EventSubscription> ContainerdRuntime::subscribe(
+    asio::any_io_executor executor, containerd::EventStream::Handlers handlers) {
+  return std::make_shared<StreamSubscription>(
+      containerd::EventStream::create(client_, std::move(executor), {}, std::move(handlers)));
+}
+
+}  // namespace herd::supervise

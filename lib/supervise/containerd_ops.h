@@ -1,0 +1,78 @@
+// herd::supervise::ContainerdRuntime: the Runtime (container_ops.h) herdd
+// runs on, with containerd's gRPC API.
+//
+// What the operations do:
+// - prepare: resolve the image (import it from `image_archive` when it is
+//   missing; never re-pull a present image), unpack it, create the data
+//   directories, build the OCI spec and its hash. Then adopt or clean up
+//   what a previous herdd left: a container whose `io.herd.spec-hash`
+//   label matches, with a running task, is ADOPTED (no restart); a stopped
+//   task, a task record whose process is gone, a container without its
+//   snapshot, or a snapshot without a container is cleaned up, and the
+//   container is (re)created (snapshot + container under a self-expiring
+//   lease, so a crash half-way leaks nothing for long). A changed spec
+//   with its old task still running gives that task its stop signal and
+//   stop_grace before it is killed and the container re-created.
+// - start_task: delete the old task, killing its process first; create and
+//   start a new task in the same container. Output: stdout and stderr go to
+//   journald through herd-logger, a binary:// logger the shim itself runs
+//   (Settings::output_logger), or, without one, to a file the shim writes,
+//   <data_path>/.herd-logs/<name>.log. Either way the shim owns the reader,
+//   so output never blocks the component and keeps flowing while herdd
+//   restarts, adopted tasks included.
+// - stop: stop_signal, wait stop_grace (bounded by the stop deadline),
+//   SIGKILL, delete task, then container and snapshot (retried,
+//   retry::kContainerDelete). The deadline bounds the waits for the
+//   process; each cleanup call has its own short deadline, so a stop
+//   always finishes.
+// - kill: SIGKILL to every process of the task.
+// - reconcile: Tasks.Get, asked again on an answer that is not definitive
+//   (retry::kReconcile).
+//
+// Strand: each ContainerOps runs on its actor's strand; the Runtime itself
+// is immutable after construction and may be shared by every actor.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/blocking_pool.h"
+#include "containerd/client.h"
+#include "supervise/container_ops.h"
+
+namespace herd::supervise {
+
+// Label keys herd puts on its containers.
+inline constexpr char kLabelSpecHash[] = "io.herd.spec-hash";
+inline constexpr char kLabelComponent[] = "io.herd.component";
+
+// The spec hash herd labels containers with: sha256 of everything that
+// decides what runs (spec JSON, image manifest, snapshotter, runtime).
+std::string spec_hash(const std::string& spec_json, const std::string& manifest_digest,
+                      const std::string& snapshotter);
+
+class ContainerdRuntime final : public Runtime {
+ public:
+  struct Settings {
+    std::string data_path;
+    std::string snapshotter = containerd::kDefaultSnapshotter;
+    // Deadline of each ordinary containerd call.
+    std::chrono::milliseconds call_timeout{10000};
+    // herd-logger for component output; empty = files under data_path.
+    std::string output_logger;
+    BlockingPool* pool = nullptr;  // blocking work (archive reading); never null
+  };
+  ContainerdRuntime(containerd::Client& client, Settings settings);
+
+  std::unique_ptr<ContainerOps> ops(const config::Component& component,
+                                    asio::any_io_executor strand) override;
+  std::shared_ptr<EventSubscription> subscribe(
+      asio::any_io_executor executor, containerd::EventStream::Handlers handlers) override;
+
+ private:
+  containerd::Client& client_;
+  Settings settings_;
+};
+
+}  // namespace herd::supervise
