@@ -358,7 +358,8 @@ void ReadinessProbe::schedule_next() {
 }
 
 // The max_wait timer fired before readiness: report now, aborting an
-// attempt in flight and the wait for the next one (SEED weakness 11).
+// attempt in flight and the wait for the next one (the original slept
+// out the last interval for nothing and ignored cancellation in its dial).
 void ReadinessProbe::on_max_wait() {
   std::string detail = "not ready within " + ms_string(spec_.max_wait) + " after " +
                        std::to_string(attempts()) + " attempt" + (attempts() == 1 ? "" : "s");

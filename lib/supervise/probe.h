@@ -35,7 +35,8 @@
 //     the callback never runs again (also when cancel() is called from
 //     inside the callback). Pending handlers become no-ops: each checks the
 //     cancelled/finished flags and its attempt's identity first. Stop paths
-//     therefore never wait behind a probe (SEED weakness 3).
+//     therefore never wait behind a probe (a stop that hangs behind a
+//     readiness wait is what the original supervisor did).
 //
 // Lifetime: handlers hold shared_from_this(), so the object lives while
 // work is pending; dropping the last outside pointer does NOT stop it (a
