@@ -154,8 +154,14 @@ std::string_view to_string(RestartPreset preset);
 
 // `restart`: backoff after an unexpected exit. Delay of restart n (n >= 1) is
 // base * 2^(n-1), capped at max, with optional jitter. The count resets once
-// the component has been ready for reset_window. The preset fills every
-// field; explicit keys override it.
+// the component has been ready for reset_window, and the first failure after
+// such a stable run restarts at once (delay 0). A prepare or start call that
+// containerd refused waits at least 100 ms, doubling to 5 s, whatever the
+// base. supervise/restart_policy.h applies all of this. The preset fills
+// every field; explicit keys override it.
+//
+// The presets are defined here only: the member defaults below are the
+// "default" preset, and from_preset() writes the "aggressive" one.
 struct RestartPolicy {
   // `preset`: default "default".
   RestartPreset preset = RestartPreset::kDefault;

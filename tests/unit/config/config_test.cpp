@@ -713,6 +713,29 @@ TEST_CASE("config: restart presets and overrides") {
   CHECK(herd::config::to_string(RestartPreset::kAggressive) == "aggressive");
 }
 
+TEST_CASE("config: the restart presets (the one place they are defined)") {
+  using herd::config::RestartPolicy;
+  // The seed's values: default unlimited, 2s doubling to 60s, reset after
+  // 5m ready; aggressive (etcd) 500ms to 10s, reset after 2m.
+  const RestartPolicy d = RestartPolicy::from_preset(RestartPreset::kDefault);
+  CHECK(d.preset == RestartPreset::kDefault);
+  CHECK(d.base == 2s);
+  CHECK(d.max == 60s);
+  CHECK(d.reset_window == 5min);
+  CHECK(d.max_restarts == 0);
+  CHECK(d.jitter == 0.0);
+  // A RestartPolicy{} (no `restart` key) is the default preset.
+  CHECK(RestartPolicy{} == d);
+
+  const RestartPolicy a = RestartPolicy::from_preset(RestartPreset::kAggressive);
+  CHECK(a.preset == RestartPreset::kAggressive);
+  CHECK(a.base == 500ms);
+  CHECK(a.max == 10s);
+  CHECK(a.reset_window == 2min);
+  CHECK(a.max_restarts == 0);
+  CHECK(a.jitter == 0.0);
+}
+
 TEST_CASE("config: restart errors") {
   const std::string r = "/components/0/restart";
   auto restart = [](const std::string& text) { return with_component_key("restart", text); };

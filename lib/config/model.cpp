@@ -1,0 +1,93 @@
+// The functions of config.h's model: the names of its enums, the restart
+// presets (RestartPolicy::from_preset), the lookups on a Config and the
+// text of ConfigError and ParseResult.
+#include <map>
+
+#include "config/config.h"
+#include "config/dependencies.h"
+
+namespace herd::config {
+
+std::string_view to_string(Network network) {
+  switch (network) {
+    case Network::kHost:
+      return "host";
+    case Network::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(RestartPreset preset) {
+  switch (preset) {
+    case RestartPreset::kDefault:
+      return "default";
+    case RestartPreset::kAggressive:
+      return "aggressive";
+  }
+  return "unknown";
+}
+
+std::string Rlimit::oci_type() const {
+  std::string out = "RLIMIT_";
+  for (char c : type) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return out;
+}
+
+RestartPolicy RestartPolicy::from_preset(RestartPreset preset) {
+  RestartPolicy p;  // the member defaults (config.h) are the "default" preset
+  p.preset = preset;
+  if (preset == RestartPreset::kAggressive) {
+    p.base = std::chrono::milliseconds{500};
+    p.max = std::chrono::seconds{10};
+    p.reset_window = std::chrono::minutes{2};
+  }
+  return p;
+}
+
+const Component* Config::find(std::string_view name) const {
+  for (const Component& c : components) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Config::start_order() const {
+  std::map<std::string_view, size_t> index;
+  for (size_t i = 0; i < components.size(); ++i) index.emplace(components[i].name, i);
+  std::vector<std::vector<size_t>> deps(components.size());
+  for (size_t i = 0; i < components.size(); ++i) {
+    for (const std::string& d : components[i].depends_on) {
+      auto it = index.find(d);
+      if (it != index.end()) deps[i].push_back(it->second);
+    }
+  }
+  std::vector<std::string> order;
+  for (size_t i : internal::start_order(deps)) order.push_back(components[i].name);
+  return order;
+}
+
+std::string Config::data_dir(std::string_view component, std::string_view data_name) const {
+  std::string dir = data_path;
+  if (dir.empty() || dir.back() != '/') dir += '/';
+  dir += component;
+  dir += '/';
+  dir += data_name;
+  return dir;
+}
+
+std::string ConfigError::to_string() const {
+  if (path.empty()) return message;
+  return path + ": " + message;
+}
+
+std::string ParseResult::error_text() const {
+  std::string out;
+  for (const ConfigError& e : errors) {
+    if (!out.empty()) out += '\n';
+    out += e.to_string();
+  }
+  return out;
+}
+
+}  // namespace herd::config
