@@ -17,16 +17,6 @@ bool is_init_exit(const containerd::TaskEvent& e) {
 
 }  // namespace
 
-RestartPolicy restart_policy_from(const config::RestartPolicy& p) {
-  RestartPolicy r;
-  r.base = p.base;
-  r.max = p.max;
-  r.reset_window = p.reset_window;
-  r.max_restarts = p.max_restarts;
-  r.jitter = p.jitter;
-  return r;
-}
-
 ProbeSpec probe_spec_from(const config::ReadyProbe& r) {
   ProbeSpec s;
   s.kind = r.kind == config::ReadyProbe::Kind::kHttp ? ProbeSpec::Kind::kHttp
@@ -58,7 +48,7 @@ Component::Component(asio::any_io_executor executor, Env env, config::Component 
   if (!env_.time) env_.time = &steady_time();
   restart_timer_ = env_.time->timer(executor_);
   ops_ = env_.runtime->ops(config_, executor_);
-  machine_.restarts = RestartTracker(restart_policy_from(config_.restart), env_.random);
+  machine_.restarts = RestartTracker(config_.restart, env_.random);
   last_notified_ = status();
 }
 

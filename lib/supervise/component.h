@@ -161,7 +161,6 @@ class Component : public std::enable_shared_from_this<Component> {
   std::optional<std::chrono::system_clock::time_point> started_at_;
 };
 
-RestartPolicy restart_policy_from(const config::RestartPolicy& p);
 ProbeSpec probe_spec_from(const config::ReadyProbe& r);
 
 }  // namespace herd::supervise

@@ -171,7 +171,7 @@ class Stepper {
     if (!e.ok) {
       m_.last_error = e.error;
       m_.prepared = false;
-      fail(/*operation_error=*/true);
+      fail(FailureCause::kRefused);
       return;
     }
     m_.prepared = true;
@@ -192,13 +192,13 @@ class Stepper {
     if (!e.ok) {
       m_.last_error = e.error;
       m_.prepared = false;
-      fail(/*operation_error=*/true);
+      fail(FailureCause::kRefused);
       return;
     }
     m_.pid = e.pid;
     if (early && early->pid == e.pid) {  // the new task died at once
       record_exit(early->exit_code, early_at.value_or(now_));
-      fail();
+      fail(FailureCause::kExit);
       return;
     }
     m_.state = State::kWaitingReady;
@@ -265,8 +265,8 @@ class Stepper {
     }
   }
 
-  // A lost events stream is not a crash (SEED weakness 1): ask for the
-  // task's real state.
+  // A lost events stream is not a crash (the task may well still run, and
+  // a restart would fail on it): ask for the task's real state.
   void operator()(const StreamGap&) {
     if (!live_task(m_.state)) return;
     m_.reconciling = true;
@@ -305,25 +305,15 @@ class Stepper {
     // tracker and measures the stable run, so on_not_ready is not called.
     m_.ready_since.reset();
     record_exit(code, now_);
-    fail();
+    fail(FailureCause::kExit);
   }
 
-  // The failure path: back off and retry, or give up visibly.
-  //
-  // operation_error: herd's own prepare or start failed (containerd refused
-  // a call), not the component's process. A policy may ask for instant
-  // restarts of a crashing process (base 0), but retrying a refused call
-  // at once only spins: such retries wait at least kErrorDelayFloor,
-  // doubling per consecutive failure up to kErrorDelayCap.
-  void fail(bool operation_error = false) {
-    RestartTracker::Decision d = m_.restarts.on_failure(now_);
-    if (operation_error && !d.give_up) {
-      const uint32_t n = std::max<uint32_t>(1, static_cast<uint32_t>(m_.restarts.consecutive()));
-      const Duration floor =
-          std::min<Duration>(kErrorDelayFloor * (1u << std::min<uint32_t>(n - 1, 10)),
-                             kErrorDelayCap);
-      d.delay = std::max(d.delay, floor);
-    }
+  // The failure path: back off and retry, or give up visibly. The tracker
+  // decides the delay; for kRefused (herd's own prepare or start failed,
+  // containerd refused a call) it applies the refused-start floor, and
+  // such a failure counts toward max_restarts like an exit.
+  void fail(FailureCause cause) {
+    const RestartTracker::Decision d = m_.restarts.on_failure(now_, cause);
     m_.pid = 0;
     m_.ready_since.reset();
     m_.reconciling = false;

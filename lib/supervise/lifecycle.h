@@ -15,7 +15,9 @@
 //   preparing --PrepareDone(adopted running task)--> waiting_ready
 //   waiting_ready|ready --Exit--> backing_off (or failed at max_restarts)
 //   backing_off --TimerFired--> starting          (same container)
-//   preparing|starting --error--> backing_off     (retried, never abandoned)
+//   preparing|starting --error--> backing_off (or failed at max_restarts)
+//     (a refused prepare or start counts as a restart like an exit does,
+//     and waits at least the refused-start floor: restart_policy.h)
 //   waiting_ready --ProbeFailed (max_wait)--> backing_off (the task is killed)
 //   any --Stop--> stopping --StopDone--> stopped
 //   stopped|failed --Start--> preparing
@@ -26,9 +28,10 @@
 // prepare, start) and its deadline can only get shorter.
 //
 // After an events-stream gap, every machine gets StreamGap: it asks for a
-// Reconcile of the real task state (SEED weakness 1: a lost stream is not a
-// crash), and ReconcileResult then either confirms the task or turns into
-// the same path as an Exit.
+// Reconcile of the real task state, and ReconcileResult then either
+// confirms the task or turns into the same path as an Exit. A lost stream
+// is not a crash: taking it for one would "restart" a task that still
+// runs, and that restart would fail on the running task.
 //
 // Details the timeline leaves open (step() documents each event in
 // lifecycle.cpp; the unit tests pin them):
@@ -43,7 +46,8 @@
 // - Giving up keeps last_error if it is set; otherwise it becomes
 //   "gave up after N restarts" (plus the last exit code when known).
 //
-// Thread-safety: pure values and functions.
+// Thread-safety: pure values and functions; a component's Machine lives on
+// that component's strand (the actor's).
 #pragma once
 
 #include <chrono>
@@ -140,13 +144,6 @@ using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone
 std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
-
-// The least delay before retrying after herd's own prepare or start failed
-// (containerd refused a call), whatever the policy's base: 100 ms,
-// doubling per consecutive failure, at most 5 s. Exits of the process
-// follow the policy alone.
-inline constexpr Duration kErrorDelayFloor{100};
-inline constexpr Duration kErrorDelayCap{5000};
 
 // Everything the machine knows; also what status reporting shows.
 struct Machine {

@@ -5,47 +5,15 @@
 #include <limits>
 #include <utility>
 
+#include "common/backoff.h"
+
 namespace herd::supervise {
 
 using std::chrono::milliseconds;
 
-RestartPolicy RestartPolicy::default_preset() {
-  RestartPolicy p;
-  p.base = milliseconds(2000);
-  p.max = milliseconds(60000);
-  p.reset_window = milliseconds(5 * 60 * 1000);
-  p.max_restarts = 0;
-  p.jitter = 0.0;
-  return p;
-}
-
-RestartPolicy RestartPolicy::aggressive_preset() {
-  RestartPolicy p;
-  p.base = milliseconds(500);
-  p.max = milliseconds(10000);
-  p.reset_window = milliseconds(2 * 60 * 1000);
-  p.max_restarts = 0;
-  p.jitter = 0.0;
-  return p;
-}
-
-namespace {
-
-// base * 2^(n-1), capped at max, without ever computing a value that does
-// not fit: the exponent is clamped to 62 and the shift is only done when
-// the result is known to stay <= max.
-int64_t capped_exponential(int64_t base, int64_t max, uint32_t n) {
-  if (base <= 0 || max <= 0) return 0;
-  const uint32_t exponent = std::min<uint32_t>(n == 0 ? 0 : n - 1, 62);
-  if (base > (max >> exponent)) return max;
-  return std::min(base << exponent, max);
-}
-
-}  // namespace
-
-milliseconds backoff_delay(const RestartPolicy& p, uint32_t n, double unit_random) {
-  const int64_t max = std::max<int64_t>(p.max.count(), 0);
-  const int64_t plain = capped_exponential(p.base.count(), max, n);
+milliseconds backoff_delay(const config::RestartPolicy& p, uint32_t n, double unit_random) {
+  const milliseconds max = std::max(p.max, milliseconds(0));
+  const int64_t plain = CappedExponential{p.base, max}.delay(n).count();
   // `!(x > 0)` also catches NaN.
   if (!(p.jitter > 0.0) || plain == 0) return milliseconds(plain);
 
@@ -54,21 +22,22 @@ milliseconds backoff_delay(const RestartPolicy& p, uint32_t n, double unit_rando
   u = std::clamp(u, 0.0, 1.0);
   const double factor = 1.0 - j + 2.0 * j * u;  // in [1-j, 1+j]
   const double scaled = static_cast<double>(plain) * factor;
-  if (scaled >= static_cast<double>(max)) return milliseconds(max);
+  if (scaled >= static_cast<double>(max.count())) return max;
   // Jitter may shorten a delay but never to nothing: a zero delay is a
   // tight restart loop.
   const int64_t rounded = std::max<int64_t>(std::llround(scaled), 1);
-  return milliseconds(std::min(rounded, max));
+  return milliseconds(std::min(rounded, max.count()));
 }
 
-RestartTracker::RestartTracker(RestartPolicy policy, RandomSource random)
+RestartTracker::RestartTracker(config::RestartPolicy policy, RandomSource random)
     : policy_(std::move(policy)), random_(std::move(random)) {}
 
 void RestartTracker::on_ready(std::chrono::steady_clock::time_point now) { ready_since_ = now; }
 
 void RestartTracker::on_not_ready() { ready_since_.reset(); }
 
-RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::time_point now) {
+RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::time_point now,
+                                                    FailureCause cause) {
   const bool stable_run = ready_since_ && now - *ready_since_ >= policy_.reset_window;
   ready_since_.reset();
   if (stable_run) {
@@ -87,11 +56,14 @@ RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::t
   if (consecutive_ < std::numeric_limits<uint32_t>::max()) ++consecutive_;
   ++total_;
   d.restart_number = consecutive_;
-  if (stable_run) return d;  // immediate: delay 0
-
-  const uint32_t n = after_stable_run_ ? consecutive_ - 1 : consecutive_;
-  const double u = (policy_.jitter > 0.0 && random_) ? random_() : 0.5;
-  d.delay = backoff_delay(policy_, n, u);
+  if (!stable_run) {  // after a stable run the policy's delay is 0: immediate
+    const uint32_t n = after_stable_run_ ? consecutive_ - 1 : consecutive_;
+    const double u = (policy_.jitter > 0.0 && random_) ? random_() : 0.5;
+    d.delay = backoff_delay(policy_, n, u);
+  }
+  if (cause == FailureCause::kRefused) {
+    d.delay = std::max(d.delay, retry::kRefusedStart.delay(consecutive_));
+  }
   return d;
 }
 

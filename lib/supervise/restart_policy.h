@@ -1,16 +1,20 @@
 // Restart policy: how long to wait before restarting a component, and when
-// to give up. Pure: time comes in as arguments, randomness from an
-// injectable source.
+// to give up. The policy itself is config::RestartPolicy (config/config.h,
+// where the presets are defined); this module applies it. Pure: time comes
+// in as arguments, randomness from an injectable source.
 //
 // Backoff: delay(n) = base * 2^(n-1) for the n-th consecutive restart,
-// capped at max. The exponent is clamped, so the delay never overflows and
-// never falls back to zero (SEED weakness 5). With jitter j > 0 the delay is
-// scaled by a factor in [1-j, 1+j] drawn from the random source, and still
-// never exceeds max.
+// capped at max, computed with herd::CappedExponential (common/backoff.h).
+// The exponent is clamped, so the delay never overflows: a plain shift
+// overflows after some 34 doublings and turns negative, then zero, which is
+// a tight restart loop. With jitter j > 0 the delay is scaled by a factor
+// in [1-j, 1+j] drawn from the random source, and still never exceeds max.
 //
 // Reset: the consecutive count starts over once the component has been
-// *ready* continuously for reset_window (not merely started, and not
-// measured from the last restart attempt: SEED weakness 6).
+// *ready* continuously for reset_window. It is not measured from start
+// alone, and not from the last restart attempt (so a component that
+// crashes every few minutes, spaced wider than the window, still backs
+// off instead of restarting at `base` forever).
 //
 // First failure after a stable run (chosen, documented): when a failure
 // comes after at least reset_window of continuous readiness, the restart is
@@ -20,11 +24,21 @@
 // and doubling resumes. A component that never became ready waits `base`
 // from its first failure on.
 //
+// Refused starts: a failure of cause kRefused (herd's own prepare or start
+// call that containerd refused, not the component's process) waits at
+// least retry::kRefusedStart.delay(n), n being the restart number of the
+// decision (the consecutive count, which counts failures of both causes):
+// 100 ms doubling to 5 s, whatever the policy's base. A policy may ask for
+// instant restarts of a crashing process (base 0), but retrying a refused
+// call at once only spins. Refused starts count as restarts like exits do,
+// so max_restarts bounds them too.
+//
 // Giving up: with max_restarts > 0, the failure that would be restart
 // number max_restarts + 1 gives up (the component becomes `failed`,
 // visibly). 0 = unlimited.
 //
-// Thread-safety: a value type; confine each tracker to one strand.
+// Thread-safety: a value type, no shared state. A tracker belongs to its
+// component's lifecycle Machine and is used on that component's strand.
 #pragma once
 
 #include <chrono>
@@ -32,25 +46,25 @@
 #include <functional>
 #include <optional>
 
+#include "config/config.h"
+
 namespace herd::supervise {
-
-struct RestartPolicy {
-  std::chrono::milliseconds base{2000};
-  std::chrono::milliseconds max{60000};
-  std::chrono::milliseconds reset_window{300000};
-  uint32_t max_restarts = 0;  // 0 = unlimited
-  double jitter = 0.0;        // 0.0 .. 1.0
-
-  static RestartPolicy default_preset();     // unlimited, 2 s, 60 s, 5 min
-  static RestartPolicy aggressive_preset();  // unlimited, 500 ms, 10 s, 2 min
-};
 
 // A uniform random number in [0, 1).
 using RandomSource = std::function<double()>;
 
-// The delay before restart number n (n >= 1) of a run of failures, with
-// `unit_random` in [0, 1) used for jitter (ignored when jitter == 0).
-std::chrono::milliseconds backoff_delay(const RestartPolicy& p, uint32_t n, double unit_random);
+// Why a component failed; it decides whether the refused-start floor
+// applies.
+enum class FailureCause {
+  kExit,     // the process exited (or was killed after failing readiness)
+  kRefused,  // herd's own prepare or start call failed (containerd refused it)
+};
+
+// The policy's delay before restart number n (n >= 1; 0 counts as 1) of a
+// run of failures, with `unit_random` in [0, 1) used for jitter (ignored
+// when jitter == 0). Without the refused-start floor.
+std::chrono::milliseconds backoff_delay(const config::RestartPolicy& p, uint32_t n,
+                                        double unit_random);
 
 class RestartTracker {
  public:
@@ -62,15 +76,15 @@ class RestartTracker {
 
   RestartTracker() = default;
   // A missing random source means no jitter randomness (0.5: the factor 1).
-  explicit RestartTracker(RestartPolicy policy, RandomSource random = {});
+  explicit RestartTracker(config::RestartPolicy policy, RandomSource random = {});
 
-  const RestartPolicy& policy() const { return policy_; }
+  const config::RestartPolicy& policy() const { return policy_; }
 
   // The component became ready at `now` / stopped being ready.
   void on_ready(std::chrono::steady_clock::time_point now);
   void on_not_ready();
 
-  // A failure (exit, failed start, failed readiness) at `now`.
+  // A failure at `now`, of `cause`.
   //
   // It also ends readiness: if the component had been ready since at least
   // `now - reset_window`, the consecutive count starts over and this
@@ -79,10 +93,14 @@ class RestartTracker {
   // need not call on_not_ready first, and must not, or the stable run
   // would be forgotten).
   //
+  // kRefused: the delay is at least retry::kRefusedStart.delay(restart
+  // number) (see the header comment).
+  //
   // On give_up (max_restarts > 0 and already max_restarts consecutive
   // restarts): delay 0, restart_number = the number it would have had
-  // (max_restarts + 1), and neither count changes.
-  Decision on_failure(std::chrono::steady_clock::time_point now);
+  // (max_restarts + 1), and neither count changes; the cause does not
+  // matter.
+  Decision on_failure(std::chrono::steady_clock::time_point now, FailureCause cause);
 
   // An operator's start (from failed or stopped): the consecutive count
   // starts over; the total stays.
@@ -95,7 +113,7 @@ class RestartTracker {
   }
 
  private:
-  RestartPolicy policy_;
+  config::RestartPolicy policy_;
   RandomSource random_;
   uint32_t consecutive_ = 0;
   uint64_t total_ = 0;

@@ -6,8 +6,10 @@
 #include <limits>
 #include <vector>
 
+using herd::config::RestartPolicy;
+using herd::config::RestartPreset;
 using herd::supervise::backoff_delay;
-using herd::supervise::RestartPolicy;
+using herd::supervise::FailureCause;
 using herd::supervise::RestartTracker;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -33,33 +35,25 @@ struct FakeRandom {
   }
 };
 
-}  // namespace
-
-TEST_CASE("RestartPolicy: presets") {
-  RestartPolicy d = RestartPolicy::default_preset();
-  CHECK(d.base == seconds(2));
-  CHECK(d.max == seconds(60));
-  CHECK(d.reset_window == std::chrono::minutes(5));
-  CHECK(d.max_restarts == 0);
-  CHECK(d.jitter == 0.0);
-
-  RestartPolicy a = RestartPolicy::aggressive_preset();
-  CHECK(a.base == milliseconds(500));
-  CHECK(a.max == seconds(10));
-  CHECK(a.reset_window == std::chrono::minutes(2));
-  CHECK(a.max_restarts == 0);
-  CHECK(a.jitter == 0.0);
+RestartPolicy default_preset() { return RestartPolicy::from_preset(RestartPreset::kDefault); }
+RestartPolicy aggressive_preset() {
+  return RestartPolicy::from_preset(RestartPreset::kAggressive);
 }
 
+constexpr FailureCause kExit = FailureCause::kExit;
+constexpr FailureCause kRefused = FailureCause::kRefused;
+
+}  // namespace
+
 TEST_CASE("backoff_delay: default sequence is 2, 4, 8, 16, 32, 60, 60 s") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   std::vector<milliseconds> got;
   for (uint32_t n = 1; n <= 7; ++n) got.push_back(backoff_delay(p, n, 0.5));
   CHECK(got == seconds_list({2, 4, 8, 16, 32, 60, 60}));
 }
 
 TEST_CASE("backoff_delay: aggressive sequence is 0.5, 1, 2, 4, 8, 10, 10 s") {
-  RestartPolicy p = RestartPolicy::aggressive_preset();
+  RestartPolicy p = aggressive_preset();
   std::vector<milliseconds> got;
   for (uint32_t n = 1; n <= 7; ++n) got.push_back(backoff_delay(p, n, 0.5));
   CHECK(got == std::vector<milliseconds>{milliseconds(500), seconds(1), seconds(2), seconds(4),
@@ -79,12 +73,12 @@ TEST_CASE("backoff_delay: the exponent is clamped, never overflows, never 0, nev
   };
   for (const Row& r : rows) {
     INFO("n = " << r.n);
-    CHECK(backoff_delay(RestartPolicy::default_preset(), r.n, 0.5) == r.expect_default);
+    CHECK(backoff_delay(default_preset(), r.n, 0.5) == r.expect_default);
   }
 
   // With a max so large that only the clamp stands between the shift and
   // an overflow (the seed's bug: negative, then zero after ~34 restarts).
-  RestartPolicy huge = RestartPolicy::default_preset();
+  RestartPolicy huge = default_preset();
   huge.max = milliseconds::max();
   milliseconds previous{0};
   for (const Row& r : rows) {
@@ -112,7 +106,7 @@ TEST_CASE("backoff_delay: the exponent is clamped, never overflows, never 0, nev
 }
 
 TEST_CASE("backoff_delay: a zero base is 0, a base above max is max, n = 0 counts as 1") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   p.base = milliseconds(0);
   CHECK(backoff_delay(p, 1, 0.5) == milliseconds(0));
   CHECK(backoff_delay(p, 1000, 0.5) == milliseconds(0));
@@ -120,11 +114,11 @@ TEST_CASE("backoff_delay: a zero base is 0, a base above max is max, n = 0 count
   p.base = seconds(90);
   CHECK(backoff_delay(p, 1, 0.5) == seconds(60));
 
-  CHECK(backoff_delay(RestartPolicy::default_preset(), 0, 0.5) == seconds(2));
+  CHECK(backoff_delay(default_preset(), 0, 0.5) == seconds(2));
 }
 
 TEST_CASE("backoff_delay: jitter scales by a factor in [1-j, 1+j], never above max") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   p.jitter = 0.5;
   struct Row {
     uint32_t n;
@@ -157,7 +151,7 @@ TEST_CASE("backoff_delay: jitter scales by a factor in [1-j, 1+j], never above m
 }
 
 TEST_CASE("backoff_delay: out-of-range jitter and random values are clamped") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   p.jitter = 1.0;
   // Factor 0 would be a zero delay: a tight restart loop. Held at 1 ms.
   CHECK(backoff_delay(p, 1, 0.0) == milliseconds(1));
@@ -173,16 +167,17 @@ TEST_CASE("backoff_delay: out-of-range jitter and random values are clamped") {
 }
 
 TEST_CASE("RestartTracker: consecutive failures follow the backoff, counts") {
-  RestartTracker t(RestartPolicy::default_preset());
+  RestartTracker t(default_preset());
   TimePoint now{};
   std::vector<milliseconds> delays;
   for (uint32_t i = 1; i <= 7; ++i) {
-    RestartTracker::Decision d = t.on_failure(now);
+    RestartTracker::Decision d = t.on_failure(now, kExit);
     CHECK_FALSE(d.give_up);
     CHECK(d.restart_number == i);
     delays.push_back(d.delay);
     // Widely spaced failures still count: the reset window is measured
-    // from readiness, not from the last restart (SEED weakness 6).
+    // from readiness, not from the last restart attempt (which would let a
+    // component crashing once an hour restart at `base` forever).
     now += std::chrono::hours(1);
   }
   CHECK(delays == seconds_list({2, 4, 8, 16, 32, 60, 60}));
@@ -192,60 +187,60 @@ TEST_CASE("RestartTracker: consecutive failures follow the backoff, counts") {
 
 TEST_CASE("RestartTracker: the random source is used only with jitter") {
   int calls = 0;
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   RestartTracker plain(p, FakeRandom{{0.0}, &calls});
-  CHECK(plain.on_failure(TimePoint{}).delay == seconds(2));
+  CHECK(plain.on_failure(TimePoint{}, kExit).delay == seconds(2));
   CHECK(calls == 0);
 
   p.jitter = 0.5;
   RestartTracker jittered(p, FakeRandom{{0.0, 0.5, 0.999}, &calls});
-  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(1000));
-  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(4000));
-  CHECK(jittered.on_failure(TimePoint{}).delay == milliseconds(11992));
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(1000));
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(4000));
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(11992));
   CHECK(calls == 3);
 
   // No source at all: the factor is 1.
   RestartTracker none(p);
-  CHECK(none.on_failure(TimePoint{}).delay == seconds(2));
-  CHECK(none.on_failure(TimePoint{}).delay == seconds(4));
+  CHECK(none.on_failure(TimePoint{}, kExit).delay == seconds(2));
+  CHECK(none.on_failure(TimePoint{}, kExit).delay == seconds(4));
 }
 
 TEST_CASE("RestartTracker: max_restarts gives up on the next failure, reset starts over") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   p.max_restarts = 3;
   RestartTracker t(p);
   for (uint32_t i = 1; i <= 3; ++i) {
-    RestartTracker::Decision d = t.on_failure(TimePoint{});
+    RestartTracker::Decision d = t.on_failure(TimePoint{}, kExit);
     CHECK_FALSE(d.give_up);
     CHECK(d.restart_number == i);
   }
-  RestartTracker::Decision d = t.on_failure(TimePoint{});
+  RestartTracker::Decision d = t.on_failure(TimePoint{}, kExit);
   CHECK(d.give_up);
   CHECK(d.restart_number == 4);
   CHECK(d.delay == milliseconds(0));
   CHECK(t.consecutive() == 3);
   CHECK(t.total() == 3);
-  CHECK(t.on_failure(TimePoint{}).give_up);  // and stays given up
+  CHECK(t.on_failure(TimePoint{}, kExit).give_up);  // and stays given up
 
   t.reset();
   CHECK(t.consecutive() == 0);
   CHECK(t.total() == 3);  // the total survives an operator's start
-  d = t.on_failure(TimePoint{});
+  d = t.on_failure(TimePoint{}, kExit);
   CHECK_FALSE(d.give_up);
   CHECK(d.restart_number == 1);
   CHECK(d.delay == seconds(2));
 }
 
 TEST_CASE("RestartTracker: ready for the reset window resets, the first restart is immediate") {
-  RestartTracker t(RestartPolicy::default_preset());
+  RestartTracker t(default_preset());
   TimePoint now{};
-  for (int i = 0; i < 5; ++i) t.on_failure(now);  // 2, 4, 8, 16, 32 s
+  for (int i = 0; i < 5; ++i) t.on_failure(now, kExit);  // 2, 4, 8, 16, 32 s
   REQUIRE(t.consecutive() == 5);
 
   t.on_ready(now);
   CHECK(t.ready_since() == now);
   now += std::chrono::minutes(5);  // exactly the window
-  RestartTracker::Decision d = t.on_failure(now);
+  RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK_FALSE(d.give_up);
   CHECK(d.restart_number == 1);
   CHECK(d.delay == milliseconds(0));
@@ -253,37 +248,37 @@ TEST_CASE("RestartTracker: ready for the reset window resets, the first restart 
   CHECK(t.total() == 6);
 
   // Crashing again right away: base, then doubling resumes.
-  CHECK(t.on_failure(now).delay == seconds(2));
-  CHECK(t.on_failure(now).delay == seconds(4));
-  CHECK(t.on_failure(now).delay == seconds(8));
+  CHECK(t.on_failure(now, kExit).delay == seconds(2));
+  CHECK(t.on_failure(now, kExit).delay == seconds(4));
+  CHECK(t.on_failure(now, kExit).delay == seconds(8));
   CHECK(t.consecutive() == 4);
 
   // After reset() (an operator's start) the first failure waits base again.
   t.reset();
-  CHECK(t.on_failure(now).delay == seconds(2));
+  CHECK(t.on_failure(now, kExit).delay == seconds(2));
 }
 
 TEST_CASE("RestartTracker: ready for less than the window does not reset") {
-  RestartTracker t(RestartPolicy::default_preset());
+  RestartTracker t(default_preset());
   TimePoint now{};
-  t.on_failure(now);  // 2 s
-  t.on_failure(now);  // 4 s
+  t.on_failure(now, kExit);  // 2 s
+  t.on_failure(now, kExit);  // 4 s
   t.on_ready(now);
   now += std::chrono::minutes(5) - milliseconds(1);
-  RestartTracker::Decision d = t.on_failure(now);
+  RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK(d.restart_number == 3);
   CHECK(d.delay == seconds(8));
 }
 
 TEST_CASE("RestartTracker: on_not_ready forgets readiness, on_ready restarts the clock") {
-  RestartTracker t(RestartPolicy::default_preset());
+  RestartTracker t(default_preset());
   TimePoint now{};
-  t.on_failure(now);
+  t.on_failure(now, kExit);
   t.on_ready(now);
   now += std::chrono::hours(1);
   t.on_not_ready();  // e.g. stopped while ready
   CHECK_FALSE(t.ready_since().has_value());
-  RestartTracker::Decision d = t.on_failure(now);
+  RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK(d.restart_number == 2);
   CHECK(d.delay == seconds(4));
 
@@ -291,21 +286,103 @@ TEST_CASE("RestartTracker: on_not_ready forgets readiness, on_ready restarts the
   now += std::chrono::minutes(1);
   t.on_ready(now);  // became ready again (a new run): measured from here
   now += std::chrono::minutes(4) + seconds(30);
-  CHECK(t.on_failure(now).delay == seconds(8));
+  CHECK(t.on_failure(now, kExit).delay == seconds(8));
 }
 
 TEST_CASE("RestartTracker: a stable run restores the whole max_restarts budget") {
-  RestartPolicy p = RestartPolicy::default_preset();
+  RestartPolicy p = default_preset();
   p.max_restarts = 2;
   RestartTracker t(p);
   TimePoint now{};
-  t.on_failure(now);
-  t.on_failure(now);
+  t.on_failure(now, kExit);
+  t.on_failure(now, kExit);
   t.on_ready(now);
   now += std::chrono::minutes(10);
-  RestartTracker::Decision d = t.on_failure(now);
+  RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK_FALSE(d.give_up);
   CHECK(d.delay == milliseconds(0));
-  CHECK_FALSE(t.on_failure(now).give_up);  // restart 2 of 2
-  CHECK(t.on_failure(now).give_up);
+  CHECK_FALSE(t.on_failure(now, kExit).give_up);  // restart 2 of 2
+  CHECK(t.on_failure(now, kExit).give_up);
+}
+
+// The refused-start floor: herd's own prepare/start calls that containerd
+// refused wait at least retry::kRefusedStart.delay(n), n the restart number.
+
+TEST_CASE("RestartTracker: with a zero base a refused start still backs off, an exit does not") {
+  RestartPolicy zero = default_preset();
+  zero.base = milliseconds(0);
+  RestartTracker t(zero);
+  std::vector<milliseconds> delays;
+  for (int i = 0; i < 9; ++i) delays.push_back(t.on_failure(TimePoint{}, kRefused).delay);
+  // 100 ms doubling, capped at 5 s.
+  CHECK(delays == std::vector<milliseconds>{milliseconds(100), milliseconds(200),
+                                            milliseconds(400), milliseconds(800),
+                                            milliseconds(1600), milliseconds(3200),
+                                            milliseconds(5000), milliseconds(5000),
+                                            milliseconds(5000)});
+  CHECK(t.consecutive() == 9);  // refused starts are restarts like exits
+
+  // The process exiting is the policy's business: at once.
+  RestartTracker exits(zero);
+  CHECK(exits.on_failure(TimePoint{}, kExit).delay == milliseconds(0));
+  CHECK(exits.on_failure(TimePoint{}, kExit).delay == milliseconds(0));
+}
+
+TEST_CASE("RestartTracker: the refused-start floor is capped at 5 s, however many failures") {
+  RestartPolicy zero = default_preset();
+  zero.base = milliseconds(0);
+  RestartTracker t(zero);
+  RestartTracker::Decision last;
+  for (int i = 0; i < 12; ++i) last = t.on_failure(TimePoint{}, kRefused);
+  CHECK(last.delay == seconds(5));
+  for (int i = 0; i < 100; ++i) last = t.on_failure(TimePoint{}, kRefused);
+  CHECK(last.delay == seconds(5));
+}
+
+TEST_CASE("RestartTracker: a refused start waits the policy's delay when that is longer") {
+  RestartTracker t(default_preset());
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == seconds(2));
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == seconds(4));
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == seconds(8));
+
+  // Jitter may shorten the policy's delay, never below the floor.
+  RestartPolicy jittered = default_preset();
+  jittered.base = milliseconds(100);
+  jittered.jitter = 1.0;
+  int calls = 0;
+  RestartTracker j(jittered, FakeRandom{{0.0}, &calls});
+  CHECK(j.on_failure(TimePoint{}, kExit).delay == milliseconds(1));
+  CHECK(j.on_failure(TimePoint{}, kRefused).delay == milliseconds(200));
+}
+
+TEST_CASE("RestartTracker: the floor's n is the restart number, whatever caused the others") {
+  RestartPolicy zero = default_preset();
+  zero.base = milliseconds(0);
+  RestartTracker t(zero);
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));      // restart 1
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));      // restart 2
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(400)); // restart 3
+  t.reset();  // an operator's start
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(100));
+
+  // After a stable run the count starts over: restart 1, 100 ms.
+  TimePoint now{};
+  t.on_ready(now);
+  now += std::chrono::minutes(5);
+  RestartTracker::Decision d = t.on_failure(now, kRefused);
+  CHECK(d.restart_number == 1);
+  CHECK(d.delay == milliseconds(100));
+}
+
+TEST_CASE("RestartTracker: giving up on a refused start has no delay") {
+  RestartPolicy p = default_preset();
+  p.base = milliseconds(0);
+  p.max_restarts = 2;
+  RestartTracker t(p);
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(100));
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(200));
+  RestartTracker::Decision d = t.on_failure(TimePoint{}, kRefused);
+  CHECK(d.give_up);
+  CHECK(d.delay == milliseconds(0));
+  CHECK(d.restart_number == 3);
 }
