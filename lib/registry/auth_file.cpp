@@ -117,7 +117,10 @@ Result<AuthFile> parse_auth_file(std::string_view text) {
     if (!auths->is_object()) return bad("auths", "expected an object");
     if (auths->size() > kMaxAuthEntries)
       return bad("auths", "more than " + std::to_string(kMaxAuthEntries) + " entries");
-    for (const auto& [key, entry] : auths->items()) {
+    for (const auto& item : auths->items()) {
+      // Named, not structured bindings: clang 14 cannot capture those.
+      const std::string& key = item.key();
+      const Json& entry = item.value();
       const std::string where = "auths[\"" + printable(key) + "\"]";
       if (key.empty()) return bad(where, "empty key");
       if (!entry.is_object()) return bad(where, "expected an object");
