@@ -60,6 +60,14 @@ inline constexpr CappedExponential kContainerdConnect{100ms, 2000ms};
 // Each probe of containerd while waiting for it.
 inline constexpr std::chrono::milliseconds kContainerdConnectCall{2000};
 
+// gRPC's reconnect of herd's channel to containerd (the client's channel
+// arguments): first and least delay 20 ms, at most 100 ms. containerd
+// restarts are short and a connect on a unix socket costs microseconds,
+// so this sees a restarted containerd at once (gRPC's default is 1 s to
+// 120 s). gRPC grows the delay by its own factor (1.6, with jitter);
+// only the floor and the cap are herd's.
+inline constexpr CappedExponential kChannelReconnect{20ms, 100ms};
+
 // Events: resubscribe after a broken stream (EventStream::Options
 // defaults), and the sync publishes that prove a new subscription live.
 inline constexpr CappedExponential kEventsResubscribe{50ms, 2000ms};

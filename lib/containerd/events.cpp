@@ -135,7 +135,8 @@ EventStream::EventStream(Client& client, asio::any_io_executor executor, Options
       handlers_(std::move(handlers)),
       retry_timer_(executor),
       sync_timer_(executor),
-      sync_deadline_(executor) {
+      sync_deadline_(executor),
+      resubscribe_(CappedExponential{options_.backoff_min, options_.backoff_max}) {
   if (options_.filters.empty())
     options_.filters.push_back("topic~=\"/tasks/\",namespace==\"" + client_.ns() + "\"");
   options_.filters.push_back("topic==\"" + std::string(kSyncTopic) + "\",namespace==\"" +
@@ -150,7 +151,7 @@ void EventStream::start() {
   if (!stopped_) return;
   stopped_ = false;
   ever_live_ = false;
-  backoff_ = options_.backoff_min;
+  resubscribe_.reset();
   subscribe();
 }
 
@@ -193,14 +194,14 @@ void EventStream::subscribe() {
     s->broken(Status::DeadlineExceeded("events.subscribe: subscription not live within " +
                                        std::to_string(s->options_.sync_timeout.count()) + "ms"));
   });
-  send_sync(gen, std::chrono::milliseconds(10));
+  send_sync(gen, 1);
 }
 
-void EventStream::send_sync(uint64_t gen, std::chrono::milliseconds next_delay) {
+void EventStream::send_sync(uint64_t gen, uint32_t attempt) {
   if (stopped_ || generation_ != gen || live_) return;
   auto self = shared_from_this();
   CallOptions o;
-  o.timeout = std::chrono::milliseconds(1000);
+  o.timeout = retry::kEventsSyncCall;
   o.wait_for_ready = true;  // goes out the moment the channel is up again
   asio::co_spawn(
       executor_,
@@ -211,11 +212,11 @@ void EventStream::send_sync(uint64_t gen, std::chrono::milliseconds next_delay) 
       },
       // Nothing here throws; were it to, the sync deadline still decides.
       [](std::exception_ptr) {});
-  sync_timer_.expires_after(next_delay);
-  sync_timer_.async_wait([w = weak_from_this(), gen, next_delay](boost::system::error_code ec) {
+  sync_timer_.expires_after(retry::kEventsSync.delay(attempt));
+  sync_timer_.async_wait([w = weak_from_this(), gen, attempt](boost::system::error_code ec) {
     auto s = w.lock();
     if (ec || !s) return;
-    s->send_sync(gen, std::min(next_delay * 2, std::chrono::milliseconds(500)));
+    s->send_sync(gen, attempt + 1);
   });
 }
 
@@ -228,7 +229,7 @@ void EventStream::on_envelope(uint64_t gen, std::string topic, std::string ns,
     live_ = true;
     sync_timer_.cancel();
     sync_deadline_.cancel();
-    backoff_ = options_.backoff_min;
+    resubscribe_.reset();
     const bool first = !ever_live_;
     ever_live_ = true;
     if (handlers_.on_live) handlers_.on_live(first);
@@ -258,8 +259,7 @@ void EventStream::broken(Status status) {
   call_.reset();
   if (handlers_.on_down) handlers_.on_down(status);
   if (stopped_) return;  // on_down may have stopped us
-  retry_timer_.expires_after(backoff_);
-  backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+  retry_timer_.expires_after(resubscribe_.next());
   retry_timer_.async_wait([w = weak_from_this()](boost::system::error_code ec) {
     auto s = w.lock();
     if (ec || !s || s->stopped_) return;

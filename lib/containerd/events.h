@@ -16,10 +16,14 @@
 // tasks and reconcile. Because the report comes only once the new
 // subscription is proven live, a reconcile started from it misses nothing.
 //
+// The sync publishes go out 10 ms, 20 ms, 40 ms ... apart, at most 500 ms
+// (retry::kEventsSync), each with a 1 s deadline (retry::kEventsSyncCall).
+//
 // When the stream breaks (containerd restarted, connection lost, sync not
 // seen within sync_timeout), on_down(status) is reported once and the
 // stream resubscribes after a backoff that doubles from backoff_min to
-// backoff_max.
+// backoff_max (defaults: retry::kEventsResubscribe, 50 ms to 2 s); it
+// starts over at backoff_min once a subscription is live again.
 //
 // Strand: every handler runs on `executor`; start() and stop() must be
 // called on it too. After stop() returns no handler runs again.
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "common/asio.h"
+#include "common/backoff.h"
 #include "common/status.h"
 
 namespace herd::containerd {
@@ -66,10 +71,12 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
     // containerd filter expressions, e.g. `topic~="/tasks/",namespace=="herd"`;
     // several are OR-ed. Empty: every task topic of the client's namespace.
     std::vector<std::string> filters;
-    std::chrono::milliseconds backoff_min{50};
-    std::chrono::milliseconds backoff_max{2000};
+    // Resubscribe delays: backoff_min doubling to at most backoff_max (a
+    // backoff_min above backoff_max waits backoff_max).
+    std::chrono::milliseconds backoff_min = retry::kEventsResubscribe.floor;
+    std::chrono::milliseconds backoff_max = retry::kEventsResubscribe.cap;
     // How long a new subscription may take to prove itself live.
-    std::chrono::milliseconds sync_timeout{5000};
+    std::chrono::milliseconds sync_timeout = retry::kEventsSyncTimeout;
   };
   struct Handlers {
     std::function<void(const TaskEvent&)> on_event;
@@ -97,7 +104,9 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   void on_envelope(uint64_t generation, std::string topic, std::string ns, std::string type_url,
                    std::string value, std::chrono::system_clock::time_point published);
   void on_call_done(uint64_t generation, Status status);
-  void send_sync(uint64_t generation, std::chrono::milliseconds next_delay);
+  // Sync publish number `attempt` (1-based) of subscription `generation`;
+  // the next one follows retry::kEventsSync.delay(attempt) later.
+  void send_sync(uint64_t generation, uint32_t attempt);
   void broken(Status status);
 
   Client& client_;
@@ -114,7 +123,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   bool live_ = false;
   bool ever_live_ = false;
   uint64_t breaks_ = 0;
-  std::chrono::milliseconds backoff_{0};
+  Backoff resubscribe_;  // options_.backoff_min .. backoff_max
 };
 
 }  // namespace herd::containerd
