@@ -92,5 +92,10 @@ inline constexpr int kReconcileAttempts = 5;
 // 5 s, whatever the restart policy's base (RestartTracker applies it).
 inline constexpr CappedExponential kRefusedStart{100ms, 5000ms};
 
+// A registry request (lib/registry/resolver.h) after a 429 without
+// Retry-After, a 5xx or a transport failure: 200, 400, 800 ms (each
+// drawn from [d/2, d]), at most four attempts in all.
+inline constexpr CappedExponential kRegistry{200ms, 2000ms};
+
 }  // namespace retry
 }  // namespace herd
