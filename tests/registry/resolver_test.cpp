@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "../support/child_process.h"
 #include "common/sha256.h"
 #include "crafted_archives.h"
@@ -164,6 +166,22 @@ struct FakeRegistry {
 FakeRegistry& fake_registry() {
   static FakeRegistry r;
   return r;
+}
+
+nlohmann::json fake_stats() {
+  std::function<asio::awaitable<std::string>(HttpClient&)> f =
+      [](HttpClient& c) -> asio::awaitable<std::string> {
+    HttpRequest r;
+    r.url = "http://" + fake_registry().host + "/stats";
+    auto got = co_await c.fetch(std::move(r));
+    co_return got.ok() ? got->body : std::string("{}");
+  };
+  return nlohmann::json::parse(run(f));
+}
+
+int hits(const std::string& repo) {
+  auto j = fake_stats();
+  return j["hits"].contains(repo) ? j["hits"][repo].get<int>() : 0;
 }
 
 // Writes an OCI layout at `dir` whose index.json names the manifest (or
@@ -487,4 +505,66 @@ TEST_CASE("resolver: a cancelled resolve ends with Cancelled", "[resolver]") {
   };
   Status s = run(f);
   CHECK(s.code() == Code::kCancelled);
+}
+
+TEST_CASE("resolver: 503 and 429 are retried, Retry-After honoured; a 500 gives up after 4",
+          "[resolver][retry]") {
+  const std::string host = fake_registry().host;
+  SECTION("503 twice, then the manifest") {
+    auto r = resolve(host + "/flaky:latest");
+    INFO(r.status().to_string());
+    REQUIRE(r.ok());
+    CHECK(hits("flaky") == 3);
+  }
+  SECTION("429 with Retry-After: 1") {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = resolve(host + "/busy:latest");
+    INFO(r.status().to_string());
+    REQUIRE(r.ok());
+    CHECK(std::chrono::steady_clock::now() - start >= 1s);
+    CHECK(hits("busy") == 2);
+  }
+  SECTION("500 always: four attempts, then Unavailable") {
+    auto r = resolve(host + "/broken:latest");
+    REQUIRE_FALSE(r.ok());
+    INFO(r.status().to_string());
+    CHECK(r.status().code() == Code::kUnavailable);
+    CHECK(hits("broken") == herd::registry::kMaxAttempts);
+  }
+}
+
+TEST_CASE("resolver: a 405 to HEAD is asked again as a GET and hashed", "[resolver]") {
+  auto r = resolve(fake_registry().host + "/nohead:latest");
+  INFO(r.status().to_string());
+  REQUIRE(r.ok());
+  CHECK(r->descriptor.media_type == "application/vnd.oci.image.manifest.v1+json");
+  CHECK(r->descriptor.digest.rfind("sha256:", 0) == 0);
+  CHECK(hits("nohead") == 2);
+}
+
+TEST_CASE("resolver: a schema 1 manifest is refused with a clear message", "[resolver]") {
+  auto r = resolve(fake_registry().host + "/old:latest");
+  REQUIRE_FALSE(r.ok());
+  INFO(r.status().to_string());
+  CHECK(r.status().code() == Code::kFailedPrecondition);
+  CHECK(contains(r.status(), "schema 1 manifest"));
+  CHECK(contains(r.status(), "re-push it as Docker v2 schema 2 or OCI"));
+}
+
+TEST_CASE("resolver: hosts.toml mirrors are tried first, with ?ns=", "[resolver][hosts]") {
+  const auto& p = pushed();
+  Registry& reg = open_registry();
+  const fs::path hosts = temp_dir("hosts");
+  write_file(hosts / reg.host / "hosts.toml",
+             "server = \"http://" + reg.host + "\"\n[host.\"http://" + fake_registry().host +
+                 "\"]\ncapabilities = [\"pull\", \"resolve\"]\n");
+  RegistryOptions opts;
+  opts.hosts_dir = hosts.string();
+  auto r = resolve(reg.host + "/herd/test:oci", opts);
+  fs::remove_all(hosts);
+  INFO(r.status().to_string());
+  REQUIRE(r.ok());
+  CHECK(r->descriptor.digest == p.oci_digest);
+  CHECK(r->endpoint.host == reg.host);
+  CHECK(fake_stats()["ns"] == reg.host);
 }
