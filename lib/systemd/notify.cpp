@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -15,6 +16,8 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+
+#include "common/strand_check.h"
 
 namespace herd::systemd {
 
@@ -279,13 +282,17 @@ std::uint64_t WatchdogPinger::pings() const {
   return state_->pings.load(std::memory_order_relaxed);
 }
 
+// The contract (notify.h): the executor's thread, or while its io_context
+// is not running; checked in debug builds (common/strand_check.h).
 void WatchdogPinger::start() {
+  assert(running_on_or_idle(state_->timer.get_executor()));
   if (state_->started || state_->stopped) return;
   state_->started = true;
   ping_and_rearm(state_);
 }
 
 void WatchdogPinger::stop() {
+  assert(running_on_or_idle(state_->timer.get_executor()));
   if (state_->stopped) return;
   state_->stopped = true;
   state_->timer.cancel();
@@ -295,6 +302,7 @@ void WatchdogPinger::ping_and_rearm(const std::shared_ptr<State>& state) {
   if (state->notifier.watchdog().ok()) state->pings.fetch_add(1, std::memory_order_relaxed);
   state->timer.expires_after(state->period);
   state->timer.async_wait([state](const boost::system::error_code& ec) {
+    assert(running_on(state->timer.get_executor()));
     if (ec || state->stopped) return;
     ping_and_rearm(state);
   });

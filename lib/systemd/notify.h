@@ -97,7 +97,8 @@ std::optional<std::chrono::microseconds> watchdog_interval();
 // running, and systemd notices.
 //
 // Contract: construct, start(), stop() and destroy on the executor's
-// thread (or while its io_context is not running); handlers hold the
+// thread (or while its io_context is not running; debug builds assert it
+// with common/strand_check.h's running_on_or_idle); handlers hold the
 // shared state, so destroying the pinger while a ping is queued is safe
 // (the ping is skipped). stop() is idempotent; after it no ping is sent.
 // pings() may be read from any thread.
