@@ -171,8 +171,7 @@ asio::awaitable<Result<HttpResponse>> Resolver::with_retries(HttpRequest req) {
       if (attempt >= kMaxAttempts) co_return r;
       if (r->status == 429) {
         if (auto s = parse_size(r->header("retry-after")))
-          wait = std::chrono::milliseconds(
-              std::min<int64_t>(*s, kMaxRetryAfter.count()) * 1000);
+          wait = std::chrono::milliseconds(std::min<int64_t>(*s, kMaxRetryAfter.count()) * 1000);
       }
     } else {
       co_return r;
@@ -195,7 +194,8 @@ asio::awaitable<Result<Resolver::CachedAuth>> Resolver::answer_challenge(
   auto challenges = parse_challenges(*header);
   if (!challenges.ok()) co_return unauthorized(ep, challenges.status().message());
   const Challenge* c = select_challenge(*challenges);
-  if (!c) co_return unauthorized(ep, "no supported challenge (Bearer or Basic) in WWW-Authenticate");
+  if (!c)
+    co_return unauthorized(ep, "no supported challenge (Bearer or Basic) in WWW-Authenticate");
 
   std::optional<Credentials> creds;
   if (!options_.auth_file.empty()) {
@@ -236,8 +236,7 @@ asio::awaitable<Result<Resolver::CachedAuth>> Resolver::answer_challenge(
                             base64(creds->username + ":" + creds->password));
   auto r = co_await with_retries(std::move(token));
   if (!r.ok()) co_return r.status().with_context("token request for " + ep.host);
-  if (r->status != 200)
-    co_return unauthorized(ep, "token server answered " + reason(*r));
+  if (r->status != 200) co_return unauthorized(ep, "token server answered " + reason(*r));
   auto parsed = parse_token_response(r->body);
   if (!parsed.ok()) co_return unauthorized(ep, "token answer: " + parsed.status().message());
   CachedAuth a;
@@ -247,8 +246,7 @@ asio::awaitable<Result<Resolver::CachedAuth>> Resolver::answer_challenge(
 }
 
 asio::awaitable<Result<HttpResponse>> Resolver::request(const Reference& ref,
-                                                        const HostEndpoint& ep,
-                                                        HttpRequest req) {
+                                                        const HostEndpoint& ep, HttpRequest req) {
   auto tls = tls_for(ep);
   if (!tls.ok()) co_return tls.status();
   req.tls = std::move(*tls);
@@ -282,8 +280,8 @@ asio::awaitable<Result<Resolved>> Resolver::resolve(Reference ref,
   std::string hosts_asked;
   for (const auto& ep : *eps) {
     hosts_asked += (hosts_asked.empty() ? "" : ", ") + ep.host;
-    const std::string suffix = with_namespace(
-        ep, "/" + ref.repository() + "/manifests/" + ref.object(), ref.domain());
+    const std::string suffix =
+        with_namespace(ep, "/" + ref.repository() + "/manifests/" + ref.object(), ref.domain());
     HttpRequest head;
     head.method = HttpRequest::Method::kHead;
     head.url = ep.url(suffix);
@@ -370,8 +368,8 @@ asio::awaitable<Result<std::string>> Resolver::fetch_manifest(
   for (const auto& ep : *eps) {
     hosts_asked += (hosts_asked.empty() ? "" : ", ") + ep.host;
     HttpRequest get;
-    get.url = ep.url(with_namespace(
-        ep, "/" + ref.repository() + "/manifests/" + descriptor.digest, ref.domain()));
+    get.url = ep.url(with_namespace(ep, "/" + ref.repository() + "/manifests/" + descriptor.digest,
+                                    ref.domain()));
     std::string accept = "Accept: ";
     if (!descriptor.media_type.empty() &&
         std::string_view(kManifestAccept).find(descriptor.media_type) == std::string_view::npos)
@@ -397,8 +395,8 @@ asio::awaitable<Result<std::string>> Resolver::fetch_manifest(
                                  " sent " + std::to_string(r->body.size()) + " bytes of " + got);
     if (descriptor.size > 0 && static_cast<uint64_t>(descriptor.size) != r->body.size())
       co_return Status::DataLoss("size mismatch for " + descriptor.digest + ": expected " +
-                                 std::to_string(descriptor.size) + " bytes, " + ep.host +
-                                 " sent " + std::to_string(r->body.size()));
+                                 std::to_string(descriptor.size) + " bytes, " + ep.host + " sent " +
+                                 std::to_string(r->body.size()));
     co_return std::move(r->body);
   }
   if (first_error && !first_error->is_not_found()) co_return *first_error;
@@ -424,8 +422,9 @@ Result<Descriptor> Resolver::select_platform(std::string_view index_bytes) const
     }
   }
   if (!best)
-    return Status::NotFound("no manifest for " + platform_text(platform_) + " in the index (it has: " +
-                            (seen.empty() ? std::string("no platforms") : seen) + ")");
+    return Status::NotFound(
+        "no manifest for " + platform_text(platform_) +
+        " in the index (it has: " + (seen.empty() ? std::string("no platforms") : seen) + ")");
   Descriptor out = *best;
   return out;
 }

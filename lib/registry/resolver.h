@@ -145,12 +145,10 @@ class Resolver {
   asio::awaitable<Result<HttpResponse>> with_retries(HttpRequest req);
   // The Authorization header answering `challenge_header` (from a 401 of
   // `ep`), or the error to return.
-  asio::awaitable<Result<CachedAuth>> answer_challenge(const Reference& ref,
-                                                       const HostEndpoint& ep,
+  asio::awaitable<Result<CachedAuth>> answer_challenge(const Reference& ref, const HostEndpoint& ep,
                                                        const HttpResponse& unauthorized,
                                                        std::shared_ptr<Cancellation> cancel);
-  asio::awaitable<Status> sleep(std::chrono::milliseconds d,
-                                std::shared_ptr<Cancellation> cancel);
+  asio::awaitable<Status> sleep(std::chrono::milliseconds d, std::shared_ptr<Cancellation> cancel);
   Result<TlsOptions> tls_for(const HostEndpoint& ep) const;
 
   HttpClient& http_;

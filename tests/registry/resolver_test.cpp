@@ -120,13 +120,14 @@ struct Registry {
     dir = temp_dir(auth ? "auth" : "open");
     port = free_port();
     host = "127.0.0.1:" + std::to_string(port);
-    std::string config = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                         "    rootdirectory: " + (dir / "storage").string() +
-                         "\nhttp:\n  addr: " + host + "\n";
+    std::string config =
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+        "    rootdirectory: " +
+        (dir / "storage").string() + "\nhttp:\n  addr: " + host + "\n";
     if (auth) {
       sh("htpasswd -Bbc " + (dir / "htpasswd").string() + " user pass >/dev/null 2>&1");
-      config += "auth:\n  htpasswd:\n    realm: test\n    path: " + (dir / "htpasswd").string() +
-                "\n";
+      config +=
+          "auth:\n  htpasswd:\n    realm: test\n    path: " + (dir / "htpasswd").string() + "\n";
     }
     write_file(dir / "config.yml", config);
     child = std::make_unique<herd::testing::ChildProcess>(std::vector<std::string>{
@@ -191,13 +192,13 @@ void write_layout(const fs::path& dir, const std::vector<std::string>& blobs,
                   const std::string& media_type, const std::string& top) {
   fs::remove_all(dir);
   write_file(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-  for (const auto& b : blobs)
-    write_file(dir / "blobs" / "sha256" / herd::sha256_hex(b), b);
-  write_file(dir / "index.json",
-             R"({"schemaVersion":2,"manifests":[)" +
-                 crafted::descriptor_json(media_type, top,
-                                          R"("annotations":{"org.opencontainers.image.ref.name":"tag"})") +
-                 "]}");
+  for (const auto& b : blobs) write_file(dir / "blobs" / "sha256" / herd::sha256_hex(b), b);
+  write_file(
+      dir / "index.json",
+      R"({"schemaVersion":2,"manifests":[)" +
+          crafted::descriptor_json(media_type, top,
+                                   R"("annotations":{"org.opencontainers.image.ref.name":"tag"})") +
+          "]}");
 }
 
 // Pushes the layout to `dest` (a docker:// reference without scheme) and
@@ -213,9 +214,9 @@ std::string push(const fs::path& layout, const std::string& dest, const std::str
 }
 
 struct Pushed {
-  std::string oci_digest;     // herd/test:oci
-  std::string v2s2_digest;    // herd/test:v2s2
-  std::string index_digest;   // herd/multi:tag
+  std::string oci_digest;    // herd/test:oci
+  std::string v2s2_digest;   // herd/test:v2s2
+  std::string index_digest;  // herd/multi:tag
 };
 
 // The images on the open registry, pushed once.
@@ -237,8 +238,9 @@ const Pushed& pushed() {
         crafted::descriptor_json("application/vnd.oci.image.manifest.v1+json", amd.manifest,
                                  R"("platform":{"os":"linux","architecture":"amd64"})") +
         "," +
-        crafted::descriptor_json("application/vnd.oci.image.manifest.v1+json", arm.manifest,
-                                 R"("platform":{"os":"linux","architecture":"arm64","variant":"v8"})") +
+        crafted::descriptor_json(
+            "application/vnd.oci.image.manifest.v1+json", arm.manifest,
+            R"("platform":{"os":"linux","architecture":"arm64","variant":"v8"})") +
         "]}";
     const fs::path multi = reg.dir / "layout-multi";
     write_layout(multi, {amd.layer, amd.config, amd.manifest, arm.config, arm.manifest, index},
@@ -282,8 +284,7 @@ bool contains(const Status& s, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("resolver: a tag resolves to the pushed digest (OCI and Docker schema 2)",
-          "[resolver]") {
+TEST_CASE("resolver: a tag resolves to the pushed digest (OCI and Docker schema 2)", "[resolver]") {
   const auto& p = pushed();
   const std::string host = open_registry().host;
 
@@ -333,8 +334,8 @@ TEST_CASE("resolver: fetch_manifest returns the bytes of the digest, and refuses
     wrong.digest = "sha256:" + std::string(64, 'b');
     RegistryOptions opts;
     const fs::path auth = temp_dir("lie");
-    write_file(auth / "config.json", R"({"auths":{")" + fake_registry().host +
-                                         R"(":{"auth":"dXNlcjpwYXNz"}}})");
+    write_file(auth / "config.json",
+               R"({"auths":{")" + fake_registry().host + R"(":{"auth":"dXNlcjpwYXNz"}}})");
     opts.auth_file = (auth / "config.json").string();
     auto w = fetch(fake_registry().host + "/lie:x", wrong, opts);
     fs::remove_all(auth);
@@ -357,8 +358,7 @@ TEST_CASE("resolver: the node's manifest is selected from a two-platform index",
 
   auto amd = crafted::tiny_image("amd64");
   auto arm = crafted::tiny_image("arm64");
-  std::function<asio::awaitable<int>(HttpClient&)> f =
-      [&](HttpClient& c) -> asio::awaitable<int> {
+  std::function<asio::awaitable<int>(HttpClient&)> f = [&](HttpClient& c) -> asio::awaitable<int> {
     Resolver on_amd(c, RegistryOptions(), herd::containerd::Platform{"linux", "amd64", ""});
     auto a = on_amd.select_platform(*index);
     REQUIRE(a.ok());
@@ -383,8 +383,7 @@ TEST_CASE("resolver: the node's manifest is selected from a two-platform index",
   run(f);
 }
 
-TEST_CASE("resolver: a missing tag is NotFound naming the reference and the host",
-          "[resolver]") {
+TEST_CASE("resolver: a missing tag is NotFound naming the reference and the host", "[resolver]") {
   pushed();
   const std::string host = open_registry().host;
   auto r = resolve(host + "/herd/test:missing");
@@ -431,8 +430,8 @@ TEST_CASE("resolver: htpasswd Basic auth with credentials from the auth file", "
   SECTION("with a wrong password: unauthorized, and the password is not in the message") {
     RegistryOptions opts;
     opts.auth_file = (reg.dir / "wrong.json").string();
-    write_file(opts.auth_file,
-               R"({"auths":{")" + reg.host + R"(":{"username":"user","password":"s3cret-wrong"}}})");
+    write_file(opts.auth_file, R"({"auths":{")" + reg.host +
+                                   R"(":{"username":"user","password":"s3cret-wrong"}}})");
     auto r = resolve(name, opts);
     REQUIRE_FALSE(r.ok());
     INFO(r.status().to_string());
@@ -555,9 +554,9 @@ TEST_CASE("resolver: hosts.toml mirrors are tried first, with ?ns=", "[resolver]
   const auto& p = pushed();
   Registry& reg = open_registry();
   const fs::path hosts = temp_dir("hosts");
-  write_file(hosts / reg.host / "hosts.toml",
-             "server = \"http://" + reg.host + "\"\n[host.\"http://" + fake_registry().host +
-                 "\"]\ncapabilities = [\"pull\", \"resolve\"]\n");
+  write_file(hosts / reg.host / "hosts.toml", "server = \"http://" + reg.host +
+                                                  "\"\n[host.\"http://" + fake_registry().host +
+                                                  "\"]\ncapabilities = [\"pull\", \"resolve\"]\n");
   RegistryOptions opts;
   opts.hosts_dir = hosts.string();
   auto r = resolve(reg.host + "/herd/test:oci", opts);
@@ -567,4 +566,24 @@ TEST_CASE("resolver: hosts.toml mirrors are tried first, with ?ns=", "[resolver]
   CHECK(r->descriptor.digest == p.oci_digest);
   CHECK(r->endpoint.host == reg.host);
   CHECK(fake_stats()["ns"] == reg.host);
+}
+
+TEST_CASE("resolver: a cancel ends a Retry-After wait at once", "[resolver][retry]") {
+  const std::string host = fake_registry().host;
+  const auto start = std::chrono::steady_clock::now();
+  std::function<asio::awaitable<Status>(HttpClient&)> f =
+      [&](HttpClient& c) -> asio::awaitable<Status> {
+    Resolver resolver(c, RegistryOptions());
+    auto cancel = std::make_shared<Cancellation>();
+    asio::steady_timer t(co_await asio::this_coro::executor, 300ms);
+    t.async_wait([cancel](boost::system::error_code) { cancel->cancel(); });
+    Reference throttled = parse_ref(host + "/throttled:latest");
+    auto r = co_await resolver.resolve(throttled, cancel);
+    co_return r.ok() ? Status::Ok() : r.status();
+  };
+  Status s = run(f);
+  INFO(s.to_string());
+  CHECK(s.code() == Code::kCancelled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(hits("throttled") == 1);
 }

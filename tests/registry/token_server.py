@@ -12,6 +12,7 @@ on 127.0.0.1 (for registry_resolver_test). Prints "PORT <n>" first.
                           registry: the client must notice the mismatch).
   Without auth, for faults: repositories "flaky" (503 twice, then the
   manifest), "busy" (429 with Retry-After: 1 once), "broken" (500 always),
+  "throttled" (429 with Retry-After: 10, always),
   "nohead" (405 to HEAD, the manifest to GET, no digest header), "old" (a
   schema 1 manifest); and any request with "ns=" in its query (a mirror
   request) is recorded and answered 404.
@@ -78,6 +79,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(503, b"busy", head=head)
         if repo == "busy" and n == 1:
             return self.send(429, b"slow down", [("Retry-After", "1")], head)
+        if repo == "throttled":
+            return self.send(429, b"slow down", [("Retry-After", "10")], head)
         if repo == "broken":
             return self.send(500, b"broken", head=head)
         if repo == "nohead":
