@@ -68,7 +68,7 @@ TEST_CASE("herdctl shows status and starts stops and restarts one component", "[
   auto sock = socket_of(data);
   json c = base_config(ns, data);
   c["control_group"] = "4242";
-  c["components"].push_back(httpd("web", 24721));
+  c["components"].push_back(httpd("web", free_tcp_port()));
   json worker = sleeper("worker");
   worker["depends_on"] = {"web"};
   c["components"].push_back(worker);
@@ -182,8 +182,9 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
   auto cfg = temp_path("reload.json");
   auto sock = socket_of(data);
   json c = base_config(ns, data);
-  c["components"] = {httpd("keep", 24731), httpd("change", 24732), sleeper("gone"),
-                     httpd("policy", 24733)};
+  const auto ports = free_tcp_ports(4);  // keep, change, policy, fresh
+  c["components"] = {httpd("keep", ports[0]), httpd("change", ports[1]), sleeper("gone"),
+                     httpd("policy", ports[2])};
   write_file(cfg, c.dump(2));
 
   NotifySocket notify;
@@ -240,8 +241,8 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
 
   // Add one, remove one, change one's command, change one's policy only.
   json next = c;
-  next["components"] = {httpd("keep", 24731), httpd("change", 24732, "/"),
-                        httpd("policy", 24733), httpd("fresh", 24734)};
+  next["components"] = {httpd("keep", ports[0]), httpd("change", ports[1], "/"),
+                        httpd("policy", ports[2]), httpd("fresh", ports[3])};
   next["components"][2]["restart"]["base"] = "1s";
   write_file(cfg, next.dump(2));
   auto [code, out] = herdctl(sock, "reload");
@@ -297,7 +298,29 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   // CAP_SYS_RESOURCE nothing can raise it; see docs/operations.md).
   rlimit nofile{};
   REQUIRE(::getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  // The config's fixed ports (etcd's client and peer ports, VictoriaMetrics')
+  // become free ones, so the test collides with nothing else on the machine.
+  const auto picked = free_tcp_ports(3);
+  const std::map<uint16_t, uint16_t> port_for = {
+      {12379, picked[0]}, {12380, picked[1]}, {8428, picked[2]}};
+  auto with_free_ports = [&](std::string s) {
+    for (const auto& [from, to] : port_for) {
+      const std::string a = "127.0.0.1:" + std::to_string(from);
+      const std::string b = "127.0.0.1:" + std::to_string(to);
+      for (size_t at = s.find(a); at != std::string::npos; at = s.find(a, at + b.size()))
+        s.replace(at, a.size(), b);
+    }
+    return s;
+  };
+  const std::string etcd_url = "http://127.0.0.1:" + std::to_string(port_for.at(12379));
+  const std::string vm_url = "http://127.0.0.1:" + std::to_string(port_for.at(8428));
   for (auto& comp : c["components"]) {
+    for (auto& arg : comp["args"]) arg = with_free_ports(arg.get<std::string>());
+    for (const char* kind : {"tcp", "http"}) {
+      if (!comp.contains("ready") || !comp["ready"].contains(kind)) continue;
+      auto& port = comp["ready"][kind]["port"];
+      if (auto it = port_for.find(port.get<uint16_t>()); it != port_for.end()) port = it->second;
+    }
     const std::string name = comp["name"];
     if (name == "etcd") comp["image_archive"] = env().image("etcd.tar").string();
     if (name == "victoriametrics")
@@ -313,11 +336,11 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   REQUIRE(status_until(sock, [&](auto& s) { return ready(s, "etcd") && ready(s, "victoriametrics"); },
                        180s));
   auto [health_code, health] =
-      run("etcdctl --endpoints=http://127.0.0.1:12379 --command-timeout=10s endpoint health");
+      run("etcdctl --endpoints=" + etcd_url + " --command-timeout=10s endpoint health");
   INFO(health);
   CHECK(health_code == 0);
   CHECK_THAT(health, Catch::Contains("is healthy"));
-  auto [vm_code, vm] = run("curl -sf --max-time 10 http://127.0.0.1:8428/health");
+  auto [vm_code, vm] = run("curl -sf --max-time 10 " + vm_url + "/health");
   INFO(vm);
   CHECK(vm_code == 0);
   CHECK_THAT(vm, Catch::Contains("OK"));
@@ -339,7 +362,7 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   auto [table_code, table] = herdctl(sock, "status");
   INFO(table);
   CHECK(table_code == 0);
-  CHECK(run("etcdctl --endpoints=http://127.0.0.1:12379 --command-timeout=10s endpoint health")
+  CHECK(run("etcdctl --endpoints=" + etcd_url + " --command-timeout=10s endpoint health")
             .first == 0);
 
   herdd.signal(SIGTERM);

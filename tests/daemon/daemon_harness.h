@@ -7,11 +7,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -35,6 +37,33 @@ inline std::filesystem::path temp_path(const std::string& name) {
 inline void write_file(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
+
+// `n` distinct TCP ports on 127.0.0.1 that were free a moment ago: the
+// kernel picks them (bind to port 0, read the port back), so tests never
+// collide with each other or with whatever else runs on the machine. All
+// are held until the last is picked, so they differ; then closed for the
+// test's listener to bind.
+inline std::vector<uint16_t> free_tcp_ports(size_t n) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    fds.push_back(fd);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ports.push_back(ntohs(a.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
+inline uint16_t free_tcp_port() { return free_tcp_ports(1)[0]; }
 
 // Runs a command, returns (exit code, output with stderr).
 inline std::pair<int, std::string> run(const std::string& cmd) {

@@ -84,7 +84,7 @@ TEST_CASE("herdd reports READY and STATUS to systemd, and SIGTERM stops everythi
   TestNamespace ns("herdd-term");
   auto data = temp_path("data-term");
   auto cfg = temp_path("term.json");
-  write_file(cfg, config_text(ns.name(), data, 24711));
+  write_file(cfg, config_text(ns.name(), data, free_tcp_port()));
   NotifySocket notify;
   Herdd herdd(cfg, notify);
   CHECK_FALSE(notify.wait_for("READY=1").empty());
@@ -103,7 +103,7 @@ TEST_CASE("after SIGUSR2 the components keep running and the next herdd adopts t
   TestNamespace ns("herdd-usr2");
   auto data = temp_path("data-usr2");
   auto cfg = temp_path("usr2.json");
-  write_file(cfg, config_text(ns.name(), data, 24712));
+  write_file(cfg, config_text(ns.name(), data, free_tcp_port()));
   uint32_t pid = 0;
   {
     NotifySocket notify;
