@@ -80,8 +80,7 @@ ComponentOutput choose_component_output(std::string_view mode, const std::string
   if (mode == "file") return {};
   if (logger_executable && journald_running) return {logger_path, {}};
   if (mode == "journald") {
-    return {{},
-            logger_executable ? "journald is not running" : logger_path + " is not executable"};
+    return {{}, logger_executable ? "journald is not running" : logger_path + " is not executable"};
   }
   return {};  // auto: fall back to files
 }
@@ -241,8 +240,8 @@ void Daemon::start_supervisor() {
   options.output_logger = output_logger_;
   options.pool = pool_.get();
   sup_ = supervise::Supervisor::create(
-      io_.get_executor(), *client_, *cfg_,
-      [this](const ComponentStatus& s) { on_status(s); }, options);
+      io_.get_executor(), *client_, *cfg_, [this](const ComponentStatus& s) { on_status(s); },
+      options);
   backend_->attach(sup_);
   if (cfg_->components.empty()) {
     (void)notifier_.notify("READY=1\nSTATUS=0/0 ready");

@@ -97,8 +97,7 @@ struct Announcement {
   std::string status;
   bool ready = false;  // send READY=1 now
 };
-Announcement announcement(const std::vector<supervise::ComponentStatus>& all,
-                          bool already_ready);
+Announcement announcement(const std::vector<supervise::ComponentStatus>& all, bool already_ready);
 
 // What a signal asks of herdd.
 enum class SignalAction {
@@ -133,9 +132,9 @@ class Daemon {
   // The command line (herdd.cpp declares the options and their help).
   struct Options {
     std::string config_path = "/etc/herd/herd.json";
-    bool check_only = false;         // --check-config
-    std::string containerd_address;  // overrides the config's when set
-    std::string ns;                  // overrides the config's namespace when set
+    bool check_only = false;          // --check-config
+    std::string containerd_address;   // overrides the config's when set
+    std::string ns;                   // overrides the config's namespace when set
     std::string log_target = "auto";  // journald, stderr, auto
     std::string log_level = "info";
     int connect_timeout_s = 60;

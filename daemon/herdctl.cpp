@@ -32,8 +32,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -53,8 +53,8 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/file_kind.h"
@@ -151,7 +151,9 @@ std::string uptime_of(const View& v, SysTime now) {
   return human(std::chrono::duration_cast<std::chrono::seconds>(now - *v.s.started_at));
 }
 
-json time_json(const std::optional<SysTime>& t) { return t ? json(rfc3339(*t, true)) : json(nullptr); }
+json time_json(const std::optional<SysTime>& t) {
+  return t ? json(rfc3339(*t, true)) : json(nullptr);
+}
 json time_ms_json(const std::optional<SysTime>& t) { return t ? json(unix_ms(*t)) : json(nullptr); }
 
 json to_json(const View& v, SysTime now) {
@@ -189,7 +191,8 @@ void print_table(const std::vector<View>& views, SysTime now) {
     return;
   }
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "READY-SINCE", "LAST-EXIT", "IMAGE"});
+  rows.push_back(
+      {"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "READY-SINCE", "LAST-EXIT", "IMAGE"});
   for (const View& v : views) {
     const auto& s = v.s;
     std::string last_exit = "-";
@@ -214,7 +217,8 @@ void print_table(const std::vector<View>& views, SysTime now) {
     }
     std::cout << line << "\n";
   }
-  bool any_adopted = std::any_of(views.begin(), views.end(), [](const View& v) { return v.s.adopted; });
+  bool any_adopted =
+      std::any_of(views.begin(), views.end(), [](const View& v) { return v.s.adopted; });
   if (any_adopted) std::cout << "* adopted: the task was running when this herdd started\n";
   bool header = false;
   for (const View& v : views) {
@@ -253,7 +257,8 @@ void print_block(const View& v, SysTime now) {
   line("Restarts", std::to_string(s.restarts));
   if (s.last_exit_code) {
     std::string e = "code " + std::to_string(*s.last_exit_code);
-    if (s.last_exit_at) e += " at " + rfc3339(*s.last_exit_at, false) + " (" + ago(*s.last_exit_at, now) + ")";
+    if (s.last_exit_at)
+      e += " at " + rfc3339(*s.last_exit_at, false) + " (" + ago(*s.last_exit_at, now) + ")";
     line("Last exit", e);
   } else {
     line("Last exit", "-");
@@ -311,7 +316,8 @@ std::optional<std::string> why_unreachable(const std::string& path) {
   if (rc == 0) return std::nullopt;
   switch (e) {
     case ENOENT:
-      return "no socket at " + path + " (is herdd running? --socket or HERD_CONTROL_SOCKET name another)";
+      return "no socket at " + path +
+             " (is herdd running? --socket or HERD_CONTROL_SOCKET name another)";
     case ECONNREFUSED:
       return "nothing listens on " + path + " (herdd is not running; the socket is stale)";
     case EACCES:
@@ -337,8 +343,8 @@ int report(const grpc::Status& s, const grpc::ClientContext& ctx, const Target& 
     // Connecting works, yet herdd closed the connection: most likely it
     // serves its maximum of connections.
     std::cerr << "herdctl: herdd closed the connection on " << t.socket
-              << " (it may be serving its maximum of connections; try again): "
-              << s.error_message() << "\n";
+              << " (it may be serving its maximum of connections; try again): " << s.error_message()
+              << "\n";
     return kExitError;
   }
   if (s.error_code() == grpc::StatusCode::NOT_FOUND && name != nullptr) {
@@ -445,8 +451,8 @@ std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uin
   fd.reset(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     int e = errno;
-    std::cerr << "herdctl: cannot open " << herd::printable(file, 1024) << ": "
-              << std::strerror(e) << "\n";
+    std::cerr << "herdctl: cannot open " << herd::printable(file, 1024) << ": " << std::strerror(e)
+              << "\n";
     return kExitError;
   }
   struct stat st {};
@@ -457,8 +463,7 @@ std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uin
     return kExitError;
   }
   if (!S_ISREG(st.st_mode)) {
-    std::cerr << "herdctl: " << herd::printable(file, 1024) << " is "
-              << herd::file_kind(st.st_mode)
+    std::cerr << "herdctl: " << herd::printable(file, 1024) << " is " << herd::file_kind(st.st_mode)
               << ", not a regular file; an image archive must be one\n";
     return kExitError;
   }
@@ -509,8 +514,7 @@ int cmd_import(const Target& t, const std::string& file) {
   if (local_error) {
     ctx.TryCancel();
     writer->Finish();
-    std::cerr << "herdctl: reading " << herd::printable(file, 1024) << ": " << *local_error
-              << "\n";
+    std::cerr << "herdctl: reading " << herd::printable(file, 1024) << ": " << *local_error << "\n";
     return kExitError;
   }
   if (open) writer->WritesDone();
@@ -579,10 +583,10 @@ int main(int argc, char** argv) {
 
   Target target;
   const char* env_socket = std::getenv("HERD_CONTROL_SOCKET");
-  target.socket = (env_socket != nullptr && *env_socket != '\0') ? env_socket
-                                                                  : herd::control::kDefaultSocketPath;
-  app.add_option("--socket", target.socket, "herdd's control socket")
-      ->capture_default_str();
+  target.socket = (env_socket != nullptr && *env_socket != '\0')
+                      ? env_socket
+                      : herd::control::kDefaultSocketPath;
+  app.add_option("--socket", target.socket, "herdd's control socket")->capture_default_str();
   CLI::Option* timeout =
       app.add_option("--timeout", target.timeout_s,
                      "deadline of each call, in seconds (an import: 1800 unless given)")

@@ -28,7 +28,8 @@ ComponentView view_of(const ComponentStatus& s) {
 }
 
 SupervisorBackend::SupervisorBackend(asio::io_context& io, containerd::Client& client,
-                                     BlockingPool& pool, std::string config_path, config::Config running,
+                                     BlockingPool& pool, std::string config_path,
+                                     config::Config running,
                                      std::function<void(config::Config&)> overrides,
                                      const herd::systemd::Notifier& notifier)
     : io_(io),
@@ -226,7 +227,8 @@ void SupervisorBackend::apply_reload(config::ParseResult parsed,
         if (out.status.ok()) {
           running_ = std::move(next);
           spdlog::info("reloaded {}: {} added, {} removed, {} changed, {} unchanged", config_path_,
-                       out.added.size(), out.removed.size(), out.changed.size(), out.unchanged.size());
+                       out.added.size(), out.removed.size(), out.changed.size(),
+                       out.unchanged.size());
         } else {
           spdlog::warn("reload not applied: {}", out.status.to_string());
         }
@@ -237,12 +239,13 @@ void SupervisorBackend::apply_reload(config::ParseResult parsed,
   }
 }
 
-void SupervisorBackend::import_image(UniqueFd upload, std::string name,
-                                     std::function<void(Result<std::vector<std::string>>)> on_done) {
+void SupervisorBackend::import_image(
+    UniqueFd upload, std::string name,
+    std::function<void(Result<std::vector<std::string>>)> on_done) {
   auto file = std::make_shared<UniqueFd>(std::move(upload));
   // Shared with the completion handler: an exception still answers.
-  auto answer = std::make_shared<std::function<void(Result<std::vector<std::string>>)>>(
-      std::move(on_done));
+  auto answer =
+      std::make_shared<std::function<void(Result<std::vector<std::string>>)>>(std::move(on_done));
   asio::co_spawn(
       io_,
       [this, file, name, answer]() mutable -> asio::awaitable<void> {

@@ -47,8 +47,8 @@ class SupervisorBackend : public control::Backend {
   // `overrides` are applied to every re-read config as to the first one
   // (herdd's --containerd-address / --namespace).
   SupervisorBackend(asio::io_context& io, containerd::Client& client, BlockingPool& pool,
-                    std::string config_path,
-                    config::Config running, std::function<void(config::Config&)> overrides,
+                    std::string config_path, config::Config running,
+                    std::function<void(config::Config&)> overrides,
                     const herd::systemd::Notifier& notifier);
 
   // Event loop only.

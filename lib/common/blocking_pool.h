@@ -80,13 +80,13 @@ asio::awaitable<BlockingResult<F>> run_blocking(BlockingPool& pool, F fn) {
   // owns its strand): the strand is freed while still in use (see
   // common/asio.h). Found by the ASan run of the e2e tests.
   auto initiation = [&pool, home](auto handler, auto task_fn) mutable {
-    asio::post(pool.executor(), [handler = std::move(handler), task_fn = std::move(task_fn),
-                                 home]() mutable {
-      R r = task_fn();
-      asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable {
-        std::move(handler)(std::move(r));
-      });
-    });
+    asio::post(pool.executor(),
+               [handler = std::move(handler), task_fn = std::move(task_fn), home]() mutable {
+                 R r = task_fn();
+                 asio::post(home, [handler = std::move(handler), r = std::move(r)]() mutable {
+                   std::move(handler)(std::move(r));
+                 });
+               });
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
       std::move(initiation), asio::use_awaitable, std::move(task));

@@ -4,23 +4,40 @@ namespace herd {
 
 std::string_view to_string(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kCancelled: return "cancelled";
-    case Code::kUnknown: return "unknown";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kDeadlineExceeded: return "deadline exceeded";
-    case Code::kNotFound: return "not found";
-    case Code::kAlreadyExists: return "already exists";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kResourceExhausted: return "resource exhausted";
-    case Code::kFailedPrecondition: return "failed precondition";
-    case Code::kAborted: return "aborted";
-    case Code::kOutOfRange: return "out of range";
-    case Code::kUnimplemented: return "unimplemented";
-    case Code::kInternal: return "internal";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kDataLoss: return "data loss";
-    case Code::kUnauthenticated: return "unauthenticated";
+    case Code::kOk:
+      return "ok";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kUnknown:
+      return "unknown";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kDeadlineExceeded:
+      return "deadline exceeded";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kAlreadyExists:
+      return "already exists";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
+    case Code::kFailedPrecondition:
+      return "failed precondition";
+    case Code::kAborted:
+      return "aborted";
+    case Code::kOutOfRange:
+      return "out of range";
+    case Code::kUnimplemented:
+      return "unimplemented";
+    case Code::kInternal:
+      return "internal";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kDataLoss:
+      return "data loss";
+    case Code::kUnauthenticated:
+      return "unauthenticated";
   }
   return "invalid code";
 }

@@ -178,16 +178,17 @@ class KeyChecker {
     if (key.size() > kMaxKeyBytes) {
       over_limit_ = true;
       errors_->add(errors_->full() ? std::string() : path_of_top(),
-                   "a key of " + std::to_string(key.size()) + " bytes is longer than the maximum of " +
-                       std::to_string(kMaxKeyBytes) + " (" + quote(key) + ")");
+                   "a key of " + std::to_string(key.size()) +
+                       " bytes is longer than the maximum of " + std::to_string(kMaxKeyBytes) +
+                       " (" + quote(key) + ")");
       return true;
     }
     if (++top.key_count > kMaxObjectKeys) {
       over_limit_ = true;
       if (top.key_count == kMaxObjectKeys + 1) {
-        errors_->add(errors_->full() ? std::string() : path_of_top(),
-                     "more than the maximum of " + std::to_string(kMaxObjectKeys) +
-                         " keys in one object");
+        errors_->add(
+            errors_->full() ? std::string() : path_of_top(),
+            "more than the maximum of " + std::to_string(kMaxObjectKeys) + " keys in one object");
       }
       return true;
     }
@@ -306,9 +307,9 @@ std::string syntax_message(const Json::parse_error& e, std::string_view text) {
 ParseResult parse_config(std::string_view json_text) {
   ParseResult result;
   if (json_text.size() > kMaxConfigBytes) {
-    result.errors.push_back(ConfigError{
-        "", "the config is " + std::to_string(json_text.size()) +
-                " bytes, more than the maximum of " + std::to_string(kMaxConfigBytes) + " (4 MiB)"});
+    result.errors.push_back(ConfigError{"", "the config is " + std::to_string(json_text.size()) +
+                                                " bytes, more than the maximum of " +
+                                                std::to_string(kMaxConfigBytes) + " (4 MiB)"});
     return result;
   }
   if (!json_nesting_within(json_text, kMaxJsonDepth)) {
@@ -366,7 +367,9 @@ ParseResult load_config(const std::filesystem::path& file) {
   if (fd.get() < 0) return fail(std::strerror(errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return fail(std::string("not a regular file (") + file_kind(st.st_mode, "not a plain file") + ")");
+  if (!S_ISREG(st.st_mode))
+    return fail(std::string("not a regular file (") + file_kind(st.st_mode, "not a plain file") +
+                ")");
   if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes) {
     return fail(std::to_string(st.st_size) + " bytes, more than the maximum of " +
                 std::to_string(kMaxConfigBytes) + " (4 MiB)");

@@ -85,8 +85,9 @@ void check_dependencies(const std::vector<DependencyNode>& nodes, Errors& errors
       auto it = index.find(dep);
       if (it == index.end()) {
         // The hint searches every name: skip it once errors are only counted.
-        errors.add(path, errors.full() ? std::string()
-                                       : "unknown component " + quote(dep) + did_you_mean(dep, names));
+        errors.add(path, errors.full()
+                             ? std::string()
+                             : "unknown component " + quote(dep) + did_you_mean(dep, names));
         continue;
       }
       // A second component with this component's name points here too:

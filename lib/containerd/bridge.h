@@ -58,8 +58,8 @@ asio::awaitable<Result<Resp>> unary(std::unique_ptr<grpc::ClientContext> ctx, Re
     using H = decltype(handler);
     auto h = std::make_shared<H>(std::move(handler));
     // Keep the caller's io_context running while the call is in flight.
-    auto work = asio::prefer(asio::get_associated_executor(*h),
-                             asio::execution::outstanding_work.tracked);
+    auto work =
+        asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
     if (canceller && !canceller->attach(state->ctx.get())) {
       complete_on_handler_executor(h, Result<Resp>(Status::Cancelled(what + ": cancelled")));
       return;
@@ -146,8 +146,8 @@ asio::awaitable<Status> read_all(std::unique_ptr<grpc::ClientContext> ctx, Req r
   auto initiation = [&](auto handler) {
     using H = decltype(handler);
     auto h = std::make_shared<H>(std::move(handler));
-    auto work = asio::prefer(asio::get_associated_executor(*h),
-                             asio::execution::outstanding_work.tracked);
+    auto work =
+        asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
     auto* reactor = new ReadAllReactor<Req, Resp>(
         std::move(ctx), std::move(req), std::move(on_message), std::move(canceller),
         std::move(what), [h, work](Status s) { complete_on_handler_executor(h, std::move(s)); });

@@ -25,8 +25,7 @@ Status check_range(const ByteSource& s, uint64_t offset, uint64_t len) {
 
 Result<std::shared_ptr<const FdSource>> FdSource::make(std::shared_ptr<UniqueFd> fd,
                                                        std::string name) {
-  if (!fd || !fd->valid())
-    return Status::InvalidArgument("archive " + name + ": no open file");
+  if (!fd || !fd->valid()) return Status::InvalidArgument("archive " + name + ": no open file");
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0)
     return Status::Unavailable("archive " + name + ": fstat: " + std::strerror(errno));

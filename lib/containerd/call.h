@@ -35,7 +35,7 @@ class Canceller {
 
  private:
   mutable std::mutex mu_;
-  bool cancelled_ = false;                       // GUARDED_BY(mu_)
+  bool cancelled_ = false;                         // GUARDED_BY(mu_)
   std::unordered_set<grpc::ClientContext*> live_;  // GUARDED_BY(mu_)
 };
 

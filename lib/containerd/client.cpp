@@ -130,7 +130,6 @@ std::unique_ptr<grpc::ClientContext> Client::make_stream_context() const {
   return ctx;
 }
 
-
 // ---- version
 
 asio::awaitable<Result<VersionInfo>> Client::version(CallOptions o) {
@@ -145,8 +144,8 @@ asio::awaitable<Result<VersionInfo>> Client::version(CallOptions o) {
 
 asio::awaitable<Result<std::vector<std::string>>> Client::namespaces_list(CallOptions o) {
   cs::namespaces::v1::ListNamespacesRequest req;
-  auto r = co_await HERD_UNARY(cs::namespaces::v1::ListNamespacesResponse, namespaces, List, req,
-                               o, "namespaces.list");
+  auto r = co_await HERD_UNARY(cs::namespaces::v1::ListNamespacesResponse, namespaces, List, req, o,
+                               "namespaces.list");
   if (!r.ok()) co_return r.status();
   std::vector<std::string> out;
   for (const auto& n : r->namespaces()) out.push_back(n.name());
@@ -166,8 +165,8 @@ asio::awaitable<Result<Container>> Client::containers_create(Container c, CallOp
   cs::containers::v1::CreateContainerRequest req;
   std::string what = "containers.create " + c.id();
   *req.mutable_container() = std::move(c);
-  auto r = co_await HERD_UNARY(cs::containers::v1::CreateContainerResponse, containers, Create,
-                               req, o, what);
+  auto r = co_await HERD_UNARY(cs::containers::v1::CreateContainerResponse, containers, Create, req,
+                               o, what);
   if (!r.ok()) co_return r.status();
   co_return std::move(*r->mutable_container());
 }
@@ -185,8 +184,8 @@ asio::awaitable<Result<std::vector<Container>>> Client::containers_list(
     std::vector<std::string> filters, CallOptions o) {
   cs::containers::v1::ListContainersRequest req;
   for (auto& f : filters) req.add_filters(f);
-  auto r = co_await HERD_UNARY(cs::containers::v1::ListContainersResponse, containers, List, req,
-                               o, "containers.list");
+  auto r = co_await HERD_UNARY(cs::containers::v1::ListContainersResponse, containers, List, req, o,
+                               "containers.list");
   if (!r.ok()) co_return r.status();
   co_return std::vector<Container>(r->containers().begin(), r->containers().end());
 }
@@ -198,8 +197,8 @@ asio::awaitable<Result<Container>> Client::containers_update(Container c,
   std::string what = "containers.update " + c.id();
   *req.mutable_container() = std::move(c);
   for (auto& p : paths) req.mutable_update_mask()->add_paths(p);
-  auto r = co_await HERD_UNARY(cs::containers::v1::UpdateContainerResponse, containers, Update,
-                               req, o, what);
+  auto r = co_await HERD_UNARY(cs::containers::v1::UpdateContainerResponse, containers, Update, req,
+                               o, what);
   if (!r.ok()) co_return r.status();
   co_return std::move(*r->mutable_container());
 }
@@ -215,8 +214,7 @@ asio::awaitable<Status> Client::containers_delete(std::string id, CallOptions o)
 
 asio::awaitable<Result<uint32_t>> Client::tasks_create(CreateTaskRequest req, CallOptions o) {
   std::string what = "tasks.create " + req.container_id();
-  auto r =
-      co_await HERD_UNARY(cs::tasks::v1::CreateTaskResponse, tasks, Create, req, o, what);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::CreateTaskResponse, tasks, Create, req, o, what);
   if (!r.ok()) co_return r.status();
   co_return r->pid();
 }
@@ -243,8 +241,7 @@ asio::awaitable<Result<std::vector<Process>>> Client::tasks_list(std::string fil
                                                                  CallOptions o) {
   cs::tasks::v1::ListTasksRequest req;
   req.set_filter(filter);
-  auto r =
-      co_await HERD_UNARY(cs::tasks::v1::ListTasksResponse, tasks, List, req, o, "tasks.list");
+  auto r = co_await HERD_UNARY(cs::tasks::v1::ListTasksResponse, tasks, List, req, o, "tasks.list");
   if (!r.ok()) co_return r.status();
   co_return std::vector<Process>(r->tasks().begin(), r->tasks().end());
 }
@@ -269,8 +266,7 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_wait(std::string container_id,
   co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
 }
 
-asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_id,
-                                                         CallOptions o) {
+asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_id, CallOptions o) {
   cs::tasks::v1::DeleteTaskRequest req;
   req.set_container_id(container_id);
   auto r = co_await HERD_UNARY(cs::tasks::v1::DeleteResponse, tasks, Delete, req, o,
@@ -286,7 +282,8 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_kill_and_delete(std::string co
   const auto deadline = steady_clock::now() + budget;
   auto step = [&] {
     CallOptions s = o;
-    s.timeout = std::max(milliseconds(1), duration_cast<milliseconds>(deadline - steady_clock::now()));
+    s.timeout =
+        std::max(milliseconds(1), duration_cast<milliseconds>(deadline - steady_clock::now()));
     return s;
   };
 

@@ -118,8 +118,7 @@ class Client {
   // --- content
   asio::awaitable<Result<ContentInfo>> content_info(std::string digest, CallOptions o = {});
   // Reads a whole blob; fails with kOutOfRange when it is larger than max_size.
-  asio::awaitable<Result<std::string>> content_read(std::string digest,
-                                                    int64_t max_size = 16 << 20,
+  asio::awaitable<Result<std::string>> content_read(std::string digest, int64_t max_size = 16 << 20,
                                                     CallOptions o = {});
   // Sets the labels of a blob (replacing those with the same keys).
   asio::awaitable<Result<ContentInfo>> content_set_labels(std::string digest, Labels labels,
@@ -136,22 +135,18 @@ class Client {
   using ChunkDone = std::function<void(Status, std::string)>;
   using ChunkSource = std::function<void(int64_t offset, ChunkDone done)>;
   asio::awaitable<Status> content_write(std::string ref, int64_t total, std::string expected,
-                                        Labels labels, ChunkSource read_chunk,
-                                        CallOptions o = {});
+                                        Labels labels, ChunkSource read_chunk, CallOptions o = {});
   asio::awaitable<Status> content_delete(std::string digest, CallOptions o = {});
 
   // --- snapshots
   asio::awaitable<Result<std::vector<Mount>>> snapshots_prepare(std::string snapshotter,
-                                                                std::string key,
-                                                                std::string parent,
+                                                                std::string key, std::string parent,
                                                                 Labels labels = {},
                                                                 CallOptions o = {});
   asio::awaitable<Result<std::vector<Mount>>> snapshots_mounts(std::string snapshotter,
-                                                               std::string key,
-                                                               CallOptions o = {});
+                                                               std::string key, CallOptions o = {});
   asio::awaitable<Status> snapshots_commit(std::string snapshotter, std::string name,
-                                           std::string key, Labels labels = {},
-                                           CallOptions o = {});
+                                           std::string key, Labels labels = {}, CallOptions o = {});
   asio::awaitable<Result<SnapshotInfo>> snapshots_stat(std::string snapshotter, std::string key,
                                                        CallOptions o = {});
   asio::awaitable<Result<std::vector<SnapshotInfo>>> snapshots_list(
@@ -162,8 +157,7 @@ class Client {
   // --- leases
   // An empty id lets herd pick a unique one. `expire_after` > 0 adds
   // containerd's gc.expire label, so a lease left by a crash ends by itself.
-  asio::awaitable<Result<Lease>> leases_create(std::string id,
-                                               std::chrono::seconds expire_after,
+  asio::awaitable<Result<Lease>> leases_create(std::string id, std::chrono::seconds expire_after,
                                                Labels labels = {}, CallOptions o = {});
   asio::awaitable<Result<std::vector<Lease>>> leases_list(std::vector<std::string> filters = {},
                                                           CallOptions o = {});
@@ -176,8 +170,7 @@ class Client {
   asio::awaitable<Result<std::vector<Container>>> containers_list(
       std::vector<std::string> filters = {}, CallOptions o = {});
   // Updates the fields named in `paths` ("labels", "spec", "image", ...).
-  asio::awaitable<Result<Container>> containers_update(Container c,
-                                                       std::vector<std::string> paths,
+  asio::awaitable<Result<Container>> containers_update(Container c, std::vector<std::string> paths,
                                                        CallOptions o = {});
   asio::awaitable<Status> containers_delete(std::string id, CallOptions o = {});
 
@@ -207,8 +200,8 @@ class Client {
 
   // --- events
   // Publishes an event (type_url/value are sent as a google.protobuf.Any).
-  asio::awaitable<Status> events_publish(std::string topic, std::string type_url,
-                                         std::string value, CallOptions o = {});
+  asio::awaitable<Status> events_publish(std::string topic, std::string type_url, std::string value,
+                                         CallOptions o = {});
 
   // For the events subscription (events.cpp): a context with the client's
   // metadata and no deadline.

@@ -32,8 +32,8 @@ void put_labels(Map* m, const Labels& labels) {
 asio::awaitable<Result<Image>> Client::images_get(std::string name, CallOptions o) {
   cs::images::v1::GetImageRequest req;
   req.set_name(name);
-  auto r =
-      co_await HERD_UNARY(cs::images::v1::GetImageResponse, images, Get, req, o, "images.get " + name);
+  auto r = co_await HERD_UNARY(cs::images::v1::GetImageResponse, images, Get, req, o,
+                               "images.get " + name);
   if (!r.ok()) co_return r.status();
   co_return std::move(*r->mutable_image());
 }
@@ -42,8 +42,8 @@ asio::awaitable<Result<std::vector<Image>>> Client::images_list(std::vector<std:
                                                                 CallOptions o) {
   cs::images::v1::ListImagesRequest req;
   for (auto& f : filters) req.add_filters(f);
-  auto r = co_await HERD_UNARY(cs::images::v1::ListImagesResponse, images, List, req, o,
-                               "images.list");
+  auto r =
+      co_await HERD_UNARY(cs::images::v1::ListImagesResponse, images, List, req, o, "images.list");
   if (!r.ok()) co_return r.status();
   co_return std::vector<Image>(r->images().begin(), r->images().end());
 }
@@ -128,9 +128,8 @@ asio::awaitable<Result<std::string>> Client::content_read(std::string digest, in
                                       cs::content::v1::ReadContentResponse>(
       make_context(o), std::move(req), std::move(on_message), o.canceller, what,
       [s = stubs_->content.get()](grpc::ClientContext* c,
-                                  const cs::content::v1::ReadContentRequest* q, auto* reactor) {
-        s->async()->Read(c, q, reactor);
-      });
+                                  const cs::content::v1::ReadContentRequest* q,
+                                  auto* reactor) { s->async()->Read(c, q, reactor); });
   if (!st.ok()) co_return st;
   co_return std::move(*data);
 }
@@ -141,9 +140,8 @@ namespace {
 // request, read its response, repeat; the last request commits. containerd
 // answers every request, and once more when the handler returns, so after
 // the commit the reactor reads to the end of the stream.
-class ContentWriteReactor
-    : public grpc::ClientBidiReactor<cs::content::v1::WriteContentRequest,
-                                     cs::content::v1::WriteContentResponse> {
+class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::WriteContentRequest,
+                                                           cs::content::v1::WriteContentResponse> {
  public:
   static constexpr int64_t kChunk = 1 << 20;
 
@@ -173,7 +171,7 @@ class ContentWriteReactor
   }
 
   void OnWriteDone(bool ok) override {
-    if (!ok) {  // stream broken; OnDone tells why
+    if (!ok) {                          // stream broken; OnDone tells why
       if (!committed_) release_hold();  // else the committing thread releases it
       return;
     }
@@ -219,7 +217,8 @@ class ContentWriteReactor
       send_chunk(Status::Ok(), std::string());
       return;
     }
-    source_(offset_, [this](Status s, std::string buf) { send_chunk(std::move(s), std::move(buf)); });
+    source_(offset_,
+            [this](Status s, std::string buf) { send_chunk(std::move(s), std::move(buf)); });
   }
 
   void send_chunk(Status s, std::string buf) {
@@ -297,17 +296,17 @@ class ContentWriteReactor
 
 }  // namespace
 
-asio::awaitable<Status> Client::content_write(std::string ref, int64_t total,
-                                              std::string expected, Labels labels,
-                                              ChunkSource read_chunk, CallOptions o) {
+asio::awaitable<Status> Client::content_write(std::string ref, int64_t total, std::string expected,
+                                              Labels labels, ChunkSource read_chunk,
+                                              CallOptions o) {
   std::string what = "content.write " + expected;
   const std::string ref_copy = ref;
   auto ctx = make_context(o);
   auto* stub = stubs_->content.get();
   auto initiation = [&](auto handler) {
     auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    auto work = asio::prefer(asio::get_associated_executor(*h),
-                             asio::execution::outstanding_work.tracked);
+    auto work =
+        asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
     auto* reactor = new ContentWriteReactor(
         std::move(ctx), std::move(ref), total, std::move(expected), std::move(labels),
         std::move(read_chunk), o.canceller, what,
@@ -328,18 +327,15 @@ asio::awaitable<Status> Client::content_write(std::string ref, int64_t total,
 
 // ---- snapshots
 
-asio::awaitable<Result<std::vector<Mount>>> Client::snapshots_prepare(std::string snapshotter,
-                                                                      std::string key,
-                                                                      std::string parent,
-                                                                      Labels labels,
-                                                                      CallOptions o) {
+asio::awaitable<Result<std::vector<Mount>>> Client::snapshots_prepare(
+    std::string snapshotter, std::string key, std::string parent, Labels labels, CallOptions o) {
   cs::snapshots::v1::PrepareSnapshotRequest req;
   req.set_snapshotter(snapshotter);
   req.set_key(key);
   req.set_parent(parent);
   put_labels(req.mutable_labels(), labels);
-  auto r = co_await HERD_UNARY(cs::snapshots::v1::PrepareSnapshotResponse, snapshots, Prepare,
-                               req, o, "snapshots.prepare " + key);
+  auto r = co_await HERD_UNARY(cs::snapshots::v1::PrepareSnapshotResponse, snapshots, Prepare, req,
+                               o, "snapshots.prepare " + key);
   if (!r.ok()) co_return r.status();
   co_return std::vector<Mount>(r->mounts().begin(), r->mounts().end());
 }
@@ -357,8 +353,7 @@ asio::awaitable<Result<std::vector<Mount>>> Client::snapshots_mounts(std::string
 }
 
 asio::awaitable<Status> Client::snapshots_commit(std::string snapshotter, std::string name,
-                                                 std::string key, Labels labels,
-                                                 CallOptions o) {
+                                                 std::string key, Labels labels, CallOptions o) {
   cs::snapshots::v1::CommitSnapshotRequest req;
   req.set_snapshotter(snapshotter);
   req.set_name(name);

@@ -18,10 +18,11 @@
 #include "containerd/stubs.h"
 
 // Issues stub->async()->METHOD through the bridge.
-#define HERD_UNARY(Resp, stub, METHOD, req, opts, what)                                    \
-  detail::unary<std::decay_t<decltype(req)>, Resp>(                                        \
-      make_context(opts), std::move(req), (opts).canceller, (what),                        \
-      [stub_ = stubs_->stub.get()](grpc::ClientContext* ctx_, const std::decay_t<decltype(req)>* req_, \
-                                   Resp* resp_, std::function<void(grpc::Status)> done_) { \
-        stub_->async()->METHOD(ctx_, req_, resp_, std::move(done_));                       \
+#define HERD_UNARY(Resp, stub, METHOD, req, opts, what)                                  \
+  detail::unary<std::decay_t<decltype(req)>, Resp>(                                      \
+      make_context(opts), std::move(req), (opts).canceller, (what),                      \
+      [stub_ = stubs_->stub.get()](grpc::ClientContext* ctx_,                            \
+                                   const std::decay_t<decltype(req)>* req_, Resp* resp_, \
+                                   std::function<void(grpc::Status)> done_) {            \
+        stub_->async()->METHOD(ctx_, req_, resp_, std::move(done_));                     \
       })

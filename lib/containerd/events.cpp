@@ -22,11 +22,16 @@ constexpr char kSyncTypeUrl[] = "herd.events.Sync";
 
 std::string_view to_string(TaskEvent::Kind kind) {
   switch (kind) {
-    case TaskEvent::Kind::kCreate: return "create";
-    case TaskEvent::Kind::kStart: return "start";
-    case TaskEvent::Kind::kExit: return "exit";
-    case TaskEvent::Kind::kOOM: return "oom";
-    case TaskEvent::Kind::kDelete: return "delete";
+    case TaskEvent::Kind::kCreate:
+      return "create";
+    case TaskEvent::Kind::kStart:
+      return "start";
+    case TaskEvent::Kind::kExit:
+      return "exit";
+    case TaskEvent::Kind::kOOM:
+      return "oom";
+    case TaskEvent::Kind::kDelete:
+      return "delete";
   }
   return "unknown";
 }
@@ -220,9 +225,8 @@ void EventStream::send_sync(uint64_t gen, uint32_t attempt) {
   });
 }
 
-void EventStream::on_envelope(uint64_t gen, std::string topic, std::string ns,
-                              std::string type_url, std::string value,
-                              std::chrono::system_clock::time_point published) {
+void EventStream::on_envelope(uint64_t gen, std::string topic, std::string ns, std::string type_url,
+                              std::string value, std::chrono::system_clock::time_point published) {
   if (stopped_ || gen != generation_) return;
   if (topic == kSyncTopic) {
     if (live_ || value != nonce_) return;  // another subscriber's, or a repeat

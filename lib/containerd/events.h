@@ -47,15 +47,15 @@ class Client;
 struct TaskEvent {
   enum class Kind { kCreate, kStart, kExit, kOOM, kDelete };
   Kind kind = Kind::kExit;
-  std::string topic;         // e.g. "/tasks/exit"
-  std::string ns;            // namespace of the envelope
+  std::string topic;  // e.g. "/tasks/exit"
+  std::string ns;     // namespace of the envelope
   std::string container_id;
-  std::string exec_id;       // == container_id for the init process (exit)
+  std::string exec_id;  // == container_id for the init process (exit)
   uint32_t pid = 0;
-  uint32_t exit_status = 0;  // exit and delete
-  std::chrono::system_clock::time_point exited_at{};   // exit and delete
-  std::chrono::system_clock::time_point published{};   // envelope timestamp
-  std::chrono::steady_clock::time_point received{};    // when herd read it
+  uint32_t exit_status = 0;                           // exit and delete
+  std::chrono::system_clock::time_point exited_at{};  // exit and delete
+  std::chrono::system_clock::time_point published{};  // envelope timestamp
+  std::chrono::steady_clock::time_point received{};   // when herd read it
 };
 
 std::string_view to_string(TaskEvent::Kind kind);
@@ -85,7 +85,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
   };
 
   static std::shared_ptr<EventStream> create(Client& client, asio::any_io_executor executor,
-                                              Options options, Handlers handlers);
+                                             Options options, Handlers handlers);
   ~EventStream();
 
   void start();

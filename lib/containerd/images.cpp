@@ -118,8 +118,7 @@ class Importer {
       if (auto s = co_await memory_blob(d, v->text, manifest_gc_labels(v->manifest)); !s.ok())
         co_return s;
     } else {
-      co_return Status::InvalidArgument(what + ": unsupported media type \"" + d.media_type +
-                                        "\"");
+      co_return Status::InvalidArgument(what + ": unsupported media type \"" + d.media_type + "\"");
     }
     done_.insert(d.digest);
     co_return Status::Ok();
@@ -128,8 +127,8 @@ class Importer {
   // A docker-save image: config and layers hashed here, a schema-2
   // manifest synthesised for them. Returns the manifest's descriptor.
   asio::awaitable<Result<OciDescriptor>> docker_image(DockerArchiveImage img, size_t n) {
-    const std::string what = "archive " + archive_->name() + ": manifest.json[" +
-                             std::to_string(n) + "]";
+    const std::string what =
+        "archive " + archive_->name() + ": manifest.json[" + std::to_string(n) + "]";
     auto plan = co_await plan_docker(img, what);
     if (!plan.ok()) co_return plan.status();
     if (cancelled(o_)) co_return Status::Cancelled(what + ": import cancelled");
@@ -151,14 +150,15 @@ class Importer {
 
  private:
   asio::awaitable<Result<VerifiedIndex>> read_index(const OciDescriptor& d) {
-    std::function<Result<VerifiedIndex>()> task = [archive = archive_, d]() -> Result<VerifiedIndex> {
+    std::function<Result<VerifiedIndex>()> task = [archive = archive_,
+                                                   d]() -> Result<VerifiedIndex> {
       auto text = archive->read_verified_blob(d.digest, d.size, kMaxJsonDocument);
       if (!text.ok()) return text.status();
       // Platforms are read when the image is resolved, not here: the
       // index is stored as it is.
-      auto idx = parse_index(*text, "archive " + archive->name() + ": index " +
-                                        short_digest(d.digest),
-                             /*with_platforms=*/false);
+      auto idx =
+          parse_index(*text, "archive " + archive->name() + ": index " + short_digest(d.digest),
+                      /*with_platforms=*/false);
       if (!idx.ok()) return idx.status();
       VerifiedIndex v;
       v.text = std::make_shared<const std::string>(std::move(*text));
@@ -173,8 +173,8 @@ class Importer {
                                                       d]() -> Result<VerifiedManifest> {
       auto text = archive->read_verified_blob(d.digest, d.size, kMaxJsonDocument);
       if (!text.ok()) return text.status();
-      auto m = parse_manifest(*text, "archive " + archive->name() + ": manifest " +
-                                         short_digest(d.digest));
+      auto m = parse_manifest(
+          *text, "archive " + archive->name() + ": manifest " + short_digest(d.digest));
       if (!m.ok()) return m.status();
       VerifiedManifest v;
       v.text = std::make_shared<const std::string>(std::move(*text));
@@ -221,7 +221,8 @@ class Importer {
       const std::string diff_id = plan->layers[i].digest;
       const std::string layer_what = what + ".Layers[" + std::to_string(i) + "]";
       std::function<Result<OciArchive::FileDigest>()> hash =
-          [archive = archive_, file = img.layers[i], layer_what]() -> Result<OciArchive::FileDigest> {
+          [archive = archive_, file = img.layers[i],
+           layer_what]() -> Result<OciArchive::FileDigest> {
         auto path = normalize_tar_path(file);
         if (!path.ok()) return Status::InvalidArgument(layer_what + ": " + path.status().message());
         auto d = archive->hash_file(*path);
@@ -306,10 +307,9 @@ class Importer {
     // (two components starting together) would otherwise find the ref
     // locked by the other. The second commit of a digest is AlreadyExists,
     // which content_write takes as success.
-    co_return co_await client_.content_write("herd-import-" + detail::random_token() + "-" +
-                                                 d.digest,
-                                             d.size, d.digest, std::move(labels),
-                                             std::move(source), wo);
+    co_return co_await client_.content_write(
+        "herd-import-" + detail::random_token() + "-" + d.digest, d.size, d.digest,
+        std::move(labels), std::move(source), wo);
   }
 
   Client& client_;
@@ -464,8 +464,8 @@ asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client, Block
       for (const auto& tag : d.repo_tags) {
         auto n = normalize_docker_ref(tag);
         if (!n.ok()) {
-          failed = n.status().with_context(what + ": manifest.json[" + std::to_string(i) +
-                                           "].RepoTags");
+          failed =
+              n.status().with_context(what + ": manifest.json[" + std::to_string(i) + "].RepoTags");
           break;
         }
         names.push_back(std::move(*n));
@@ -615,8 +615,8 @@ asio::awaitable<Result<ResolvedImage>> unpack_image(Client& client, std::string 
         // Mark the layer blob as unpacked, as containerd's own unpacker does.
         Labels uncompressed;
         uncompressed["containerd.io/uncompressed"] = image->diff_ids[i];
-        (void)co_await client.content_set_labels(image->layers[i].digest(),
-                                                 std::move(uncompressed), lo);
+        (void)co_await client.content_set_labels(image->layers[i].digest(), std::move(uncompressed),
+                                                 lo);
       }
     }
     if (!step.ok()) {

@@ -65,9 +65,9 @@ namespace herd::containerd {
 // An image as herd runs it.
 struct ResolvedImage {
   std::string name;
-  Descriptor manifest;               // the platform manifest (not an index)
+  Descriptor manifest;  // the platform manifest (not an index)
   std::string config_digest;
-  std::string config_json;           // the OCI image config blob
+  std::string config_json;  // the OCI image config blob
   std::vector<Descriptor> layers;
   std::vector<std::string> diff_ids;
   std::vector<std::string> chain_ids;  // one per layer; back() is the rootfs parent
@@ -98,8 +98,7 @@ Result<ArchiveFile> open_archive_file(const std::filesystem::path& path);
 // archive). All reading and hashing of the file runs on `pool`; the
 // calling strand only awaits results and talks to containerd.
 asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client, BlockingPool& pool,
-                                                           ArchiveFile archive,
-                                                           CallOptions o = {});
+                                                           ArchiveFile archive, CallOptions o = {});
 // The same for a path (opened with open_archive_file on `pool`).
 asio::awaitable<Result<std::vector<Image>>> import_archive(Client& client, BlockingPool& pool,
                                                            std::filesystem::path path,

@@ -38,8 +38,7 @@ Result<OciArchive> OciArchive::open(const std::filesystem::path& path) {
 
 Result<OciArchive::Entry> OciArchive::file(const std::string& file_name) const {
   auto it = entries_.find(file_name);
-  if (it == entries_.end())
-    return Status::NotFound("archive " + name() + ": no file " + file_name);
+  if (it == entries_.end()) return Status::NotFound("archive " + name() + ": no file " + file_name);
   return it->second;
 }
 
@@ -93,9 +92,8 @@ Result<std::string> OciArchive::read_verified_blob(const std::string& digest, in
     return Status::DataLoss(what + " has " + std::to_string(e->size) +
                             " bytes, its descriptor says " + std::to_string(size));
   if (e->size > max_size)
-    return Status(Code::kOutOfRange, what + " has " + std::to_string(e->size) +
-                                         " bytes (at most " + std::to_string(max_size) +
-                                         " for a JSON document)");
+    return Status(Code::kOutOfRange, what + " has " + std::to_string(e->size) + " bytes (at most " +
+                                         std::to_string(max_size) + " for a JSON document)");
   std::string buf(e->size, '\0');
   if (auto s = source_->read_at(e->offset, buf.data(), e->size); !s.ok()) return s;
   if ("sha256:" + sha256_hex(buf) != digest)

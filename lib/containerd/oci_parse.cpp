@@ -262,8 +262,7 @@ Result<OciManifest> parse_manifest(std::string_view text, const std::string& wha
   });
 }
 
-Result<OciIndex> parse_index(std::string_view text, const std::string& what,
-                             bool with_platforms) {
+Result<OciIndex> parse_index(std::string_view text, const std::string& what, bool with_platforms) {
   return no_throw(what, [&]() -> Result<OciIndex> {
     Parser p(what);
     auto doc = p.parse(text, kMaxJsonDocument);
@@ -271,8 +270,7 @@ Result<OciIndex> parse_index(std::string_view text, const std::string& what,
     if (auto s = p.object(*doc, ""); !s.ok()) return s;
     if (auto s = p.own_media_type(*doc, kOciIndexType, kDockerListType); !s.ok()) return s;
     OciIndex idx;
-    if (auto s = p.descriptors(*doc, "manifests", with_platforms, idx.manifests); !s.ok())
-      return s;
+    if (auto s = p.descriptors(*doc, "manifests", with_platforms, idx.manifests); !s.ok()) return s;
     return idx;
   });
 }

@@ -33,14 +33,13 @@ inline constexpr std::string_view kDockerManifestType =
     "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerConfigType =
     "application/vnd.docker.container.image.v1+json";
-inline constexpr std::string_view kDockerLayerType =
-    "application/vnd.docker.image.rootfs.diff.tar";
+inline constexpr std::string_view kDockerLayerType = "application/vnd.docker.image.rootfs.diff.tar";
 inline constexpr std::string_view kDockerLayerGzipType =
     "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 // Bounds on what an archive or the content store may hand herd.
-inline constexpr std::size_t kMaxIndexDepth = 8;        // index -> index -> ... -> manifest
-inline constexpr std::size_t kMaxJsonDocument = 4 << 20;  // manifests, indexes, index.json
+inline constexpr std::size_t kMaxIndexDepth = 8;             // index -> index -> ... -> manifest
+inline constexpr std::size_t kMaxJsonDocument = 4 << 20;     // manifests, indexes, index.json
 inline constexpr std::size_t kMaxConfigDocument = 16 << 20;  // image configs
 inline constexpr std::size_t kMaxDescriptors = 4096;  // manifests of an index, layers of a manifest
 inline constexpr std::size_t kMaxAnnotations = 1024;
@@ -99,11 +98,9 @@ Result<OciManifest> parse_manifest(std::string_view text, const std::string& wha
 // An OCI index or Docker manifest list. `with_platforms`: type-check each
 // entry's `platform` too (resolving needs it; importing copies the index
 // as it is and ignores it).
-Result<OciIndex> parse_index(std::string_view text, const std::string& what,
-                             bool with_platforms);
+Result<OciIndex> parse_index(std::string_view text, const std::string& what, bool with_platforms);
 // An OCI layout's index.json (entries must name a manifest or an index).
-Result<std::vector<LayoutEntry>> parse_layout_index(std::string_view text,
-                                                    const std::string& what);
+Result<std::vector<LayoutEntry>> parse_layout_index(std::string_view text, const std::string& what);
 // A docker-save manifest.json.
 Result<std::vector<DockerArchiveImage>> parse_docker_manifest(std::string_view text,
                                                               const std::string& what);

@@ -120,8 +120,8 @@ Status Scanner::parse_pax(const std::string& data, bool global, uint64_t pos) {
     while (j < data.size() && j - p < 20 && data[j] >= '0' && data[j] <= '9') ++j;
     const size_t digits = j - p;
     if (digits == 0 || digits >= 20 || j >= data.size() || data[j] != ' ')
-      return Status::DataLoss(where + ": record at byte " + std::to_string(p) +
-                              ": its length '" + printable(data.substr(p, 8)) +
+      return Status::DataLoss(where + ": record at byte " + std::to_string(p) + ": its length '" +
+                              printable(data.substr(p, 8)) +
                               "' is not a positive decimal followed by a space");
     uint64_t len = 0;
     for (size_t k = p; k < j; ++k) len = len * 10 + static_cast<uint64_t>(data[k] - '0');
@@ -243,7 +243,8 @@ Result<TarIndex> Scanner::run() {
       return Status::DataLoss(at(pos) + ": name longer than " + std::to_string(kMaxTarName) +
                               " bytes");
     auto name = normalize_tar_path(raw_name);
-    if (!name.ok()) return Status::DataLoss(entry_at(raw_name, pos) + ": " + name.status().message());
+    if (!name.ok())
+      return Status::DataLoss(entry_at(raw_name, pos) + ": " + name.status().message());
     name_bytes_ += name->size() + raw_link.size();
     if (name_bytes_ > kMaxTarNameBytes)
       return Status::DataLoss(at(pos) + ": the entries' names exceed " +
@@ -284,8 +285,8 @@ Result<TarIndex> Scanner::run() {
         }
         auto target = normalize_tar_path(joined);
         if (!target.ok())
-          return Status::DataLoss(entry_at(raw_name, pos) + ": symlink to '" +
-                                  printable(raw_link) + "' points outside the archive");
+          return Status::DataLoss(entry_at(raw_name, pos) + ": symlink to '" + printable(raw_link) +
+                                  "' points outside the archive");
         index_.erase(*name);
         symlinks_[*name] = Symlink{std::move(*target), pos};
         break;

@@ -96,9 +96,9 @@ grpc::Status shutting_down() {
 grpc::Status server_deadline_exceeded(const char* what, std::chrono::milliseconds d) {
   auto ms = d.count();
   std::string t = ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
-  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                      std::string("herdd did not complete ") + what + " within " + t +
-                          " (its own deadline for the call)");
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, std::string("herdd did not complete ") +
+                                                               what + " within " + t +
+                                                               " (its own deadline for the call)");
 }
 
 }  // namespace herd::control::internal

@@ -89,8 +89,7 @@ class Deadlines {
 // server owns it).
 class DeadlineThread {
  public:
-  explicit DeadlineThread(std::shared_ptr<Deadlines> d)
-      : d_(d), thread_([d] { d->run(); }) {}
+  explicit DeadlineThread(std::shared_ptr<Deadlines> d) : d_(d), thread_([d] { d->run(); }) {}
   ~DeadlineThread() {
     d_->stop();
     thread_.join();

@@ -64,22 +64,21 @@ Result<UniqueFd> unnamed_file(const std::string& dir) {
   if (fd) return fd;
   int e = errno;
   if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL) {
-    return Status::FailedPrecondition("cannot create a file in the import directory " + dir +
-                                      ": " + errno_text(e));
+    return Status::FailedPrecondition("cannot create a file in the import directory " + dir + ": " +
+                                      errno_text(e));
   }
   std::string tmpl = dir + "/upload-XXXXXX";
   UniqueFd named(::mkostemp(tmpl.data(), O_CLOEXEC));
   if (!named) {
     e = errno;
-    return Status::FailedPrecondition("cannot create a file in the import directory " + dir +
-                                      ": " + errno_text(e));
+    return Status::FailedPrecondition("cannot create a file in the import directory " + dir + ": " +
+                                      errno_text(e));
   }
   ::unlink(tmpl.c_str());
   return named;
 }
 
 }  // namespace
-
 
 Result<ImportUpload> ImportUpload::create(const std::string& dir, uint64_t max_bytes) {
   if (Status s = prepare_dir(dir); !s.ok()) return s;
@@ -133,7 +132,7 @@ Status ImportUpload::feed(const herd::v1::ImportImageRequest& m) {
           if (errno == EINTR) continue;
           int e = errno;
           Code c = (e == ENOSPC || e == EDQUOT || e == EFBIG) ? Code::kResourceExhausted
-                                                               : Code::kInternal;
+                                                              : Code::kInternal;
           return fail(Status(c, "writing the upload of " + name_ + ": " + errno_text(e)));
         }
         off += static_cast<size_t>(n);

@@ -76,9 +76,8 @@ void handle_act(Backend& backend, Verb verb, const v1::ActionRequest& req,
     return;
   }
   spdlog::info("control: {} '{}' requested", verb_name(verb), printable(req.name()));
-  backend.act(verb, req.name(), [done = std::move(done)](Status s) {
-    done(to_grpc(s), v1::ActionResponse());
-  });
+  backend.act(verb, req.name(),
+              [done = std::move(done)](Status s) { done(to_grpc(s), v1::ActionResponse()); });
 }
 
 void handle_reload(Backend& backend, const v1::ReloadRequest&, Done<v1::ReloadResponse> done) {

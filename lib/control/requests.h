@@ -38,8 +38,7 @@ void handle_list(Backend& backend, const v1::ListRequest& req, Done<v1::ListResp
 void handle_get(Backend& backend, const v1::GetRequest& req, Done<v1::GetResponse> done);
 void handle_act(Backend& backend, Verb verb, const v1::ActionRequest& req,
                 Done<v1::ActionResponse> done);
-void handle_reload(Backend& backend, const v1::ReloadRequest& req,
-                   Done<v1::ReloadResponse> done);
+void handle_reload(Backend& backend, const v1::ReloadRequest& req, Done<v1::ReloadResponse> done);
 // Watch: only the request's check (the stream is service.h's).
 grpc::Status check_watch(const v1::WatchRequest& req);
 

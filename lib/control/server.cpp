@@ -92,7 +92,7 @@ ControlServer::Stats ControlServer::stats() const {
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::any_io_executor executor,
-                                                           Options options, Backend& backend) {
+                                                            Options options, Backend& backend) {
   auto impl = std::make_unique<Impl>();
   const std::string path = options.socket_path;
   impl->options = std::move(options);
@@ -158,15 +158,15 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::any_io_executo
     return fail(Status::Internal("control: cannot start the gRPC servers"));
   }
 
-  impl->listener = std::make_shared<Listener>(executor, policy, o.max_connections,
-                                              impl->server.get(), impl->deny_server.get(),
-                                              impl->book);
+  impl->listener = std::make_shared<Listener>(
+      executor, policy, o.max_connections, impl->server.get(), impl->deny_server.get(), impl->book);
   if (Status s = impl->listener->start(std::move(sock).value()); !s.ok()) return fail(s);
 
-  spdlog::info("control: serving {} (mode 0660, group {}; at most {} connections, {} watchers, "
-               "{} imports)",
-               path, policy.group ? policy.group->display : std::string("of herdd"),
-               o.max_connections, o.max_watchers, o.max_imports);
+  spdlog::info(
+      "control: serving {} (mode 0660, group {}; at most {} connections, {} watchers, "
+      "{} imports)",
+      path, policy.group ? policy.group->display : std::string("of herdd"), o.max_connections,
+      o.max_watchers, o.max_imports);
   return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 

@@ -56,9 +56,10 @@ class ImportReactor final : public ImportReader {
       {
         std::lock_guard<std::mutex> l(import_refusal_mu);
         if (import_refusal_log().allow(&held)) {
-          spdlog::warn("control: refused an import: {} run already ({} more refused since the "
-                       "last warning)",
-                       c_.imports->max(), held);
+          spdlog::warn(
+              "control: refused an import: {} run already ({} more refused since the "
+              "last warning)",
+              c_.imports->max(), held);
         }
       }
       call_->abort(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -104,15 +105,14 @@ class ImportReactor final : public ImportReader {
     spdlog::info("control: import of {} received ({} bytes); importing", a->name, a->bytes);
     std::shared_ptr<ImportCall> call = call_;
     std::shared_ptr<SlotHold> slot = slot_;
-    c_.backend->import_image(std::move(a->file), a->name,
-                             [call, slot](Result<std::vector<std::string>> r) {
-                               v1::ImportImageResponse out;
-                               if (r.ok()) {
-                                 for (const std::string& n : *r) out.add_images(n);
-                               }
-                               call->complete(r.ok() ? grpc::Status::OK : to_grpc(r.status()),
-                                              std::move(out));
-                             });
+    c_.backend->import_image(
+        std::move(a->file), a->name, [call, slot](Result<std::vector<std::string>> r) {
+          v1::ImportImageResponse out;
+          if (r.ok()) {
+            for (const std::string& n : *r) out.add_images(n);
+          }
+          call->complete(r.ok() ? grpc::Status::OK : to_grpc(r.status()), std::move(out));
+        });
   }
 
   void OnCancel() override {
@@ -180,8 +180,7 @@ grpc::ServerUnaryReactor* Service::Stop(grpc::CallbackServerContext* ctx,
 }
 
 grpc::ServerUnaryReactor* Service::Restart(grpc::CallbackServerContext* ctx,
-                                           const v1::ActionRequest* req,
-                                           v1::ActionResponse* resp) {
+                                           const v1::ActionRequest* req, v1::ActionResponse* resp) {
   return unary("Restart", ctx, req, resp,
                [this](const v1::ActionRequest& r, Done<v1::ActionResponse> d) {
                  handle_act(*c_.backend, Verb::kRestart, r, std::move(d));

@@ -52,8 +52,7 @@ class Service final : public v1::Control::CallbackService {
                                   v1::ActionResponse* resp) override;
   grpc::ServerUnaryReactor* Stop(grpc::CallbackServerContext* ctx, const v1::ActionRequest* req,
                                  v1::ActionResponse* resp) override;
-  grpc::ServerUnaryReactor* Restart(grpc::CallbackServerContext* ctx,
-                                    const v1::ActionRequest* req,
+  grpc::ServerUnaryReactor* Restart(grpc::CallbackServerContext* ctx, const v1::ActionRequest* req,
                                     v1::ActionResponse* resp) override;
   grpc::ServerUnaryReactor* Reload(grpc::CallbackServerContext* ctx, const v1::ReloadRequest* req,
                                    v1::ReloadResponse* resp) override;

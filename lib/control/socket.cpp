@@ -74,8 +74,7 @@ Result<GroupInfo> resolve_group(const std::string& group) {
     break;
   }
   if (found == nullptr) {
-    return Status(Code::kInvalidArgument,
-                  "control socket group '" + group + "': no such group");
+    return Status(Code::kInvalidArgument, "control socket group '" + group + "': no such group");
   }
   return GroupInfo{found->gr_gid, group};
 }
@@ -142,7 +141,6 @@ grpc::ServerGenericBidiReactor* DenyService::CreateReactor(
   return new Reactor(book_->get(ctx->peer()));
 }
 
-
 // ---------------------------------------------------------------------------
 // The socket file.
 
@@ -178,8 +176,8 @@ Result<UniqueFd> take_lock(const std::string& socket_path) {
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) {
     int e = errno;
-    return Status(Code::kFailedPrecondition, "cannot open the control socket's lock file " +
-                                                 path + ": " + errno_text(e));
+    return Status(Code::kFailedPrecondition,
+                  "cannot open the control socket's lock file " + path + ": " + errno_text(e));
   }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
@@ -218,7 +216,8 @@ Status ensure_parent_dir(const std::string& socket_path) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
-      return Status(Code::kFailedPrecondition, dir + " (the control socket's directory) is not a directory");
+      return Status(Code::kFailedPrecondition,
+                    dir + " (the control socket's directory) is not a directory");
     }
     return Status::Ok();
   }
@@ -246,9 +245,9 @@ Status clear_stale(const std::string& path) {
                        : S_ISREG(st.st_mode) ? "a regular file"
                        : S_ISLNK(st.st_mode) ? "a symbolic link"
                                              : "not a socket";
-    return Status(Code::kFailedPrecondition,
-                  path + " exists and is " + what +
-                      ", not a stale control socket; refusing to replace it");
+    return Status(
+        Code::kFailedPrecondition,
+        path + " exists and is " + what + ", not a stale control socket; refusing to replace it");
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     int e = errno;
@@ -263,7 +262,8 @@ Result<UniqueFd> bind_socket(const std::string& path, const std::optional<GroupI
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    return Status(Code::kInvalidArgument, "control socket path '" + path + "' is empty or longer than " +
+    return Status(Code::kInvalidArgument, "control socket path '" + path +
+                                              "' is empty or longer than " +
                                               std::to_string(sizeof addr.sun_path - 1) + " bytes");
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
@@ -292,7 +292,6 @@ Result<UniqueFd> bind_socket(const std::string& path, const std::optional<GroupI
   if (::listen(fd.get(), 128) != 0) return fail("listen on");
   return fd;
 }
-
 
 // ---------------------------------------------------------------------------
 // Accepting connections.
@@ -353,10 +352,9 @@ ListenerStats Listener::stats() {
 }
 
 void Listener::arm() {
-  acceptor_->async_wait(asio::socket_base::wait_read,
-                        [self = shared_from_this()](const boost::system::error_code& ec) {
-                          self->on_readable(ec);
-                        });
+  acceptor_->async_wait(
+      asio::socket_base::wait_read,
+      [self = shared_from_this()](const boost::system::error_code& ec) { self->on_readable(ec); });
 }
 
 void Listener::on_readable(const boost::system::error_code& ec) {
@@ -384,9 +382,10 @@ void Listener::on_readable(const boost::system::error_code& ec) {
     ++stats_.accept_failures;
     uint64_t held = 0;
     if (accept_log_.allow(&held)) {
-      spdlog::warn("control: accept: {}; retrying every {} ms ({} more failures since the last "
-                   "warning)",
-                   errno_text(e), kAcceptRetryDelay.count(), held);
+      spdlog::warn(
+          "control: accept: {}; retrying every {} ms ({} more failures since the last "
+          "warning)",
+          errno_text(e), kAcceptRetryDelay.count(), held);
     }
     retry_later();
     return;
@@ -423,9 +422,10 @@ void Listener::take(int fd) {
     ++stats_.refused_connections;
     uint64_t held = 0;
     if (refusal_log_.allow(&held)) {
-      spdlog::warn("control: refused a connection: herdd serves at most {} connections at once "
-                   "({} more refused since the last warning)",
-                   max_connections_, held);
+      spdlog::warn(
+          "control: refused a connection: herdd serves at most {} connections at once "
+          "({} more refused since the last warning)",
+          max_connections_, held);
     }
     return;
   }

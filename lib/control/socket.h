@@ -22,9 +22,9 @@
 #include <string>
 #include <unordered_map>
 
-#include <boost/asio/local/stream_protocol.hpp>
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
+#include <boost/asio/local/stream_protocol.hpp>
 
 #include "common/asio.h"
 #include "common/status.h"
@@ -103,16 +103,16 @@ class LogLimiter {
 };
 
 struct ListenerStats {
-  size_t open_connections = 0;      // handed to gRPC and not yet closed by it
-  uint64_t accepted = 0;            // handed to gRPC, ever
-  uint64_t refused_connections = 0; // closed at once: over the limit
-  uint64_t accept_failures = 0;     // accept() out of fds or memory: retried later
+  size_t open_connections = 0;       // handed to gRPC and not yet closed by it
+  uint64_t accepted = 0;             // handed to gRPC, ever
+  uint64_t refused_connections = 0;  // closed at once: over the limit
+  uint64_t accept_failures = 0;      // accept() out of fds or memory: retried later
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(asio::any_io_executor ex, Policy policy, size_t max_connections,
-           grpc::Server* allowed, grpc::Server* denied, std::shared_ptr<DenyBook> book);
+  Listener(asio::any_io_executor ex, Policy policy, size_t max_connections, grpc::Server* allowed,
+           grpc::Server* denied, std::shared_ptr<DenyBook> book);
 
   Status start(UniqueFd fd);
   // Any thread. No handler touches the gRPC servers afterwards.
@@ -122,8 +122,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void arm();  // mu_ held
   void on_readable(const boost::system::error_code& ec);
-  void retry_later();  // mu_ held
-  void take(int fd);  // mu_ held
+  void retry_later();      // mu_ held
+  void take(int fd);       // mu_ held
   void hand_over(int fd);  // mu_ held
   // Forgets connections gRPC has closed (their fd is gone or is another
   // file now). mu_ held.

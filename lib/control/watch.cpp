@@ -167,9 +167,9 @@ class WatchState final : public Abortable, public std::enable_shared_from_this<W
   }
 
   void fall_behind() {  // mu_ held
-    finish_ = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                           "the watcher fell more than " + std::to_string(limit_) +
-                               " changes behind; watch again");
+    finish_ = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        "the watcher fell more than " + std::to_string(limit_) + " changes behind; watch again");
     queue_.clear();
     early_.clear();
     spdlog::warn("control: a watcher fell more than {} changes behind; ending its stream", limit_);
@@ -206,10 +206,9 @@ class WatchState final : public Abortable, public std::enable_shared_from_this<W
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:
-  WatchReactor(Backend* backend, std::shared_ptr<Tracker> tracker, std::string filter,
-               size_t limit)
-      : state_(std::make_shared<WatchState>(this, backend, std::move(tracker),
-                                            std::move(filter), limit)) {}
+  WatchReactor(Backend* backend, std::shared_ptr<Tracker> tracker, std::string filter, size_t limit)
+      : state_(std::make_shared<WatchState>(this, backend, std::move(tracker), std::move(filter),
+                                            limit)) {}
 
   const std::shared_ptr<WatchState>& state() const { return state_; }
   void hold(std::shared_ptr<Slots> slots) { slots_ = std::move(slots); }
@@ -232,11 +231,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 }  // namespace
 
 grpc::ServerWriteReactor<v1::WatchEvent>* start_watch(grpc::CallbackServerContext* ctx,
-                                                     const v1::WatchRequest* req,
-                                                     Backend* backend,
-                                                     std::shared_ptr<Tracker> tracker,
-                                                     std::shared_ptr<Slots> watchers,
-                                                     size_t queue_limit) {
+                                                      const v1::WatchRequest* req, Backend* backend,
+                                                      std::shared_ptr<Tracker> tracker,
+                                                      std::shared_ptr<Slots> watchers,
+                                                      size_t queue_limit) {
   mark(ctx);
   auto* reactor = new WatchReactor(backend, tracker, req->name(), queue_limit);
   std::shared_ptr<WatchState> state = reactor->state();
@@ -251,15 +249,15 @@ grpc::ServerWriteReactor<v1::WatchEvent>* start_watch(grpc::CallbackServerContex
     {
       std::lock_guard<std::mutex> l(log_mu);
       if (log.allow(&held)) {
-        spdlog::warn("control: refused a Watch: herdd serves at most {} watchers at once ({} more "
-                     "refused since the last warning)",
-                     watchers->max(), held);
+        spdlog::warn(
+            "control: refused a Watch: herdd serves at most {} watchers at once ({} more "
+            "refused since the last warning)",
+            watchers->max(), held);
       }
     }
-    state->request_finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        "herdd serves at most " + std::to_string(watchers->max()) +
-            " watchers at once; try again when one has ended"));
+    state->request_finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "herdd serves at most " + std::to_string(watchers->max()) +
+                                           " watchers at once; try again when one has ended"));
     return reactor;
   }
   reactor->hold(watchers);

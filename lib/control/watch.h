@@ -22,10 +22,9 @@
 namespace herd::control::internal {
 
 grpc::ServerWriteReactor<v1::WatchEvent>* start_watch(grpc::CallbackServerContext* ctx,
-                                                     const v1::WatchRequest* req,
-                                                     Backend* backend,
-                                                     std::shared_ptr<Tracker> tracker,
-                                                     std::shared_ptr<Slots> watchers,
-                                                     size_t queue_limit);
+                                                      const v1::WatchRequest* req, Backend* backend,
+                                                      std::shared_ptr<Tracker> tracker,
+                                                      std::shared_ptr<Slots> watchers,
+                                                      size_t queue_limit);
 
 }  // namespace herd::control::internal

@@ -87,8 +87,8 @@ std::string auth_file_path(std::string_view docker_config_env, std::string_view 
 
 Result<AuthFile> parse_auth_file(std::string_view text) {
   auto bad = [](const std::string& where, const std::string& why) -> Status {
-    return Status::InvalidArgument("docker auth file" + (where.empty() ? "" : ": " + where) +
-                                   ": " + why);
+    return Status::InvalidArgument("docker auth file" + (where.empty() ? "" : ": " + where) + ": " +
+                                   why);
   };
   if (text.size() > kMaxAuthFile)
     return bad("", std::to_string(text.size()) + " bytes, more than the maximum of " +
@@ -108,7 +108,8 @@ Result<AuthFile> parse_auth_file(std::string_view text) {
       if (it->size() > kMaxAuthEntries)
         return bad("credHelpers", "more than " + std::to_string(kMaxAuthEntries) + " entries");
       for (const auto& [k, v] : it->items()) {
-        if (!v.is_string()) return bad("credHelpers[\"" + printable(k) + "\"]", "expected a string");
+        if (!v.is_string())
+          return bad("credHelpers[\"" + printable(k) + "\"]", "expected a string");
         out.cred_helpers[k] = v.get<std::string>();
       }
     }

@@ -47,7 +47,7 @@ inline constexpr std::size_t kMaxAuthEntries = 1024;
 inline constexpr std::size_t kMaxAuthField = 64 << 10;
 
 struct Credentials {
-  std::string username;        // with password: Basic credentials
+  std::string username;  // with password: Basic credentials
   std::string password;
   std::string identity_token;  // an OAuth2 refresh token, when set
 
@@ -61,8 +61,8 @@ struct AuthEntry {
 };
 
 struct AuthFile {
-  std::vector<AuthEntry> auths;  // file order
-  std::string creds_store;       // "credsStore" (not run by herd)
+  std::vector<AuthEntry> auths;                     // file order
+  std::string creds_store;                          // "credsStore" (not run by herd)
   std::map<std::string, std::string> cred_helpers;  // "credHelpers" (not run by herd)
 };
 

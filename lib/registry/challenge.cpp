@@ -16,8 +16,22 @@ namespace {
 bool is_tchar(unsigned char c) {
   if (c <= 0x20 || c >= 0x7f) return false;
   switch (c) {
-    case '"': case '(': case ')': case ',': case '/': case ':': case ';': case '<':
-    case '=': case '>': case '?': case '@': case '[': case '\\': case ']': case '{':
+    case '"':
+    case '(':
+    case ')':
+    case ',':
+    case '/':
+    case ':':
+    case ';':
+    case '<':
+    case '=':
+    case '>':
+    case '?':
+    case '@':
+    case '[':
+    case '\\':
+    case ']':
+    case '{':
     case '}':
       return false;
     default:
@@ -26,8 +40,8 @@ bool is_tchar(unsigned char c) {
 }
 
 bool is_token68_char(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 std::string lower(std::string_view s) {
@@ -63,7 +77,8 @@ class ChallengeScanner {
         out.push_back(std::move(ch));
         continue;
       }
-      if (!spaced) return error(pos_, "expected a space after the scheme \"" + printable(scheme) + "\"");
+      if (!spaced)
+        return error(pos_, "expected a space after the scheme \"" + printable(scheme) + "\"");
       if (auto t68 = try_token68(); !t68.empty()) {
         ch.token68 = std::string(t68);
         out.push_back(std::move(ch));

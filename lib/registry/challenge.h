@@ -37,9 +37,9 @@ inline constexpr std::chrono::seconds kDefaultTokenLifetime{60};
 inline constexpr std::chrono::seconds kMinTokenLifetime{60};
 
 struct Challenge {
-  std::string scheme;                        // lower-cased: "bearer", "basic", ...
+  std::string scheme;                         // lower-cased: "bearer", "basic", ...
   std::map<std::string, std::string> params;  // keys lower-cased, values unquoted
-  std::string token68;  // "Scheme token68" form (no params then); rarely used
+  std::string token68;                        // "Scheme token68" form (no params then); rarely used
 
   // params[key] or "" when absent.
   std::string param(const std::string& key) const {

@@ -160,7 +160,8 @@ class Interpreter {
       return error(line, "endpoint \"" + printable(url) + "\": " + why);
     };
     if (url.empty()) return bad("empty");
-    if (url.size() > kMaxUrlPath) return bad("longer than " + std::to_string(kMaxUrlPath) + " bytes");
+    if (url.size() > kMaxUrlPath)
+      return bad("longer than " + std::to_string(kMaxUrlPath) + " bytes");
     for (char c : url) {
       const auto u = static_cast<unsigned char>(c);
       if (u <= 0x20 || u >= 0x7f) return bad("contains a space, control or non-ASCII byte");
@@ -187,7 +188,8 @@ class Interpreter {
     return Status::Ok();
   }
 
-  Status string_list(const TomlValue& v, const std::string& key, std::vector<std::string>& out) const {
+  Status string_list(const TomlValue& v, const std::string& key,
+                     std::vector<std::string>& out) const {
     if (v.kind == Kind::kString) {
       out.push_back(v.text);
       return Status::Ok();
@@ -214,11 +216,12 @@ class Interpreter {
 
   // The keys of one endpoint's table (a [host."..."] or the top level).
   // `prefix` names it in messages; `top` skips "server" and "host".
-  Status endpoint_config(const TomlValue& t, const std::string& prefix, bool top,
-                         HostEndpoint& e, bool& override_path) {
+  Status endpoint_config(const TomlValue& t, const std::string& prefix, bool top, HostEndpoint& e,
+                         bool& override_path) {
     override_path = false;
     if (auto* o = t.find("override_path")) {
-      if (o->kind != Kind::kBool) return error(o->line, prefix + "override_path: expected a boolean");
+      if (o->kind != Kind::kBool)
+        return error(o->line, prefix + "override_path: expected a boolean");
       override_path = o->boolean;
     }
     for (std::size_t i = 0; i < t.keys.size(); ++i) {
@@ -278,8 +281,8 @@ class Interpreter {
       return Status::Ok();
     }
     if (v.kind != Kind::kArray)
-      return error(v.line, key + ": expected a string or an array, not " +
-                               internal::toml_kind_name(v.kind));
+      return error(
+          v.line, key + ": expected a string or an array, not " + internal::toml_kind_name(v.kind));
     for (const auto& item : v.items) {
       ClientCert c;
       if (item.kind == Kind::kString) {
@@ -344,8 +347,7 @@ bool is_loopback_host(std::string_view host) {
   if (lower(name) == "localhost") return true;
   const std::string n(name);
   in_addr a4{};
-  if (::inet_pton(AF_INET, n.c_str(), &a4) == 1)
-    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (::inet_pton(AF_INET, n.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
   in6_addr a6{};
   if (::inet_pton(AF_INET6, n.c_str(), &a6) == 1) {
     static constexpr unsigned char kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -373,7 +375,8 @@ Result<HostEndpoint> default_endpoint(std::string_view registry_host) {
 
 Result<HostsConfig> parse_hosts_toml(std::string_view text, std::string_view directory,
                                      std::string_view registry_host) {
-  const std::string what = "hosts.toml \"" + printable(join_path(directory, "hosts.toml"), 400) + "\"";
+  const std::string what =
+      "hosts.toml \"" + printable(join_path(directory, "hosts.toml"), 400) + "\"";
   if (!valid_host(registry_host)) return bad_host(registry_host);
   if (text.size() > kMaxHostsFile)
     return Status::InvalidArgument(what + ": " + std::to_string(text.size()) +
@@ -388,8 +391,8 @@ Result<HostsConfig> parse_hosts_toml(std::string_view text, std::string_view dir
   if (const TomlValue* hosts = tree->find("host")) {
     if (hosts->kind != Kind::kTable) return in.error(hosts->line, "host: expected a table");
     if (hosts->keys.size() > kMaxHostEndpoints)
-      return in.error(hosts->line, "more than " + std::to_string(kMaxHostEndpoints) +
-                                       " [host] tables");
+      return in.error(hosts->line,
+                      "more than " + std::to_string(kMaxHostEndpoints) + " [host] tables");
     for (std::size_t i = 0; i < hosts->keys.size(); ++i) {
       const TomlValue& t = hosts->items[i];
       const std::string prefix = "host." + quoted_key(hosts->keys[i]) + ".";
@@ -469,7 +472,8 @@ Result<HostsConfig> load_cert_files(const std::string& dir, std::string_view reg
       if (::stat(key.c_str(), &st) == 0) {
         c.key = key;
       } else if (errno != ENOENT) {
-        return Status::Unavailable(where + ": " + printable(key, 400) + ": " + std::strerror(errno));
+        return Status::Unavailable(where + ": " + printable(key, 400) + ": " +
+                                   std::strerror(errno));
       }
       e.client_certs.push_back(std::move(c));
     }

@@ -103,7 +103,7 @@ struct HttpResponse {
   // Headers of the final response; names lowercased, values trimmed. A
   // name given twice keeps both, in order.
   std::multimap<std::string, std::string> headers;
-  std::string body;  // fetch(); stream(): only for a non-2xx status
+  std::string body;         // fetch(); stream(): only for a non-2xx status
   uint64_t body_bytes = 0;  // bytes of body received (stream(): handed to the sink)
 
   // The first value of `name` (lowercase), if any.
@@ -123,8 +123,8 @@ class HttpClient {
   asio::awaitable<Result<HttpResponse>> fetch(HttpRequest request);
 
   // `head` is the response so far (status, url, headers; body empty).
-  using Sink = std::function<asio::awaitable<Status>(const HttpResponse& head,
-                                                     std::string_view chunk)>;
+  using Sink =
+      std::function<asio::awaitable<Status>(const HttpResponse& head, std::string_view chunk)>;
   asio::awaitable<Result<HttpResponse>> stream(HttpRequest request, Sink sink);
 
   // Transfers in flight (tests, metrics).

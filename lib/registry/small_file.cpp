@@ -13,9 +13,8 @@
 
 namespace herd::registry::internal {
 
-Result<std::optional<std::string>> read_small_file(const std::string& path,
-                                                    std::size_t max_bytes,
-                                                    const std::string& what) {
+Result<std::optional<std::string>> read_small_file(const std::string& path, std::size_t max_bytes,
+                                                   const std::string& what) {
   const std::string name = what + " \"" + printable(path, 400) + "\"";
   if (path.empty() || path.find('\0') != std::string::npos)
     return Status::InvalidArgument(name + ": not a valid path");
@@ -30,8 +29,7 @@ Result<std::optional<std::string>> read_small_file(const std::string& path,
     return Status::InvalidArgument(name + ": " + file_kind(st.st_mode) + ", not a regular file");
   if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
     return Status::InvalidArgument(name + ": " + std::to_string(st.st_size) +
-                                   " bytes, more than the maximum of " +
-                                   std::to_string(max_bytes));
+                                   " bytes, more than the maximum of " + std::to_string(max_bytes));
   std::string text(max_bytes + 1, '\0');
   std::size_t got = 0;
   while (got < text.size()) {

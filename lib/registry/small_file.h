@@ -21,8 +21,7 @@ namespace herd::registry::internal {
 // (kInvalidArgument for a wrong kind or size, kUnavailable for others)
 // name `what` and the path: "docker auth file "/root/.docker/config.json":
 // a directory, not a regular file".
-Result<std::optional<std::string>> read_small_file(const std::string& path,
-                                                    std::size_t max_bytes,
-                                                    const std::string& what);
+Result<std::optional<std::string>> read_small_file(const std::string& path, std::size_t max_bytes,
+                                                   const std::string& what);
 
 }  // namespace herd::registry::internal

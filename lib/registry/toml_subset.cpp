@@ -10,12 +10,10 @@ namespace {
 using Kind = TomlValue::Kind;
 
 bool is_bare_key_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
-bool is_word_char(char c) {
-  return is_bare_key_char(c) || c == '+' || c == '.' || c == ':';
-}
+bool is_word_char(char c) { return is_bare_key_char(c) || c == '+' || c == '.' || c == ':'; }
 
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
@@ -74,7 +72,8 @@ class Parser {
         continue;
       }
       if (c == '\r' && i + 1 < s_.size() && s_[i + 1] == '\n') continue;
-      if ((c < 0x20 && c != '\t') || c == 0x7f) return error_at(line_no, "control byte in the file");
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return error_at(line_no, "control byte in the file");
     }
     if (s_.size() - line_start > max_line)
       return error_at(line_no, "longer than " + std::to_string(max_line) + " bytes");
@@ -132,7 +131,8 @@ class Parser {
   }
 
   Status basic_string(std::string& out) {
-    if (peek_at(1) == '"' && peek_at(2) == '"') return error("multi-line strings are not supported");
+    if (peek_at(1) == '"' && peek_at(2) == '"')
+      return error("multi-line strings are not supported");
     ++pos_;
     while (true) {
       if (at_end() || peek() == '\n' || peek() == '\r') return error("unterminated string");
@@ -149,14 +149,30 @@ class Parser {
       const char e = peek_at(1);
       pos_ += 2;
       switch (e) {
-        case 'b': out += '\b'; break;
-        case 't': out += '\t'; break;
-        case 'n': out += '\n'; break;
-        case 'f': out += '\f'; break;
-        case 'r': out += '\r'; break;
-        case 'e': out += '\x1b'; break;
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
+        case 'b':
+          out += '\b';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'e':
+          out += '\x1b';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
         case 'u':
         case 'U': {
           const std::size_t digits = e == 'u' ? 4 : 8;
@@ -228,7 +244,8 @@ class Parser {
   }
 
   Status value(TomlValue& v, std::size_t depth) {
-    if (depth > kMaxTomlDepth) return error("values nested deeper than " + std::to_string(kMaxTomlDepth));
+    if (depth > kMaxTomlDepth)
+      return error("values nested deeper than " + std::to_string(kMaxTomlDepth));
     if (auto s = count_value(); !s.ok()) return s;
     v.line = line_;
     if (at_end()) return error("expected a value");
@@ -329,8 +346,7 @@ class Parser {
       }
       t = next;
     }
-    if (t->find(path.back()))
-      return error("key " + shown_key(path) + " is defined twice");
+    if (t->find(path.back())) return error("key " + shown_key(path) + " is defined twice");
     t->keys.push_back(path.back());
     t->items.push_back(std::move(item));
     return Status::Ok();
@@ -406,11 +422,16 @@ class Parser {
 
 const char* toml_kind_name(TomlValue::Kind kind) {
   switch (kind) {
-    case Kind::kString: return "a string";
-    case Kind::kBool: return "a boolean";
-    case Kind::kWord: return "a number or date";
-    case Kind::kArray: return "an array";
-    case Kind::kTable: return "a table";
+    case Kind::kString:
+      return "a string";
+    case Kind::kBool:
+      return "a boolean";
+    case Kind::kWord:
+      return "a number or date";
+    case Kind::kArray:
+      return "an array";
+    case Kind::kTable:
+      return "a table";
   }
   return "a value";
 }

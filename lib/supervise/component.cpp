@@ -1,8 +1,11 @@
 #include "supervise/component.h"
 
+#include <cassert>
+
 #include <spdlog/spdlog.h>
 
 #include "common/exceptions.h"
+#include "common/strand_check.h"
 
 namespace herd::supervise {
 
@@ -19,8 +22,8 @@ bool is_init_exit(const containerd::TaskEvent& e) {
 
 ProbeSpec probe_spec_from(const config::ReadyProbe& r) {
   ProbeSpec s;
-  s.kind = r.kind == config::ReadyProbe::Kind::kHttp ? ProbeSpec::Kind::kHttp
-                                                     : ProbeSpec::Kind::kTcp;
+  s.kind =
+      r.kind == config::ReadyProbe::Kind::kHttp ? ProbeSpec::Kind::kHttp : ProbeSpec::Kind::kTcp;
   s.host = r.host;
   s.port = r.port;
   s.path = r.path;
@@ -125,6 +128,7 @@ ComponentStatus Component::status() const {
 // ------------------------------------------------------------ machine
 
 void Component::feed(const Event& e) {
+  assert(running_on(executor_));  // the machine is the strand's alone
   if (detached_) return;
   Transition t = step(machine_, e, env_.time->now());
   machine_ = std::move(t.machine);
@@ -179,17 +183,17 @@ void Component::perform(const Action& a) {
         break;
       }
       const uint32_t pid = machine_.pid;
-      probe_ = ReadinessProbe::create(
-          executor_, probe_spec_from(*config_.ready),
-          [weak = weak_from_this(), pid](bool ready, std::string detail) {
-            auto s = weak.lock();
-            if (!s || s->machine_.pid != pid) return;
-            if (ready) {
-              s->feed(ProbeOk{});
-            } else {
-              s->feed(ProbeFailed{"readiness: " + detail});
-            }
-          });
+      probe_ =
+          ReadinessProbe::create(executor_, probe_spec_from(*config_.ready),
+                                 [weak = weak_from_this(), pid](bool ready, std::string detail) {
+                                   auto s = weak.lock();
+                                   if (!s || s->machine_.pid != pid) return;
+                                   if (ready) {
+                                     s->feed(ProbeOk{});
+                                   } else {
+                                     s->feed(ProbeFailed{"readiness: " + detail});
+                                   }
+                                 });
       probe_->start();
       break;
     }

@@ -59,8 +59,8 @@ struct ComponentStatus {
 class Component : public std::enable_shared_from_this<Component> {
  public:
   struct Env {
-    Runtime* runtime = nullptr;            // makes the actor's ContainerOps; never null
-    TimeSource* time = &steady_time();     // never null
+    Runtime* runtime = nullptr;         // makes the actor's ContainerOps; never null
+    TimeSource* time = &steady_time();  // never null
     // Random source for restart jitter; empty = none.
     RandomSource random;
     // Tests only: called on the strand at the start of every operation
@@ -94,8 +94,7 @@ class Component : public std::enable_shared_from_this<Component> {
   State state() const { return machine_.state; }
 
  private:
-  Component(asio::any_io_executor executor, Env env, config::Component config,
-            Observer observer);
+  Component(asio::any_io_executor executor, Env env, config::Component config, Observer observer);
 
   void feed(const Event& e);
   void perform(const Action& a);
@@ -146,7 +145,7 @@ class Component : public std::enable_shared_from_this<Component> {
   bool adopted_ = false;
 
   std::unique_ptr<ContainerOps> ops_;
-  std::shared_ptr<Canceller> inflight_;   // prepare/start calls
+  std::shared_ptr<Canceller> inflight_;  // prepare/start calls
   uint64_t inflight_gen_ = 0;
   uint64_t reconcile_gen_ = 0;
   uint64_t stop_gen_ = 0;

@@ -23,8 +23,8 @@ using containerd::CallOptions;
 
 std::string spec_hash(const std::string& spec_json, const std::string& manifest_digest,
                       const std::string& snapshotter) {
-  return containerd::sha256_digest(spec_json + "\n" + manifest_digest + "\n" + snapshotter +
-                                   "\n" + containerd::kRuntimeRuncV2);
+  return containerd::sha256_digest(spec_json + "\n" + manifest_digest + "\n" + snapshotter + "\n" +
+                                   containerd::kRuntimeRuncV2);
 }
 
 namespace {
@@ -50,8 +50,7 @@ class ContainerdOps final : public ContainerOps {
  private:
   asio::awaitable<Status> ensure_image(const std::shared_ptr<Canceller>& cancel);
   asio::awaitable<Status> ensure_container(const std::string& spec_json, const std::string& hash,
-                                           const std::shared_ptr<Canceller>& cancel,
-                                           Prepared* out);
+                                           const std::shared_ptr<Canceller>& cancel, Prepared* out);
   asio::awaitable<Status> create_container(const std::string& spec_json, const std::string& hash,
                                            const std::shared_ptr<Canceller>& cancel);
   asio::awaitable<void> remove_container();
@@ -175,8 +174,8 @@ asio::awaitable<Status> ContainerdOps::create_container(const std::string& spec_
   CallOptions lo = o;
   lo.lease = lease->id();
   Status result;
-  auto mounts = co_await c.snapshots_prepare(s_.snapshotter, config_.name,
-                                             image_->top_chain_id(), {}, lo);
+  auto mounts =
+      co_await c.snapshots_prepare(s_.snapshotter, config_.name, image_->top_chain_id(), {}, lo);
   if (!mounts.ok()) {
     result = mounts.status();
   } else {
@@ -225,8 +224,8 @@ asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_
     // down) with the old task still running: it gets its stop signal and
     // stop_grace to exit, as in a stop, before it is killed.
     if (!same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
-      Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal),
-                                       false, o);
+      Status k =
+          co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal), false, o);
       if (k.ok()) {
         CallOptions w = call(cancel);
         w.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
@@ -285,10 +284,9 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
   containerd::CreateTaskRequest req;
   req.set_container_id(config_.name);
   for (const auto& m : *mounts) *req.add_rootfs() = m;
-  const std::string output =
-      s_.output_logger.empty()
-          ? "file://" + log_path()
-          : herd::systemd::container_logger_uri(s_.output_logger, config_.name);
+  const std::string output = s_.output_logger.empty() ? "file://" + log_path()
+                                                      : herd::systemd::container_logger_uri(
+                                                            s_.output_logger, config_.name);
   req.set_stdout(output);
   req.set_stderr(output);
   auto pid = co_await c.tasks_create(std::move(req), o);
@@ -341,7 +339,8 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
   if (!deleted.ok() && !deleted.status().is_not_found()) result = deleted.status();
   co_await remove_container();
   auto left = co_await c.containers_get(config_.name, call());
-  if (left.ok()) result = Status::Unavailable("container " + config_.name + " could not be deleted");
+  if (left.ok())
+    result = Status::Unavailable("container " + config_.name + " could not be deleted");
   co_return result;
 }
 

@@ -67,8 +67,8 @@ class ContainerdRuntime final : public Runtime {
 
   std::unique_ptr<ContainerOps> ops(const config::Component& component,
                                     asio::any_io_executor strand) override;
-  std::shared_ptr<EventSubscription> subscribe(
-      asio::any_io_executor executor, containerd::EventStream::Handlers handlers) override;
+  std::shared_ptr<EventSubscription> subscribe(asio::any_io_executor executor,
+                                               containerd::EventStream::Handlers handlers) override;
 
  private:
   containerd::Client& client_;

@@ -81,24 +81,24 @@ std::string_view to_string(State s);
 
 // What the machine asks the actor to do, in order.
 enum class ActionKind {
-  kPrepare,       // resolve image, adopt or clean up leftovers, ensure container
-  kStartTask,     // delete any old task (killing it), create + start a new one
-  kStartProbe,    // begin readiness probing of the current task
+  kPrepare,     // resolve image, adopt or clean up leftovers, ensure container
+  kStartTask,   // delete any old task (killing it), create + start a new one
+  kStartProbe,  // begin readiness probing of the current task
   kCancelProbe,
-  kArmTimer,      // restart timer: fire TimerFired after `delay`
+  kArmTimer,  // restart timer: fire TimerFired after `delay`
   kCancelTimer,
   kCancelInFlight,  // abort a pending prepare/start call (Canceller)
-  kStopTask,      // stop: SIGTERM, wait until `deadline`, SIGKILL, delete task+container
-  kShortenStop,   // a stop is running; its deadline is now `deadline`
-  kKillTask,      // the task must die now (failed readiness): SIGKILL, keep container
-  kReconcile,     // query the task's real state (after a stream gap)
+  kStopTask,        // stop: SIGTERM, wait until `deadline`, SIGKILL, delete task+container
+  kShortenStop,     // a stop is running; its deadline is now `deadline`
+  kKillTask,        // the task must die now (failed readiness): SIGKILL, keep container
+  kReconcile,       // query the task's real state (after a stream gap)
 };
 std::string_view to_string(ActionKind k);
 
 struct Action {
   ActionKind kind;
-  Duration delay{0};        // kArmTimer
-  TimePoint deadline{};     // kStopTask, kShortenStop
+  Duration delay{0};     // kArmTimer
+  TimePoint deadline{};  // kStopTask, kShortenStop
   bool operator==(const Action&) const = default;
 };
 
@@ -138,9 +138,8 @@ struct ReconcileResult {
   uint32_t pid = 0;
   uint32_t exit_code = 0;  // when !running and the task had exited
 };
-using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen,
-                           ProbeOk, ProbeFailed, TimerFired, StopDone, StreamGap,
-                           ReconcileResult>;
+using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen, ProbeOk,
+                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult>;
 std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
@@ -149,21 +148,21 @@ enum class Desired { kRun, kStop };
 struct Machine {
   State state = State::kPending;
   Desired desired = Desired::kStop;
-  uint32_t pid = 0;                          // current task, 0 if none
+  uint32_t pid = 0;  // current task, 0 if none
   std::optional<uint32_t> last_exit_code;
   std::optional<TimePoint> last_exit_at;
   std::optional<TimePoint> ready_since;
-  std::optional<TimePoint> stop_deadline;    // while stopping
+  std::optional<TimePoint> stop_deadline;  // while stopping
   std::string last_error;
-  bool reconciling = false;                  // a Reconcile is in flight
+  bool reconciling = false;  // a Reconcile is in flight
   // The container is in place (PrepareDone ok). A failed start clears it,
   // so the next attempt prepares again (which is cheap when all is well).
   bool prepared = false;
   // An exit seen while starting, before StartDone told the pid: applied
   // when StartDone arrives with that pid (a task that dies at once).
   std::optional<ExitSeen> early_exit;
-  std::optional<TimePoint> early_exit_at;    // when early_exit was seen
-  RestartTracker restarts;                   // count, backoff, reset window
+  std::optional<TimePoint> early_exit_at;  // when early_exit was seen
+  RestartTracker restarts;                 // count, backoff, reset window
 };
 
 struct Transition {

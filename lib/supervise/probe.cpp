@@ -10,7 +10,8 @@
 #include <cassert>
 #include <cctype>
 #include <string_view>
-#include <typeinfo>
+
+#include "common/strand_check.h"
 
 namespace herd::supervise {
 namespace {
@@ -144,31 +145,8 @@ ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, C
 
 ReadinessProbe::~ReadinessProbe() = default;
 
-namespace {
-
-// Boost 1.74's any_executor::target<T>() casts without checking the type
-// (it returns the target as a T* whatever it holds), so the type is
-// compared first.
-template <class T>
-const T* target_as(const asio::any_io_executor& ex) {
-  return ex.target_type() == typeid(T) ? ex.target<T>() : nullptr;
-}
-
-}  // namespace
-
-bool ReadinessProbe::running_on_executor() const {
-  // The component's strand (make_strand of the supervisor's any_io_executor).
-  if (auto* s = target_as<asio::strand<asio::any_io_executor>>(executor_))
-    return s->running_in_this_thread();
-  if (auto* s = target_as<asio::strand<asio::io_context::executor_type>>(executor_))
-    return s->running_in_this_thread();
-  if (auto* e = target_as<asio::io_context::executor_type>(executor_))
-    return e->running_in_this_thread();
-  return true;  // an executor type we cannot ask
-}
-
 void ReadinessProbe::start() {
-  assert(running_on_executor());
+  assert(running_on(executor_));
   if (started_ || cancelled_) return;
   started_ = true;
   if (!invalid_.empty()) {
@@ -190,7 +168,7 @@ void ReadinessProbe::start() {
 }
 
 void ReadinessProbe::cancel() {
-  assert(running_on_executor());
+  assert(running_on(executor_));
   if (cancelled_) return;
   cancelled_ = true;
   done_ = true;

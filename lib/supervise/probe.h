@@ -117,7 +117,6 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
 
   ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb);
 
-  bool running_on_executor() const;
   bool stale(const std::shared_ptr<Attempt>& a) const;
 
   void do_attempt();

@@ -108,9 +108,7 @@ class RestartTracker {
 
   uint32_t consecutive() const { return consecutive_; }
   uint64_t total() const { return total_; }  // restarts since herdd started it
-  std::optional<std::chrono::steady_clock::time_point> ready_since() const {
-    return ready_since_;
-  }
+  std::optional<std::chrono::steady_clock::time_point> ready_since() const { return ready_since_; }
 
  private:
   config::RestartPolicy policy_;

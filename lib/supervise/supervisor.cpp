@@ -1,8 +1,10 @@
 #include "supervise/supervisor.h"
 
+#include "common/strand_check.h"
 #include "supervise/containerd_ops.h"
 
 #include <algorithm>
+#include <cassert>
 #include <random>
 
 namespace herd::supervise {
@@ -10,17 +12,15 @@ namespace herd::supervise {
 std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor, Runtime& runtime,
                                                config::Config config, Observer observer,
                                                Options options) {
-  auto sup = std::shared_ptr<Supervisor>(new Supervisor(std::move(executor), runtime,
-                                                        std::move(config), std::move(observer),
-                                                        std::move(options)));
+  auto sup = std::shared_ptr<Supervisor>(new Supervisor(
+      std::move(executor), runtime, std::move(config), std::move(observer), std::move(options)));
   sup->create_actors();
   return sup;
 }
 
 std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
-                                               containerd::Client& client,
-                                               config::Config config, Observer observer,
-                                               Options options) {
+                                               containerd::Client& client, config::Config config,
+                                               Observer observer, Options options) {
   std::unique_ptr<BlockingPool> own_pool;
   if (!options.pool) {
     own_pool = std::make_unique<BlockingPool>(1);
@@ -32,9 +32,8 @@ std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
   settings.output_logger = options.output_logger;
   settings.pool = options.pool;
   auto runtime = std::make_unique<ContainerdRuntime>(client, std::move(settings));
-  auto sup = std::shared_ptr<Supervisor>(new Supervisor(std::move(executor), *runtime,
-                                                        std::move(config), std::move(observer),
-                                                        std::move(options)));
+  auto sup = std::shared_ptr<Supervisor>(new Supervisor(
+      std::move(executor), *runtime, std::move(config), std::move(observer), std::move(options)));
   sup->own_runtime_ = std::move(runtime);
   sup->own_pool_ = std::move(own_pool);
   sup->create_actors();
@@ -115,6 +114,7 @@ void Supervisor::start() {
 }
 
 void Supervisor::on_status(uint64_t id, const ComponentStatus& s) {
+  assert(running_on(executor_));
   auto it = components_.find(s.name);
   if (it == components_.end() || it->second.id != id) {
     // A removed component on its way out: reported, not kept.

@@ -46,8 +46,8 @@
 #include <vector>
 
 #include "common/asio.h"
-#include "config/config.h"
 #include "common/blocking_pool.h"
+#include "config/config.h"
 #include "containerd/client.h"
 #include "containerd/events.h"
 #include "supervise/component.h"
@@ -59,7 +59,7 @@ namespace herd::supervise {
 class Supervisor : public std::enable_shared_from_this<Supervisor> {
  public:
   struct Options {
-    RandomSource random;  // restart jitter; empty = a seeded engine per actor
+    RandomSource random;                // restart jitter; empty = a seeded engine per actor
     TimeSource* time = &steady_time();  // never null
     // The containerd runtime of the Client overload of create() (ignored
     // with a Runtime of the caller's):
@@ -85,8 +85,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   static std::shared_ptr<Supervisor> create(asio::any_io_executor executor,
                                             containerd::Client& client, config::Config config,
                                             Observer observer = {}) {
-    return create(std::move(executor), client, std::move(config), std::move(observer),
-                  Options());
+    return create(std::move(executor), client, std::move(config), std::move(observer), Options());
   }
 
   // What a reload did, by component name.

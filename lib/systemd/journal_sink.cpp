@@ -41,8 +41,9 @@ void append_number(std::string& datagram, std::string_view name, Int value) {
   std::array<char, 24> digits{};
   auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), value);
   (void)ec;  // 24 chars hold any 64-bit integer
-  append_journal_field(datagram, name,
-                       std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
+  append_journal_field(
+      datagram, name,
+      std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())));
 }
 
 }  // namespace

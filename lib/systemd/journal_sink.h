@@ -116,10 +116,10 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
   const JournalSinkOptions options_;
 
   std::mutex queue_mutex_;
-  std::condition_variable queue_cv_;  // for the sender: queue_ or stopping_ changed
-  std::condition_variable idle_cv_;   // for wait_idle(): the sender finished a datagram
-  std::deque<std::string> queue_;     // guarded by queue_mutex_
-  std::size_t queued_bytes_ = 0;      // guarded by queue_mutex_
+  std::condition_variable queue_cv_;    // for the sender: queue_ or stopping_ changed
+  std::condition_variable idle_cv_;     // for wait_idle(): the sender finished a datagram
+  std::deque<std::string> queue_;       // guarded by queue_mutex_
+  std::size_t queued_bytes_ = 0;        // guarded by queue_mutex_
   std::uint64_t unreported_drops_ = 0;  // guarded by queue_mutex_
   bool busy_ = false;                   // the sender holds a datagram (guarded)
   bool stopping_ = false;               // destructor started (guarded)

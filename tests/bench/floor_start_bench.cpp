@@ -81,8 +81,9 @@ int run_floor_start(const Args& a) {
     herd::containerd::SpecOptions so;
     so.container_id = id;
     so.ns = ns;
-    so.args = {"httpd", "-f", "-p", "127.0.0.1:" + std::to_string(ports[static_cast<size_t>(i)]),
-               "-h", "/var/www"};
+    so.args = {"httpd", "-f",
+               "-p",    "127.0.0.1:" + std::to_string(ports[static_cast<size_t>(i)]),
+               "-h",    "/var/www"};
     so.host_network = true;
     auto spec = herd::containerd::build_runtime_spec(*image_config, so);
     if (!spec.ok()) {
@@ -128,7 +129,8 @@ int run_floor_start(const Args& a) {
     std::vector<SysTime> started(static_cast<size_t>(count)), created(static_cast<size_t>(count));
     std::vector<std::string> errors(static_cast<size_t>(count));
     // Set once a task has started: only those ports are polled.
-    std::unique_ptr<std::atomic<bool>[]> is_started(new std::atomic<bool>[static_cast<size_t>(count)]);
+    std::unique_ptr<std::atomic<bool>[]> is_started(
+        new std::atomic<bool>[static_cast<size_t>(count)]);
     for (int i = 0; i < count; ++i) is_started[static_cast<size_t>(i)] = false;
     SysTime t0{};
     raw.set_lease(lease);

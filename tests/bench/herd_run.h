@@ -44,13 +44,13 @@ class HerdRun {
 
   void start() {
     asio::post(io_, [this] {
-      sup_ = herd::supervise::Supervisor::create(
-          io_.get_executor(), *client_, config_, [this](const Status& s) {
-            std::lock_guard<std::mutex> lock(mu_);
-            history_.push_back(s);
-            latest_[s.name] = s;
-            cv_.notify_all();
-          });
+      sup_ = herd::supervise::Supervisor::create(io_.get_executor(), *client_, config_,
+                                                 [this](const Status& s) {
+                                                   std::lock_guard<std::mutex> lock(mu_);
+                                                   history_.push_back(s);
+                                                   latest_[s.name] = s;
+                                                   cv_.notify_all();
+                                                 });
       sup_->start();
     });
   }

@@ -16,8 +16,8 @@ RawClient::RawClient(const std::string& address, std::string ns) : ns_(std::move
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  channel_ = grpc::CreateCustomChannel("unix://" + address, grpc::InsecureChannelCredentials(),
-                                       args);
+  channel_ =
+      grpc::CreateCustomChannel("unix://" + address, grpc::InsecureChannelCredentials(), args);
   containers_ = cs::containers::v1::Containers::NewStub(channel_);
   events_ = cs::events::v1::Events::NewStub(channel_);
   leases_ = cs::leases::v1::Leases::NewStub(channel_);
@@ -205,7 +205,8 @@ grpc::Status RawClient::lease_create(std::string* id) {
   std::random_device rd;
   req.set_id("bench-" + std::to_string(rd()) + std::to_string(rd()));
   // RFC 3339, UTC: containerd's garbage collector drops the lease then.
-  const std::time_t expire = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + 1h);
+  const std::time_t expire =
+      std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + 1h);
   std::tm utc{};
   gmtime_r(&expire, &utc);
   char when[32];

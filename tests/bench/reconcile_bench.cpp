@@ -98,7 +98,8 @@ int run_reconcile(const Args& a) {
     }
     auto before = herd.all_latest();
     std::vector<std::string> victims;
-    for (int k = 0; k < kills; ++k) victims.push_back(names[static_cast<size_t>((victim_cursor++) % count)]);
+    for (int k = 0; k < kills; ++k)
+      victims.push_back(names[static_cast<size_t>((victim_cursor++) % count)]);
     const uint64_t gaps0 = herd.gaps();
     const size_t mark = herd.history_size();
 
@@ -131,16 +132,18 @@ int run_reconcile(const Args& a) {
         std::this_thread::sleep_for(500us);
       }
     });
-    const std::string cmd = std::string(HERD_SOURCE_DIR) + "/scripts/dev-containerd start " +
-                            ctrd_dir + " >/dev/null";
+    const std::string cmd =
+        std::string(HERD_SOURCE_DIR) + "/scripts/dev-containerd start " + ctrd_dir + " >/dev/null";
     const int rc = std::system(cmd.c_str());
     // herd's gap report, sampled on its own thread every 1 ms.
     std::optional<SysTime> t_gap;
     const auto gap_until = std::chrono::steady_clock::now() + 60s;
     while (!t_gap && std::chrono::steady_clock::now() < gap_until) {
       const auto at = std::chrono::system_clock::now();
-      if (herd.gaps() > gaps0) t_gap = at;
-      else std::this_thread::sleep_for(1ms);
+      if (herd.gaps() > gaps0)
+        t_gap = at;
+      else
+        std::this_thread::sleep_for(1ms);
     }
     poller.join();
     if (rc != 0 || !up || !t_gap) {
@@ -189,9 +192,8 @@ int run_reconcile(const Args& a) {
     out["killed_exit_seen_ms"].push_back(ms(t_up, last_exit));
     out["all_reconciled_ms"].push_back(ms(t_up, last_ready));
     out["disturbed"].push_back(disturbed);
-    log("reconcile: iteration " + std::to_string(it) + ": gap " +
-        std::to_string(ms(t_up, *t_gap)) + " ms, all " + std::to_string(ms(t_up, last_ready)) +
-        " ms");
+    log("reconcile: iteration " + std::to_string(it) + ": gap " + std::to_string(ms(t_up, *t_gap)) +
+        " ms, all " + std::to_string(ms(t_up, last_ready)) + " ms");
   }
   herd.stop();
   nlohmann::json info;

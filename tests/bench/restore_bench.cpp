@@ -65,8 +65,9 @@ int run_restore(const Args& a) {
                herd_config(address, ns, data,
                            {httpd_component("web", port, archive, restart, probe_interval)}));
   herd.start();
-  if (!herd.wait([](auto& l, auto&) { return l.count("web") && l.at("web").state == State::kReady; },
-                 180s)) {
+  if (!herd.wait(
+          [](auto& l, auto&) { return l.count("web") && l.at("web").state == State::kReady; },
+          180s)) {
     log("restore: herd's component did not become ready");
     return 1;
   }
@@ -80,8 +81,8 @@ int run_restore(const Args& a) {
   }
   raw.remove_all("floor", snapshotter);
   auto spec = nlohmann::json::parse(c.spec().value());
-  spec["process"]["args"] = {"httpd", "-f", "-p", "127.0.0.1:" + std::to_string(floor_port), "-h",
-                             "/var/www"};
+  spec["process"]["args"] = {"httpd", "-f",      "-p", "127.0.0.1:" + std::to_string(floor_port),
+                             "-h",    "/var/www"};
   spec["linux"]["cgroupsPath"] = "/" + ns + "/floor";
   RawContainer fc;
   fc.set_id("floor");

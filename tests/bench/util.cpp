@@ -34,9 +34,7 @@ long Args::num(const std::string& key, long def) const {
   return it == values_.end() ? def : std::stol(it->second);
 }
 
-double ms(SysTime a, SysTime b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
+double ms(SysTime a, SysTime b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
 bool port_answers(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -89,8 +87,8 @@ void emit(const std::string& bench, const std::map<std::string, std::vector<doub
 }
 
 void log(const std::string& line) {
-  const auto t = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  const auto t =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", t);
   std::cerr << "[herd_bench " << buf << "] " << line << std::endl;

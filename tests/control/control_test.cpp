@@ -7,7 +7,6 @@
 
 #include "harness.h"
 
-
 // ---------------------------------------------------------------------------
 
 namespace {
@@ -53,8 +52,8 @@ TEST_CASE("control: status prints a table with uptime and the last errors") {
   REQUIRE(r.code == 0);
   std::vector<std::string> lines = lines_of(r.out);
   REQUIRE(lines.size() >= 3);
-  for (const char* col : {"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "READY-SINCE",
-                          "LAST-EXIT", "IMAGE"}) {
+  for (const char* col :
+       {"NAME", "STATE", "PID", "RESTARTS", "UPTIME", "READY-SINCE", "LAST-EXIT", "IMAGE"}) {
     CHECK(contains(lines[0], col));
   }
   std::string etcd = line_starting(r.out, "etcd ");
@@ -247,7 +246,8 @@ TEST_CASE("control: watch of an unknown component is exit 1") {
 TEST_CASE("control: the server refuses empty and overlong names") {
   Env env;
   auto stub = stub_for(env.sock());
-  for (const std::string& name : {std::string(), std::string(herd::control::kMaxNameBytes + 1, 'a')}) {
+  for (const std::string& name :
+       {std::string(), std::string(herd::control::kMaxNameBytes + 1, 'a')}) {
     {
       grpc::ClientContext ctx;
       herd::v1::ActionRequest req;
@@ -413,8 +413,8 @@ TEST_CASE("control: uid 65534 in the configured group may use the socket") {
   HERD_REQUIRE_ROOT();
   Env env(true, std::to_string(kTestGid));
   SECTION("as a supplementary group") {
-    Run r = herdctl({"--socket", env.sock(), "stop", "etcd"},
-                    Identity{kNobody, kNobody, {kTestGid}});
+    Run r =
+        herdctl({"--socket", env.sock(), "stop", "etcd"}, Identity{kNobody, kNobody, {kTestGid}});
     CHECK(r.code == 0);
   }
   SECTION("as the primary group") {
@@ -597,7 +597,8 @@ TEST_CASE("control: concurrent calls and watchers all get their answers in order
   for (auto& w : watchers) {
     CHECK(w->initial == 2);
     REQUIRE(w->restarts.size() == kChanges);
-    for (int i = 0; i < kChanges; ++i) CHECK(w->restarts[static_cast<size_t>(i)] == 1000u + static_cast<uint64_t>(i));
+    for (int i = 0; i < kChanges; ++i)
+      CHECK(w->restarts[static_cast<size_t>(i)] == 1000u + static_cast<uint64_t>(i));
     CHECK(w->status.error_code() == grpc::StatusCode::CANCELLED);
   }
   CHECK(eventually([&] { return env.backend().watchers() == 0; }));

@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
+#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/asio.h"
@@ -176,8 +176,7 @@ class FakeBackend final : public Backend {
     }
   }
 
-  void get(const std::string& name,
-           std::function<void(Result<ComponentStatus>)> done) override {
+  void get(const std::string& name, std::function<void(Result<ComponentStatus>)> done) override {
     std::lock_guard<std::mutex> l(mu_);
     Result<ComponentStatus> r = Status::NotFound("no component named '" + name + "'");
     for (const auto& c : comps_) {
@@ -507,7 +506,7 @@ struct Run {
 };
 
 inline Run herdctl(const std::vector<std::string>& args, std::optional<Identity> as = std::nullopt,
-            const std::string& cwd = "") {
+                   const std::string& cwd = "") {
   Child c(args, std::move(as), cwd);
   int code = c.finish();
   Run r{code, c.out(), c.err()};
@@ -555,12 +554,12 @@ inline std::unique_ptr<herd::v1::Control::Stub> stub_for(const std::string& sock
 }
 
 // The cases that chown to another group or drop to uid 65534 need root.
-#define HERD_REQUIRE_ROOT()                                   \
-  do {                                                        \
-    if (::geteuid() != 0) {                                   \
-      WARN("skipped: needs root (chown, setresuid)");         \
-      return;                                                 \
-    }                                                         \
+#define HERD_REQUIRE_ROOT()                           \
+  do {                                                \
+    if (::geteuid() != 0) {                           \
+      WARN("skipped: needs root (chown, setresuid)"); \
+      return;                                         \
+    }                                                 \
   } while (false)
 
 }  // namespace control_harness

@@ -209,8 +209,9 @@ TEST_CASE("import: an archive above import_max_bytes is RESOURCE_EXHAUSTED namin
   }
   Run r = herdctl({"--socket", env.sock(), "image", "import", env.dir() + "/big.tar"});
   CHECK(r.code == 1);
-  CHECK(contains(r.err, "has 1001 bytes, more than the 1000 herdd accepts for an import "
-                        "(import_max_bytes)"));
+  CHECK(contains(r.err,
+                 "has 1001 bytes, more than the 1000 herdd accepts for an import "
+                 "(import_max_bytes)"));
   // A client that announces less and sends more is cut off as well.
   Upload up(env.sock());
   up.writer->Write(header("liar.tar", 10));

@@ -208,8 +208,9 @@ TEST_CASE("limits: herdd answers DEADLINE_EXCEEDED itself when the backend is to
   auto t0 = std::chrono::steady_clock::now();
   Run list = herdctl({"--socket", env.sock(), "status"});
   CHECK(list.code == 1);
-  CHECK(list.err == "herdctl: herdd did not complete List within 300 ms (its own deadline for "
-                    "the call)\n");
+  CHECK(list.err ==
+        "herdctl: herdd did not complete List within 300 ms (its own deadline for "
+        "the call)\n");
   Run stop = herdctl({"--socket", env.sock(), "stop", "etcd"});
   CHECK(stop.code == 1);
   CHECK(contains(stop.err, "herdd did not complete Stop within 300 ms"));
@@ -230,7 +231,7 @@ TEST_CASE("limits: Watch has no server deadline") {
   auto reader = stub->Watch(&ctx, herd::v1::WatchRequest());
   herd::v1::WatchEvent ev;
   REQUIRE(reader->Read(&ev));
-  REQUIRE(reader->Read(&ev));  // the two initial statuses
+  REQUIRE(reader->Read(&ev));          // the two initial statuses
   std::this_thread::sleep_for(600ms);  // three call deadlines
   ComponentStatus web = env.sample().components()[1];
   web.restarts = 99;

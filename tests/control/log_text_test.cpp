@@ -10,7 +10,8 @@ using herd::printable;
 TEST_CASE("printable keeps plain text and valid UTF-8 as it is") {
   CHECK(printable("etcd") == "etcd");
   CHECK(printable("") == "");
-  CHECK(printable("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x91") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x91");
+  CHECK(printable("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x91") ==
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x91");
   CHECK(printable("a 'quoted' \"name\"") == "a 'quoted' \"name\"");
 }
 
@@ -27,21 +28,21 @@ TEST_CASE("printable escapes newlines, control characters and backslashes") {
 
 TEST_CASE("printable escapes bytes that are not UTF-8 as \\xNN") {
   CHECK(printable("\xff") == "\\xff");
-  CHECK(printable("a\x80z") == "a\\x80z");             // a lone continuation byte
-  CHECK(printable("\xc3") == "\\xc3");                  // truncated at the end
-  CHECK(printable("\xe2\x82z") == "\\xe2\\x82z");       // truncated in the middle
-  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");         // overlong '/'
-  CHECK(printable("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");  // overlong, 3 bytes
-  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");  // a UTF-16 surrogate
+  CHECK(printable("a\x80z") == "a\\x80z");                         // a lone continuation byte
+  CHECK(printable("\xc3") == "\\xc3");                             // truncated at the end
+  CHECK(printable("\xe2\x82z") == "\\xe2\\x82z");                  // truncated in the middle
+  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");                    // overlong '/'
+  CHECK(printable("\xe0\x80\xaf") == "\\xe0\\x80\\xaf");           // overlong, 3 bytes
+  CHECK(printable("\xed\xa0\x80") == "\\xed\\xa0\\x80");           // a UTF-16 surrogate
   CHECK(printable("\xf4\x90\x80\x80") == "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
 }
 
 TEST_CASE("printable escapes C1 controls, line separators and bidi overrides") {
-  CHECK(printable("a\xc2\x85z") == "a\\u0085z");        // NEL
-  CHECK(printable("a\xe2\x80\xa8z") == "a\\u2028z");    // LINE SEPARATOR
-  CHECK(printable("a\xe2\x80\xaez") == "a\\u202ez");    // RIGHT-TO-LEFT OVERRIDE
-  CHECK(printable("a\xe2\x81\xa6z") == "a\\u2066z");    // LEFT-TO-RIGHT ISOLATE
-  CHECK(printable("\xc2\xa0") == "\xc2\xa0");           // NBSP stays
+  CHECK(printable("a\xc2\x85z") == "a\\u0085z");      // NEL
+  CHECK(printable("a\xe2\x80\xa8z") == "a\\u2028z");  // LINE SEPARATOR
+  CHECK(printable("a\xe2\x80\xaez") == "a\\u202ez");  // RIGHT-TO-LEFT OVERRIDE
+  CHECK(printable("a\xe2\x81\xa6z") == "a\\u2066z");  // LEFT-TO-RIGHT ISOLATE
+  CHECK(printable("\xc2\xa0") == "\xc2\xa0");         // NBSP stays
 }
 
 TEST_CASE("printable truncates at max bytes on a boundary and marks it") {

@@ -200,8 +200,7 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
     const char* expect;
   };
   const std::vector<Bad> bad = {
-      {"typo", [](json& j) { j["components"][0]["stop_grce"] = "1s"; },
-       "/components/0/stop_grce"},
+      {"typo", [](json& j) { j["components"][0]["stop_grce"] = "1s"; }, "/components/0/stop_grce"},
       {"cycle",
        [](json& j) {
          j["components"][0]["depends_on"] = {"change"};
@@ -210,8 +209,7 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
        "cycle"},
       {"bad port", [](json& j) { j["components"][0]["ready"]["tcp"]["port"] = 70000; },
        "/components/0/ready/tcp/port"},
-      {"missing image", [](json& j) { j["components"][1].erase("image"); },
-       "/components/1/image"},
+      {"missing image", [](json& j) { j["components"][1].erase("image"); }, "/components/1/image"},
       {"containerd moved", [](json& j) { j["containerd"]["namespace"] = "elsewhere"; },
        "containerd.namespace"},
   };
@@ -257,7 +255,7 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
   CHECK(pid_of(after, "keep") == pid_of(before, "keep"));      // untouched
   CHECK(pid_of(after, "policy") == pid_of(before, "policy"));  // same spec: adopted
   CHECK(after.at("policy").value("adopted", false));
-  CHECK(pid_of(after, "change") != pid_of(before, "change"));  // re-created
+  CHECK(pid_of(after, "change") != pid_of(before, "change"));           // re-created
   CHECK(::kill(static_cast<pid_t>(pid_of(before, "change")), 0) != 0);  // the old one is gone
   auto gone_removed = [&] {
     for (int i = 0; i < 300 && container_exists(ns, "gone"); ++i) ::usleep(100000);
@@ -283,8 +281,7 @@ TEST_CASE("reload adds removes and re-creates by spec and refuses bad configs", 
 
 // config/node.json as shipped, pointed at the fixture: etcd and
 // victoria-metrics for real.
-TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd comes back",
-          "[e2e]") {
+TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd comes back", "[e2e]") {
   TestNamespace ns("ctl-node");
   auto data = temp_path("data-node");
   auto cfg = temp_path("node.json");
@@ -326,15 +323,16 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
     if (name == "victoriametrics")
       comp["image_archive"] = env().image("victoria-metrics.tar").string();
     if (comp.contains("rlimits") && comp["rlimits"].contains("nofile") &&
-        comp["rlimits"]["nofile"].is_number() && comp["rlimits"]["nofile"].get<uint64_t>() > nofile.rlim_max)
+        comp["rlimits"]["nofile"].is_number() &&
+        comp["rlimits"]["nofile"].get<uint64_t>() > nofile.rlim_max)
       comp["rlimits"]["nofile"] = nofile.rlim_max;
   }
   write_file(cfg, c.dump(2));
 
   NotifySocket notify;
   Herdd herdd(cfg, notify);
-  REQUIRE(status_until(sock, [&](auto& s) { return ready(s, "etcd") && ready(s, "victoriametrics"); },
-                       180s));
+  REQUIRE(status_until(
+      sock, [&](auto& s) { return ready(s, "etcd") && ready(s, "victoriametrics"); }, 180s));
   auto [health_code, health] =
       run("etcdctl --endpoints=" + etcd_url + " --command-timeout=10s endpoint health");
   INFO(health);
@@ -348,8 +346,7 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   auto st = status_json(sock);
   REQUIRE(st.count("victorialogs"));
   CHECK(st["victorialogs"].value("state", "") == "backing_off");
-  CHECK_THAT(st["victorialogs"].value("last_error", ""),
-             Catch::Contains("victoria-logs"));
+  CHECK_THAT(st["victorialogs"].value("last_error", ""), Catch::Contains("victoria-logs"));
 
   // SIGKILL etcd's process: it comes back; herdctl status shows restarts=1.
   const uint32_t etcd_pid = pid_of(st, "etcd");
@@ -362,8 +359,8 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   auto [table_code, table] = herdctl(sock, "status");
   INFO(table);
   CHECK(table_code == 0);
-  CHECK(run("etcdctl --endpoints=" + etcd_url + " --command-timeout=10s endpoint health")
-            .first == 0);
+  CHECK(run("etcdctl --endpoints=" + etcd_url + " --command-timeout=10s endpoint health").first ==
+        0);
 
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <netinet/in.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,10 +15,10 @@
 #include <atomic>
 #include <cstdint>
 #include <fstream>
-#include <mutex>
-#include <thread>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -147,7 +147,7 @@ class Herdd {
   Herdd(const std::filesystem::path& config, const NotifySocket& notify,
         std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {HERDD_BINARY, "--config", config.string(), "--log-target",
-                                      "stderr"};
+                                     "stderr"};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -31,8 +31,8 @@ ComponentStatus comp(std::string name, State state) {
 
 // A directory of the test's own, removed at the end.
 struct TempDir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("herd-daemon-unit-" + std::to_string(::getpid()));
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("herd-daemon-unit-" + std::to_string(::getpid()));
   TempDir() {
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
@@ -129,15 +129,14 @@ TEST_CASE("component output: journald through herd-logger when possible", "[daem
   }
 }
 
-TEST_CASE("the containerd wait follows kContainerdConnect until the connect timeout",
-          "[daemon]") {
+TEST_CASE("the containerd wait follows kContainerdConnect until the connect timeout", "[daemon]") {
   const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
   SECTION("doubling from 100 ms, capped at 2 s") {
     Backoff b(retry::kContainerdConnect);
     std::vector<std::chrono::milliseconds> seen;
     for (int i = 0; i < 7; ++i) seen.push_back(*next_connect_delay(b, t0, t0 + 1h));
-    CHECK(seen == std::vector<std::chrono::milliseconds>{100ms, 200ms, 400ms, 800ms, 1600ms,
-                                                         2000ms, 2000ms});
+    CHECK(seen == std::vector<std::chrono::milliseconds>{100ms, 200ms, 400ms, 800ms, 1600ms, 2000ms,
+                                                         2000ms});
   }
   SECTION("gives up when the next wait would end after the deadline") {
     // --connect-timeout 1: waits of 100, 200 and 400 ms fit; 800 ms from
@@ -164,8 +163,7 @@ TEST_CASE("the containerd wait follows kContainerdConnect until the connect time
   }
 }
 
-TEST_CASE("load_config: a missing or invalid file prints every error and is exit 2",
-          "[daemon]") {
+TEST_CASE("load_config: a missing or invalid file prints every error and is exit 2", "[daemon]") {
   TempDir dir;
   std::ostringstream out, err;
   SECTION("missing") {
@@ -231,10 +229,9 @@ TEST_CASE("run: a control socket path that is not a socket is exit 4", "[daemon]
   TempDir dir;
   auto occupied = dir.write("control.sock", "a regular file");
   auto cfg = dir.write("ok.json", R"({"containerd": {"address": ")" +
-                                      (dir.path / "none.sock").string() +
-                                      R"("}, "data_path": ")" + dir.path.string() +
-                                      R"(", "control_socket": ")" + occupied.string() +
-                                      R"(", "components": []})");
+                                      (dir.path / "none.sock").string() + R"("}, "data_path": ")" +
+                                      dir.path.string() + R"(", "control_socket": ")" +
+                                      occupied.string() + R"(", "components": []})");
   std::ostringstream out, err;
   Daemon d(options_for(cfg), out, err);
   CHECK(d.run() == kExitControl);
@@ -246,10 +243,9 @@ TEST_CASE("run: containerd absent with --connect-timeout 0 is exit 3", "[daemon]
   TempDir dir;
   auto control = dir.path / "control.sock";
   auto cfg = dir.write("ok.json", R"({"containerd": {"address": ")" +
-                                      (dir.path / "none.sock").string() +
-                                      R"("}, "data_path": ")" + dir.path.string() +
-                                      R"(", "control_socket": ")" + control.string() +
-                                      R"(", "components": []})");
+                                      (dir.path / "none.sock").string() + R"("}, "data_path": ")" +
+                                      dir.path.string() + R"(", "control_socket": ")" +
+                                      control.string() + R"(", "components": []})");
   auto o = options_for(cfg);
   o.connect_timeout_s = 0;
   std::ostringstream out, err;

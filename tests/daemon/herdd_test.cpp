@@ -20,16 +20,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string config_text(const std::string& ns, const std::filesystem::path& data,
-                        uint16_t port) {
+std::string config_text(const std::string& ns, const std::filesystem::path& data, uint16_t port) {
   return R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" + ns +
          R"("}, "data_path": ")" + data.string() + R"(", "control_socket": ")" +
          socket_of(data).string() + R"(", "components": [
       {"name": "web", "image": "herd.local/busybox:latest",
-       "image_archive": ")" + env().image("busybox.tar").string() + R"(",
+       "image_archive": ")" +
+         env().image("busybox.tar").string() + R"(",
        "args": ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 127.0.0.1:)" +
          std::to_string(port) + R"( -h /var/www & wait"],
-       "ready": {"tcp": {"port": )" + std::to_string(port) + R"(}}}]})";
+       "ready": {"tcp": {"port": )" +
+         std::to_string(port) + R"(}}}]})";
 }
 
 asio::awaitable<uint32_t> task_pid(herd::containerd::Client& c, const std::string& id) {
@@ -69,9 +70,9 @@ TEST_CASE("check-config refuses bad configs and names every JSON path", "[e2e]")
 
 TEST_CASE("herdd exits 3 when containerd stays unreachable", "[e2e]") {
   auto cfg = temp_path("unreachable.json");
-  write_file(cfg, R"({"containerd": {"address": ")" + (env().containerd_dir / "none.sock").string() +
-                      R"("}, "control_socket": ")" + socket_of(cfg).string() +
-                      R"(", "components": []})");
+  write_file(cfg, R"({"containerd": {"address": ")" +
+                      (env().containerd_dir / "none.sock").string() + R"("}, "control_socket": ")" +
+                      socket_of(cfg).string() + R"(", "components": []})");
   auto [code, out] = run(std::string(HERDD_BINARY) + " --log-target stderr --connect-timeout 1" +
                          " --config " + cfg.string());
   INFO(out);
@@ -160,10 +161,12 @@ TEST_CASE("component output reaches journald and keeps flowing while herdd is do
   auto cfg = temp_path("journal.json");
   const std::string name = "ticker-" + std::to_string(::getpid());
   write_file(cfg, R"({"containerd": {"address": ")" + env().address() + R"(", "namespace": ")" +
-                      ns.name() + R"("}, "data_path": ")" + data.string() + R"(", "control_socket": ")" +
-                      socket_of(data).string() + R"(", "components": [
-      {"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
-       "image_archive": ")" + env().image("busybox.tar").string() + R"(", "network": "none",
+                      ns.name() + R"("}, "data_path": ")" + data.string() +
+                      R"(", "control_socket": ")" + socket_of(data).string() + R"(", "components": [
+      {"name": ")" + name +
+                      R"(", "image": "herd.local/busybox:latest",
+       "image_archive": ")" +
+                      env().image("busybox.tar").string() + R"(", "network": "none",
        "args": ["sh", "-c", "trap 'exit 0' TERM; while true; do echo tick; echo tock >&2; sleep 0.1; done"]}]})");
   auto wait_more = [&](size_t than) {
     for (int i = 0; i < 200; ++i) {

@@ -99,9 +99,10 @@ void check_serving(Herdd& herdd, const std::filesystem::path& sock) {
 
 }  // namespace
 
-TEST_CASE("hostile archives through herdctl image import: a clear error, herdd serving, "
-          "nothing left behind",
-          "[e2e][hostile]") {
+TEST_CASE(
+    "hostile archives through herdctl image import: a clear error, herdd serving, "
+    "nothing left behind",
+    "[e2e][hostile]") {
   TestNamespace ns("hostile-import");
   auto data = temp_path("data-hostile");
   auto cfg = temp_path("hostile.json");
@@ -201,7 +202,8 @@ TEST_CASE("an image whose index is wrong inside fails its component cleanly, and
     auto [code, out] = herdctl(sock, "stop " + name);
     INFO(out);
     CHECK(code == 0);
-    CHECK(status_until(sock, [&](auto& st) { return state_of(st, name) == "stopped"; }, 30s));
+    CHECK(status_until(
+        sock, [&](auto& st) { return state_of(st, name) == "stopped"; }, 30s));
   }
 
   herdd.signal(SIGTERM);

@@ -12,10 +12,10 @@
 #include <set>
 #include <sstream>
 
+#include "../integration/harness.h"
 #include "config/config.h"
 #include "containerd/images.h"
 #include "supervise/supervisor.h"
-#include "../integration/harness.h"
 
 using namespace herd;
 using namespace herd::supervise;
@@ -68,11 +68,15 @@ std::string image_archive(const std::string& file) { return env().image(file).st
 // The JSON of a busybox httpd component on `port`.
 std::string httpd(const std::string& name, uint16_t port, const std::string& extra = "") {
   return R"({"name": ")" + name + R"(", "image": "herd.local/busybox:latest",
-      "image_archive": ")" + image_archive("busybox.tar") + R"(",
-      "args": ["httpd", "-f", "-p", "127.0.0.1:)" + std::to_string(port) + R"(", "-h", "/var/www"],
-      "ready": {"tcp": {"port": )" + std::to_string(port) + R"(}, "interval": "100ms"},
+      "image_archive": ")" +
+         image_archive("busybox.tar") + R"(",
+      "args": ["httpd", "-f", "-p", "127.0.0.1:)" +
+         std::to_string(port) + R"(", "-h", "/var/www"],
+      "ready": {"tcp": {"port": )" +
+         std::to_string(port) + R"(}, "interval": "100ms"},
       "restart": {"base": "0ms", "max": "1s"},
-      "stop_grace": "2s")" + extra + "}";
+      "stop_grace": "2s")" +
+         extra + "}";
 }
 
 // One test's herd: its own io_context, namespace and data directory, a
@@ -87,8 +91,7 @@ struct Herd {
   std::shared_ptr<Supervisor> sup;
 
   explicit Herd(const std::string& tag)
-      : ns(tag),
-        data(std::filesystem::temp_directory_path() / ("herd-e2e-" + ns.name())) {
+      : ns(tag), data(std::filesystem::temp_directory_path() / ("herd-e2e-" + ns.name())) {
     std::filesystem::remove_all(data);
   }
   ~Herd() {
@@ -140,8 +143,9 @@ struct Herd {
   }
 
   void start(const std::string& components, Supervisor::Options options = Supervisor::Options()) {
-    sup = Supervisor::create(io.get_executor(), ns.client(), parse(components),
-                             [this](const ComponentStatus& s) { changes.push_back(s); }, options);
+    sup = Supervisor::create(
+        io.get_executor(), ns.client(), parse(components),
+        [this](const ComponentStatus& s) { changes.push_back(s); }, options);
     sup->start();
   }
 
@@ -196,8 +200,9 @@ TEST_CASE("an httpd component becomes ready, and comes back after a SIGKILL from
   });
 }
 
-TEST_CASE("an operation that throws is a failure the component backs off from, and a stop completes",
-          "[e2e]") {
+TEST_CASE(
+    "an operation that throws is a failure the component backs off from, and a stop completes",
+    "[e2e]") {
   Herd h("throws");
   const uint16_t port = free_port();
   // The first prepare, the first start and the first stop of "web" throw
@@ -247,7 +252,8 @@ TEST_CASE("a component that always exits 1 backs off and fails at max_restarts",
   Herd h("crashloop");
   h.run([&]() -> asio::awaitable<void> {
     const std::string crasher = R"({"name": "crasher", "image": "herd.local/busybox:latest",
-        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "image_archive": ")" + image_archive("busybox.tar") +
+                                R"(",
         "args": ["sh", "-c", "exit 1"], "network": "none",
         "restart": {"base": "100ms", "max": "400ms", "max_restarts": 3}})";
     auto t0 = std::chrono::steady_clock::now();
@@ -274,9 +280,11 @@ TEST_CASE("an exit during the readiness wait is seen at once, not when the probe
   const uint16_t closed = free_port();
   h.run([&]() -> asio::awaitable<void> {
     const std::string comp = R"({"name": "quitter", "image": "herd.local/busybox:latest",
-        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "image_archive": ")" +
+                             image_archive("busybox.tar") + R"(",
         "args": ["sh", "-c", "sleep 0.3; exit 2"], "network": "none",
-        "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "10m"},
+        "ready": {"tcp": {"port": )" +
+                             std::to_string(closed) + R"(}, "max_wait": "10m"},
         "restart": {"base": "10m", "max": "10m"}})";
     h.start(comp);
     REQUIRE(co_await eventually([&] { return h.state("quitter") == State::kWaitingReady; }));
@@ -295,14 +303,17 @@ TEST_CASE("stop during a long backoff and during a readiness wait is prompt", "[
   h.run([&]() -> asio::awaitable<void> {
     const std::string comps =
         R"({"name": "backoff", "image": "herd.local/busybox:latest",
-            "image_archive": ")" + image_archive("busybox.tar") + R"(",
+            "image_archive": ")" +
+        image_archive("busybox.tar") + R"(",
             "args": ["sh", "-c", "exit 1"], "network": "none",
             "restart": {"base": "60s", "max": "60s"}},
            {"name": "neverready", "image": "herd.local/busybox:latest",
-            "image_archive": ")" + image_archive("busybox.tar") + R"(",
+            "image_archive": ")" +
+        image_archive("busybox.tar") + R"(",
             "args": ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
             "stop_grace": "60s",
-            "ready": {"tcp": {"port": )" + std::to_string(closed) + R"(}, "max_wait": "0"}})";
+            "ready": {"tcp": {"port": )" +
+        std::to_string(closed) + R"(}, "max_wait": "0"}})";
     h.start(comps);
     REQUIRE(co_await eventually([&] {
       return h.state("backoff") == State::kBackingOff &&
@@ -338,7 +349,8 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
   const uint16_t p1 = free_port(), p2 = free_port();
   h.run([&]() -> asio::awaitable<void> {
     const std::string ticker = R"({"name": "ticker", "image": "herd.local/busybox:latest",
-        "image_archive": ")" + image_archive("busybox.tar") + R"(",
+        "image_archive": ")" + image_archive("busybox.tar") +
+                               R"(",
         "args": ["sh", "-c", "while true; do echo tick; sleep 0.05; done"], "stop_grace": "1s"})";
     const std::string comps = httpd("keep", p1) + "," + httpd("change", p2) + "," + ticker;
     h.start(comps);
@@ -356,8 +368,7 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
 
     // The next herd: same config for "keep", a changed one for "change".
     const std::string changed = httpd("keep", p1) + "," +
-                                httpd("change", p2, R"(, "env": {"VERSION": "2"})") + "," +
-                                ticker;
+                                httpd("change", p2, R"(, "env": {"VERSION": "2"})") + "," + ticker;
     h.changes.clear();
     h.start(changed);
     REQUIRE(co_await eventually(
@@ -390,9 +401,8 @@ TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
     auto& c = h.ns.client();
     // Start both once, then leave them behind as a crash would.
     h.start(httpd("deadtask", p1) + "," + httpd("stale", p2));
-    REQUIRE(co_await eventually([&] {
-      return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady;
-    }));
+    REQUIRE(co_await eventually(
+        [&] { return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady; }));
     const uint32_t dead_pid = h.st("deadtask").pid;
     bool detached = false;
     h.sup->detach([&] { detached = true; });
@@ -414,8 +424,8 @@ TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
 
     h.changes.clear();
     const uint16_t p3 = free_port();
-    h.start(httpd("deadtask", p1) + "," + httpd("stale", p2, R"(, "env": {"NEW": "1"})") +
-                    "," + httpd("orphan", p3));
+    h.start(httpd("deadtask", p1) + "," + httpd("stale", p2, R"(, "env": {"NEW": "1"})") + "," +
+            httpd("orphan", p3));
     REQUIRE(co_await eventually([&] {
       return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady &&
              h.state("orphan") == State::kReady;
@@ -475,15 +485,22 @@ TEST_CASE("real etcd comes back healthy after a SIGKILL, with its data", "[e2e][
   const std::string endpoint = "http://127.0.0.1:" + std::to_string(client);
   h.run([&]() -> asio::awaitable<void> {
     const std::string etcd = R"({"name": "etcd", "image": "herd.local/etcd:3.4",
-        "image_archive": ")" + image_archive("etcd.tar") + R"(",
+        "image_archive": ")" +
+                             image_archive("etcd.tar") + R"(",
         "args": ["/usr/bin/etcd", "--name", "herd", "--data-dir", "/var/lib/etcd",
-                 "--listen-client-urls", ")" + endpoint + R"(",
-                 "--advertise-client-urls", ")" + endpoint + R"(",
-                 "--listen-peer-urls", "http://127.0.0.1:)" + std::to_string(peer) + R"(",
-                 "--initial-advertise-peer-urls", "http://127.0.0.1:)" + std::to_string(peer) + R"(",
-                 "--initial-cluster", "herd=http://127.0.0.1:)" + std::to_string(peer) + R"("],
+                 "--listen-client-urls", ")" +
+                             endpoint + R"(",
+                 "--advertise-client-urls", ")" +
+                             endpoint + R"(",
+                 "--listen-peer-urls", "http://127.0.0.1:)" +
+                             std::to_string(peer) + R"(",
+                 "--initial-advertise-peer-urls", "http://127.0.0.1:)" +
+                             std::to_string(peer) + R"(",
+                 "--initial-cluster", "herd=http://127.0.0.1:)" +
+                             std::to_string(peer) + R"("],
         "mounts": [{"data": "etcd", "target": "/var/lib/etcd", "mode": "0700"}],
-        "ready": {"tcp": {"port": )" + std::to_string(client) + R"(}, "interval": "100ms"},
+        "ready": {"tcp": {"port": )" +
+                             std::to_string(client) + R"(}, "interval": "100ms"},
         "restart": {"preset": "aggressive"}, "stop_grace": "10s"})";
     h.start(etcd);
     REQUIRE(co_await eventually([&] { return h.state("etcd") == State::kReady; }, 60s));

@@ -23,8 +23,8 @@ using namespace herd::containerd;
 using namespace std::chrono_literals;
 using herd::test::env;
 using herd::test::run_coro;
-using herd::test::TestNamespace;
 using herd::test::test_pool;
+using herd::test::TestNamespace;
 namespace crafted = herd::test::crafted;
 
 namespace {
@@ -76,8 +76,7 @@ std::set<std::string> names_of(const std::vector<Image>& images) {
 
 }  // namespace
 
-TEST_CASE("a docker-archive written by skopeo imports, as ctr does, and unpacks",
-          "[integration]") {
+TEST_CASE("a docker-archive written by skopeo imports, as ctr does, and unpacks", "[integration]") {
   const auto out = temp_path("skopeo-docker.tar");
   std::filesystem::remove(out);
   // skopeo converts the OCI archive itself: our OCI layout must be one it reads.
@@ -217,8 +216,7 @@ TEST_CASE("hostile archives fail at once with clear errors and leave nothing beh
   });
 }
 
-TEST_CASE("a string platform imports, then resolving and unpacking fail cleanly",
-          "[integration]") {
+TEST_CASE("a string platform imports, then resolving and unpacking fail cleanly", "[integration]") {
   const auto p = temp_path("platform-string.tar");
   write_file(p, crafted::platform_string_index());
   TestNamespace ns("platstr");
@@ -268,8 +266,7 @@ TEST_CASE("a failed content write aborts its ingest", "[integration]") {
     };
     Labels none;
     const std::string expected = crafted::digest_of(std::string(3 << 20, 'x'));
-    Status s = co_await c.content_write(ref, 3 << 20, expected, std::move(none),
-                                        std::move(source));
+    Status s = co_await c.content_write(ref, 3 << 20, expected, std::move(none), std::move(source));
     REQUIRE_FALSE(s.ok());
     CHECK_THAT(s.message(), Catch::Contains("source broke"));
     // containerd no longer knows the ingest (a blocking call is fine in a test).
@@ -345,8 +342,8 @@ TEST_CASE("the event loop keeps running while an archive is imported", "[integra
     HERD_REQUIRE_OK(imported);
     const auto gap_ms = std::chrono::duration_cast<std::chrono::milliseconds>(max_gap).count();
     const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
-    WARN("etcd.tar import: " << took_ms << " ms, " << ticks << " ticks, largest loop gap "
-                             << gap_ms << " ms");
+    WARN("etcd.tar import: " << took_ms << " ms, " << ticks << " ticks, largest loop gap " << gap_ms
+                             << " ms");
     // The scan and the hashing of 15 MB on the loop would stall it for
     // about the whole import.
     CHECK(gap_ms < 100);

@@ -22,8 +22,8 @@ using herd::test::env;
 using herd::test::eventually;
 using herd::test::run_coro;
 using herd::test::sleep_for;
-using herd::test::TestNamespace;
 using herd::test::test_pool;
+using herd::test::TestNamespace;
 
 namespace {
 
@@ -217,7 +217,8 @@ TEST_CASE("the busybox archive imports natively and unpacks", "[integration]") {
     CHECK(before->size() == after->size());
 
     // A missing archive and a non-archive fail with clear errors.
-    auto missing = co_await import_archive(c, test_pool(), std::filesystem::path("/nonexistent/x.tar"));
+    auto missing =
+        co_await import_archive(c, test_pool(), std::filesystem::path("/nonexistent/x.tar"));
     CHECK(missing.status().code() == Code::kNotFound);
     CHECK_THAT(missing.status().message(), Catch::Contains("/nonexistent/x.tar"));
     co_await ns.finish();
@@ -237,8 +238,7 @@ TEST_CASE("a task's exit status 3 arrives as /tasks/exit, with /tasks/start befo
     std::filesystem::remove(out);
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> argv{"sh", "-c", "echo hello from busybox; exit 3"};
-    auto pid = co_await create_task(c, img, "exit3", argv,
-                                    out);
+    auto pid = co_await create_task(c, img, "exit3", argv, out);
     CHECK(pid > 0);
     auto started = co_await c.tasks_start("exit3");
     INFO(started.status().to_string());
@@ -287,8 +287,7 @@ TEST_CASE("SIGTERM ends a sleeping task, its exit is seen, and everything is del
     // and says when the trap is set.
     std::vector<std::string> argv{"sh", "-c",
                                   "trap 'exit 143' TERM; echo trapped; sleep 1000 & wait"};
-    (void)co_await create_task(c, img, "sleeper",
-                               argv, out);
+    (void)co_await create_task(c, img, "sleeper", argv, out);
     HERD_REQUIRE_OK(co_await c.tasks_start("sleeper"));
     auto running = co_await c.tasks_get("sleeper");
     REQUIRE(running.ok());
@@ -409,8 +408,8 @@ TEST_CASE("calls to a containerd that does not answer fail within their deadline
     REQUIRE(::kill(pid, SIGSTOP) == 0);
     // A group stop reaches each thread on its own; wait until all are.
     REQUIRE(co_await eventually([&] {
-      for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) +
-                                                                "/task")) {
+      for (const auto& t :
+           std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
         if (read_file(t.path() / "status").find("State:\tT") == std::string::npos) return false;
       }
       return true;
@@ -456,8 +455,8 @@ TEST_CASE("a snapshot without a container and a stopped task record are found an
     HERD_REQUIRE_OK(lease);
     CallOptions in_lease;
     in_lease.lease = lease->id();
-    HERD_REQUIRE_OK(co_await c.snapshots_prepare(kDefaultSnapshotter, "orphan",
-                                                 img.top_chain_id(), {}, in_lease));
+    HERD_REQUIRE_OK(co_await c.snapshots_prepare(kDefaultSnapshotter, "orphan", img.top_chain_id(),
+                                                 {}, in_lease));
     // A task that exited and was never deleted.
     auto out = std::filesystem::temp_directory_path() / ("herd-it-" + ns.name() + ".log");
     std::vector<std::string> argv{"true"};
@@ -478,7 +477,8 @@ TEST_CASE("a snapshot without a container and a stopped task record are found an
       if (s.kind() == ::containerd::services::snapshots::v1::ACTIVE && !used.count(s.name()))
         orphans.push_back(s.name());
     CHECK(orphans == std::vector<std::string>{"orphan"});
-    for (const auto& o : orphans) HERD_CHECK_OK(co_await c.snapshots_remove(kDefaultSnapshotter, o));
+    for (const auto& o : orphans)
+      HERD_CHECK_OK(co_await c.snapshots_remove(kDefaultSnapshotter, o));
     auto leases = co_await c.leases_list();
     HERD_REQUIRE_OK(leases);
     REQUIRE(leases->size() == 1);

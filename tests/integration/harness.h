@@ -11,8 +11,8 @@
 //   which containerd refuses while anything is left in it.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -35,17 +35,17 @@ const Status& status_of(const Result<T>& r) {
 
 // REQUIRE/CHECK that a Status or Result is OK, printing it when it is not.
 // (The expression may contain co_await.)
-#define HERD_REQUIRE_OK(expr)                                      \
-  do {                                                             \
-    auto&& herd_st_ = (expr);                                      \
-    INFO(::herd::test::status_of(herd_st_).to_string());           \
-    REQUIRE(::herd::test::status_of(herd_st_).ok());               \
+#define HERD_REQUIRE_OK(expr)                            \
+  do {                                                   \
+    auto&& herd_st_ = (expr);                            \
+    INFO(::herd::test::status_of(herd_st_).to_string()); \
+    REQUIRE(::herd::test::status_of(herd_st_).ok());     \
   } while (0)
-#define HERD_CHECK_OK(expr)                                        \
-  do {                                                             \
-    auto&& herd_st_ = (expr);                                      \
-    INFO(::herd::test::status_of(herd_st_).to_string());           \
-    CHECK(::herd::test::status_of(herd_st_).ok());                 \
+#define HERD_CHECK_OK(expr)                              \
+  do {                                                   \
+    auto&& herd_st_ = (expr);                            \
+    INFO(::herd::test::status_of(herd_st_).to_string()); \
+    CHECK(::herd::test::status_of(herd_st_).ok());       \
   } while (0)
 
 struct TestEnv {

@@ -67,7 +67,8 @@ T run(std::function<asio::awaitable<T>(HttpClient&)> body) {
   return std::move(*out);
 }
 
-Result<HttpResponse> get(const std::string& path, HttpRequest::Method m = HttpRequest::Method::kGet) {
+Result<HttpResponse> get(const std::string& path,
+                         HttpRequest::Method m = HttpRequest::Method::kGet) {
   std::function<asio::awaitable<Result<HttpResponse>>(HttpClient&)> f =
       [&](HttpClient& c) -> asio::awaitable<Result<HttpResponse>> {
     HttpRequest r;
@@ -144,7 +145,8 @@ TEST_CASE("http: a streamed body reaches the sink in bounded chunks, one call at
       status_seen = head.status;
       // A slow consumer: yield to the loop a few times, as a content write
       // to containerd would, while the transfer must wait.
-      for (int i = 0; i < 3; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+      for (int i = 0; i < 3; ++i)
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
       hash.update(chunk);
       total += chunk.size();
       biggest = std::max(biggest, chunk.size());

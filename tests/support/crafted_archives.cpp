@@ -88,7 +88,8 @@ void TarBuilder::raw_pax(const std::string& records, const std::string& name,
 std::string TarBuilder::pax_record(const std::string& key, const std::string& value) {
   const std::string body = " " + key + "=" + value + "\n";
   size_t len = body.size() + 1;
-  while (std::to_string(len).size() + body.size() != len) len = std::to_string(len).size() + body.size();
+  while (std::to_string(len).size() + body.size() != len)
+    len = std::to_string(len).size() + body.size();
   return std::to_string(len) + body;
 }
 
@@ -100,9 +101,8 @@ std::string digest_of(const std::string& bytes) { return "sha256:" + herd::sha25
 
 std::string descriptor_json(const std::string& media_type, const std::string& bytes,
                             const std::string& extra) {
-  return R"({"mediaType":")" + media_type + R"(","digest":")" + digest_of(bytes) +
-         R"(","size":)" + std::to_string(bytes.size()) + (extra.empty() ? "" : "," + extra) +
-         "}";
+  return R"({"mediaType":")" + media_type + R"(","digest":")" + digest_of(bytes) + R"(","size":)" +
+         std::to_string(bytes.size()) + (extra.empty() ? "" : "," + extra) + "}";
 }
 
 std::string LayoutBuilder::blob(const std::string& bytes) {
@@ -130,9 +130,10 @@ TinyImage tiny_image(const std::string& architecture) {
   TarBuilder layer;
   layer.file("hello", "hello from a crafted layer\n");
   img.layer = layer.finish();
-  img.config = R"({"architecture":")" + architecture +
-               R"(","os":"linux","config":{"Cmd":["/hello"]},"rootfs":{"type":"layers","diff_ids":[")" +
-               digest_of(img.layer) + R"("]}})";
+  img.config =
+      R"({"architecture":")" + architecture +
+      R"(","os":"linux","config":{"Cmd":["/hello"]},"rootfs":{"type":"layers","diff_ids":[")" +
+      digest_of(img.layer) + R"("]}})";
   img.manifest = R"({"schemaVersion":2,"mediaType":")" + std::string(kManifestType) +
                  R"(","config":)" + descriptor_json(kConfigType, img.config) + R"(,"layers":[)" +
                  descriptor_json(kLayerType, img.layer) + "]}";
@@ -166,8 +167,8 @@ std::string self_naming_index() {
   // The digest of some other bytes; the blob stored under it names it.
   const std::string self = digest_of("not the index");
   const std::string index = R"({"schemaVersion":2,"mediaType":")" + std::string(kIndexType) +
-                            R"(","manifests":[{"mediaType":")" + kIndexType +
-                            R"(","digest":")" + self + R"(","size":200}]})";
+                            R"(","manifests":[{"mediaType":")" + kIndexType + R"(","digest":")" +
+                            self + R"(","size":200}]})";
   l.blob_as(self, index);
   l.index_json(R"({"schemaVersion":2,"manifests":[{"mediaType":")" + std::string(kIndexType) +
                R"(","digest":")" + self + R"(","size":)" + std::to_string(index.size()) + "," +
@@ -277,8 +278,8 @@ std::string docker_archive(const std::string& tag, const std::string& layer_path
   TarBuilder t;
   t.file("config.json", config);
   t.file("abc/layer.tar", layer);
-  t.file("manifest.json", R"([{"Config":"config.json","RepoTags":[")" + tag +
-                              R"("],"Layers":[")" + layer_path + R"("]}])");
+  t.file("manifest.json", R"([{"Config":"config.json","RepoTags":[")" + tag + R"("],"Layers":[")" +
+                              layer_path + R"("]}])");
   return t.finish();
 }
 
@@ -302,8 +303,7 @@ std::string docker_layer_not_diff_id() {
 
 std::string docker_layer_outside() {
   auto img = tiny_image("amd64");
-  return docker_archive("herd.local/crafted-outside:1", "../../etc/shadow", img.layer,
-                        img.config);
+  return docker_archive("herd.local/crafted-outside:1", "../../etc/shadow", img.layer, img.config);
 }
 
 }  // namespace herd::test::crafted

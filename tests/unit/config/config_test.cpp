@@ -1049,8 +1049,8 @@ TEST_CASE("config: absurd counts, ports and multipliers are errors at their path
     ParseResult mr = parse_config(restart(std::string(R"({"max_restarts": )") + n + "}"));
     REQUIRE(mr.errors.size() == 1);
     CHECK(mr.errors[0].path == r + "/max_restarts");
-    ParseResult port = parse_config(
-        with_component_key("ready", std::string(R"({"tcp": {"port": )") + n + "}}"));
+    ParseResult port =
+        parse_config(with_component_key("ready", std::string(R"({"tcp": {"port": )") + n + "}}"));
     REQUIRE(port.errors.size() == 1);
     CHECK(port.errors[0].path == "/components/0/ready/tcp/port");
     ParseResult threshold = parse_config(with_component_key(
@@ -1092,17 +1092,19 @@ TEST_CASE("config: a text over 4 MiB is refused before parsing") {
 TEST_CASE("config: nesting deeper than 64 is refused before parsing, with its place") {
   // 200 000 nested arrays: no tree is built (a deep one overflows the stack
   // when copied or destroyed).
-  std::string deep = "{\"components\": []," + std::string("\n\"x\": ") +
-                     std::string(200'000, '[') + std::string(200'000, ']') + "}";
+  std::string deep = "{\"components\": []," + std::string("\n\"x\": ") + std::string(200'000, '[') +
+                     std::string(200'000, ']') + "}";
   CHECK_ONE_ERROR(deep, "",
                   "invalid JSON at line 2, column 69: arrays and objects nested deeper than the "
                   "maximum of 64");
   // Brackets inside strings do not count.
   CHECK(parse_config(edit({{"/components/0/args", "[\"" + std::string(100, '[') + "\"]"}})).ok());
   // 64 levels are fine (here an unknown key at depth 2 holding the rest).
-  std::string ok64 = "{\"components\": [], \"x\": " + std::string(63, '[') + std::string(63, ']') + "}";
+  std::string ok64 =
+      "{\"components\": [], \"x\": " + std::string(63, '[') + std::string(63, ']') + "}";
   CHECK_ONE_ERROR(ok64, "/x", "unknown key \"x\"");
-  std::string deep65 = "{\"components\": [], \"x\": " + std::string(64, '[') + std::string(64, ']') + "}";
+  std::string deep65 =
+      "{\"components\": [], \"x\": " + std::string(64, '[') + std::string(64, ']') + "}";
   CHECK_ONE_ERROR(deep65, "", "nested deeper than the maximum of 64");
 }
 
@@ -1179,7 +1181,8 @@ TEST_CASE("config: load_config refuses what is not a regular file, without block
   }
   ParseResult b = load_config(big);
   REQUIRE(b.errors.size() == 1);
-  CHECK_THAT(b.errors[0].message, Catch::Contains("4194305 bytes, more than the maximum of 4194304"));
+  CHECK_THAT(b.errors[0].message,
+             Catch::Contains("4194305 bytes, more than the maximum of 4194304"));
   std::filesystem::remove_all(dir);
 }
 
@@ -1198,5 +1201,6 @@ TEST_CASE("config: a 4 MiB array of objects is read in linear time") {
   ParseResult r = parse_config(dups);
   REQUIRE(r.errors.size() == herd::config::kMaxErrors + 1);
   CHECK(r.errors[0].to_string() == "/x/0/a: duplicate key \"a\" in one object");
-  CHECK_THAT(r.errors.back().message, Catch::Contains("more errors (only the first 100 are listed)"));
+  CHECK_THAT(r.errors.back().message,
+             Catch::Contains("more errors (only the first 100 are listed)"));
 }

@@ -127,7 +127,12 @@ TEST_CASE("parse_duration: at most 10 years, whatever the digits") {
   CHECK(*max == kMaxDuration);
   CHECK(parse_duration("87599h59m59.999s").ok());
   const char* too_long[] = {
-      "87600h0.001s", "87601h", "175200h", "5256001m", "315360000001ms", "315360000.001s",
+      "87600h0.001s",
+      "87601h",
+      "175200h",
+      "5256001m",
+      "315360000001ms",
+      "315360000.001s",
       "9223372036854775807ms",  // fits int64, still too long
       "9223372036854775808ms",  // does not fit int64
       "18446744073709551617h",  // wraps uint64

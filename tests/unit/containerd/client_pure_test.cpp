@@ -1,8 +1,8 @@
 // Unit tests of the pure parts of lib/containerd: digests and chain ids,
 // task-event decoding (bare type_urls), and the OCI archive reader on tar
 // files written by the test itself.
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstring>
 #include <filesystem>

@@ -63,7 +63,8 @@ TEST_CASE("crafted: a pax record length of -6 is an error naming the header") {
   auto s = import_checks(crafted::pax_negative_length());
   REQUIRE_FALSE(s.ok());
   CHECK(s.code() == Code::kDataLoss);
-  CHECK_THAT(s.message(), Catch::Contains("archive crafted.tar: tar header at offset 1024: pax header"));
+  CHECK_THAT(s.message(),
+             Catch::Contains("archive crafted.tar: tar header at offset 1024: pax header"));
   CHECK_THAT(s.message(), Catch::Contains("'-6 path=' is not a positive decimal"));
 }
 
@@ -103,7 +104,8 @@ TEST_CASE("crafted: a string platform imports, and resolving it is a clear error
   REQUIRE(text.ok());
   auto strict = parse_index(*text, "index " + short_digest(d.digest), true);
   REQUIRE_FALSE(strict.ok());
-  CHECK_THAT(strict.status().message(), Catch::EndsWith("manifests[0].platform: expected an object"));
+  CHECK_THAT(strict.status().message(),
+             Catch::EndsWith("manifests[0].platform: expected an object"));
 }
 
 TEST_CASE("crafted: links, FIFOs and wrong types found by review and fuzzing") {
@@ -137,11 +139,11 @@ TEST_CASE("crafted: the tiny image is a valid layout") {
   l.blob(img.layer);
   l.blob(img.config);
   l.blob(img.manifest);
-  l.index_json(R"({"schemaVersion":2,"manifests":[)" +
-               crafted::descriptor_json("application/vnd.oci.image.manifest.v1+json",
-                                        img.manifest,
-                                        R"("annotations":{"io.containerd.image.name":"herd.local/t:1"})") +
-               "]}");
+  l.index_json(
+      R"({"schemaVersion":2,"manifests":[)" +
+      crafted::descriptor_json("application/vnd.oci.image.manifest.v1+json", img.manifest,
+                               R"("annotations":{"io.containerd.image.name":"herd.local/t:1"})") +
+      "]}");
   CHECK(import_checks(l.finish()).ok());
 }
 

@@ -27,8 +27,8 @@ std::string index_with(const std::string& entry) {
 }  // namespace
 
 TEST_CASE("oci: a manifest parses into config and layers") {
-  const std::string text = R"({"schemaVersion":2,"mediaType":")" +
-                           std::string(kOciManifestType) + R"(","config":)" +
+  const std::string text = R"({"schemaVersion":2,"mediaType":")" + std::string(kOciManifestType) +
+                           R"(","config":)" +
                            desc("application/vnd.oci.image.config.v1+json", kD1) +
                            R"(,"layers":[)" + desc("l", kD2) + "," + desc("l", kD1) + "]}";
   auto m = parse_manifest(text, "manifest x");
@@ -88,10 +88,13 @@ TEST_CASE("oci: an index's platform is read only when asked for, and type-checke
   CHECK_FALSE(lenient->manifests[0].platform);
   auto strict = parse_index(text, "index sha256:ab12…", /*with_platforms=*/true);
   REQUIRE_FALSE(strict.ok());
-  CHECK(strict.status().message() == "index sha256:ab12…: manifests[0].platform: expected an object");
+  CHECK(strict.status().message() ==
+        "index sha256:ab12…: manifests[0].platform: expected an object");
 
-  auto ok = parse_index(index_with(desc("m", kD1, R"("platform":{"os":"linux","architecture":"arm64","variant":"v8"})")),
-                        "i", true);
+  auto ok = parse_index(
+      index_with(
+          desc("m", kD1, R"("platform":{"os":"linux","architecture":"arm64","variant":"v8"})")),
+      "i", true);
   REQUIRE(ok.ok());
   REQUIRE(ok->manifests[0].platform);
   CHECK(ok->manifests[0].platform->architecture == "arm64");
@@ -99,12 +102,14 @@ TEST_CASE("oci: an index's platform is read only when asked for, and type-checke
 
   auto no_arch = parse_index(index_with(desc("m", kD1, R"("platform":{"os":"linux"})")), "i", true);
   REQUIRE_FALSE(no_arch.ok());
-  CHECK_THAT(no_arch.status().message(), Catch::Contains("manifests[0].platform.architecture: missing"));
+  CHECK_THAT(no_arch.status().message(),
+             Catch::Contains("manifests[0].platform.architecture: missing"));
   auto bad_variant = parse_index(
       index_with(desc("m", kD1, R"("platform":{"os":"linux","architecture":"arm","variant":7})")),
       "i", true);
   REQUIRE_FALSE(bad_variant.ok());
-  CHECK_THAT(bad_variant.status().message(), Catch::Contains("platform.variant: expected a string"));
+  CHECK_THAT(bad_variant.status().message(),
+             Catch::Contains("platform.variant: expected a string"));
 }
 
 TEST_CASE("oci: deep nesting is refused before parsing, without recursion") {
@@ -117,9 +122,8 @@ TEST_CASE("oci: deep nesting is refused before parsing, without recursion") {
   auto d = parse_docker_manifest(deep, "manifest.json");
   REQUIRE_FALSE(d.ok());
   // 60 levels are fine as far as nesting goes.
-  auto shallow = parse_index(R"({"manifests":[],"x":)" + std::string(60, '[') +
-                                 std::string(60, ']') + "}",
-                             "i", true);
+  auto shallow = parse_index(
+      R"({"manifests":[],"x":)" + std::string(60, '[') + std::string(60, ']') + "}", "i", true);
   CHECK(shallow.ok());
 }
 
@@ -137,8 +141,9 @@ TEST_CASE("oci: counts and sizes are bounded") {
 
 TEST_CASE("oci: index.json entries and their image names") {
   const std::string text = index_with(
-      desc(std::string(kOciManifestType), kD1,
-           R"("annotations":{"io.containerd.image.name":"herd.local/x:1","org.opencontainers.image.ref.name":"1"})") +
+      desc(
+          std::string(kOciManifestType), kD1,
+          R"("annotations":{"io.containerd.image.name":"herd.local/x:1","org.opencontainers.image.ref.name":"1"})") +
       "," +
       desc(std::string(kOciIndexType), kD2,
            R"("annotations":{"org.opencontainers.image.ref.name":"herd.local/y:2"})") +
@@ -173,14 +178,14 @@ TEST_CASE("oci: docker-save manifest.json") {
     std::string text;
     const char* says;
   };
-  for (const auto& c : {Case{"{}", "manifest.json: expected an array"},
-                        Case{"[1]", "[0]: expected an object"},
-                        Case{R"([{"Layers":[]}])", "[0].Config: missing"},
-                        Case{R"([{"Config":1,"Layers":[]}])", "[0].Config: expected a string"},
-                        Case{R"([{"Config":"c"}])", "[0].Layers: missing"},
-                        Case{R"([{"Config":"c","Layers":[2]}])", "[0].Layers[0]: expected a string"},
-                        Case{R"([{"Config":"c","Layers":[],"RepoTags":"a:b"}])",
-                             "[0].RepoTags: expected an array"}}) {
+  for (const auto& c :
+       {Case{"{}", "manifest.json: expected an array"}, Case{"[1]", "[0]: expected an object"},
+        Case{R"([{"Layers":[]}])", "[0].Config: missing"},
+        Case{R"([{"Config":1,"Layers":[]}])", "[0].Config: expected a string"},
+        Case{R"([{"Config":"c"}])", "[0].Layers: missing"},
+        Case{R"([{"Config":"c","Layers":[2]}])", "[0].Layers[0]: expected a string"},
+        Case{R"([{"Config":"c","Layers":[],"RepoTags":"a:b"}])",
+             "[0].RepoTags: expected an array"}}) {
     auto r = parse_docker_manifest(c.text, "manifest.json");
     INFO(c.text << " -> " << r.status().to_string());
     REQUIRE_FALSE(r.ok());
@@ -203,7 +208,8 @@ TEST_CASE("oci: a synthesised docker manifest parses back") {
   REQUIRE(m.ok());
   CHECK(m->config.digest == kD1);
   CHECK(m->layers.at(0).media_type == kDockerLayerGzipType);
-  CHECK_THAT(text, Catch::Contains(R"("mediaType":"application/vnd.docker.distribution.manifest.v2+json")"));
+  CHECK_THAT(text, Catch::Contains(
+                       R"("mediaType":"application/vnd.docker.distribution.manifest.v2+json")"));
 }
 
 TEST_CASE("oci: docker reference normalisation") {
@@ -216,8 +222,8 @@ TEST_CASE("oci: docker reference normalisation") {
   CHECK(normalize_docker_ref("localhost/a/b").value() == "localhost/a/b:latest");
   CHECK(normalize_docker_ref("herd.local/busybox:latest").value() == "herd.local/busybox:latest");
   CHECK(normalize_docker_ref("a@" + kD1).value() == "docker.io/library/a@" + kD1);
-  for (const char* bad : {"", "UPPER:1", "a:", "a:-x", "a//b", "a@sha256:00", ":tag", "a b",
-                          "-a", "a/", "x:5000:1/y"}) {
+  for (const char* bad : {"", "UPPER:1", "a:", "a:-x", "a//b", "a@sha256:00", ":tag", "a b", "-a",
+                          "a/", "x:5000:1/y"}) {
     INFO(bad);
     auto r = normalize_docker_ref(bad);
     CHECK_FALSE(r.ok());

@@ -86,10 +86,10 @@ TEST_CASE("tar: hard links and symlinks resolve to the data of a regular entry")
   TarBuilder t;
   t.file("dir/real", "data");
   t.hardlink("hard", "./dir/real");
-  t.symlink("dir/rel", "real");            // relative to dir/
-  t.symlink("other/up", "../dir/real");    // climbs, stays inside
-  t.symlink("abs", "/dir/real");           // the archive root
-  t.symlink("chain", "other/up");          // link to a link
+  t.symlink("dir/rel", "real");          // relative to dir/
+  t.symlink("other/up", "../dir/real");  // climbs, stays inside
+  t.symlink("abs", "/dir/real");         // the archive root
+  t.symlink("chain", "other/up");        // link to a link
   const std::string bytes = t.finish();
   auto idx = scan(bytes);
   INFO(idx.status().to_string());
@@ -106,8 +106,8 @@ TEST_CASE("tar: refused entry types name the entry and its offset") {
     char type;
     const char* says;
   };
-  for (auto c : {Case{'3', "character devices"}, Case{'4', "block devices"},
-                 Case{'6', "FIFOs"}, Case{'S', "sparse"}, Case{'V', "unsupported entry type 'V'"}}) {
+  for (auto c : {Case{'3', "character devices"}, Case{'4', "block devices"}, Case{'6', "FIFOs"},
+                 Case{'S', "sparse"}, Case{'V', "unsupported entry type 'V'"}}) {
     TarBuilder t;
     t.file("first", "1");
     t.header("bad\nname", 0, c.type);
@@ -126,16 +126,13 @@ TEST_CASE("tar: malformed pax records are clear errors") {
     std::string records;
     const char* says;
   };
-  for (const auto& c : {Case{"-6 path=x\n", "is not a positive decimal"},
-                        Case{"0 path=x\n", "does not fit"},
-                        Case{"99 path=x\n", "does not fit"},
-                        Case{"11 path=xy", "does not fit"},
-                        Case{"10 path=xyz", "newline"},
-                        Case{"9 =value\n", "key=value"},
-                        Case{"7 path\n\n", "key=value"},
-                        Case{"99999999999999999999999 a=b\n", "positive decimal"},
-                        Case{TarBuilder::pax_record("size", "12x"), "not a number"},
-                        Case{TarBuilder::pax_record("GNU.sparse.map", "0,1"), "sparse"}}) {
+  for (const auto& c :
+       {Case{"-6 path=x\n", "is not a positive decimal"}, Case{"0 path=x\n", "does not fit"},
+        Case{"99 path=x\n", "does not fit"}, Case{"11 path=xy", "does not fit"},
+        Case{"10 path=xyz", "newline"}, Case{"9 =value\n", "key=value"},
+        Case{"7 path\n\n", "key=value"}, Case{"99999999999999999999999 a=b\n", "positive decimal"},
+        Case{TarBuilder::pax_record("size", "12x"), "not a number"},
+        Case{TarBuilder::pax_record("GNU.sparse.map", "0,1"), "sparse"}}) {
     TarBuilder t;
     t.raw_pax(c.records, "f", "data");
     auto idx = scan(t.finish());

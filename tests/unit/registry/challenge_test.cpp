@@ -103,7 +103,8 @@ TEST_CASE("challenge: bearer_token_url") {
 }
 
 TEST_CASE("challenge: token responses") {
-  auto a = parse_token_response(R"({"token":"abc.def","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"})");
+  auto a = parse_token_response(
+      R"({"token":"abc.def","expires_in":300,"issued_at":"2024-01-01T00:00:00Z"})");
   REQUIRE(a.ok());
   CHECK(a->token == "abc.def");
   CHECK(a->expires_in == std::chrono::seconds(300));
@@ -145,7 +146,8 @@ TEST_CASE("challenge: token responses") {
   CHECK_THAT(msg(R"({"token":"t","expires_in":"60"})"), Catch::Contains("whole number"));
   CHECK_THAT(msg(R"({"token":"t","x":)" + std::string(100, '[') + std::string(100, ']') + "}"),
              Catch::Contains("deeper than 8"));
-  CHECK_THAT(msg(std::string(kMaxTokenResponse + 1, ' ')), Catch::Contains("more than the maximum"));
+  CHECK_THAT(msg(std::string(kMaxTokenResponse + 1, ' ')),
+             Catch::Contains("more than the maximum"));
   CHECK_THAT(msg("{\"token\":\"" + std::string(kMaxTokenLength + 1, 'a') + "\"}"),
              Catch::Contains("longer than"));
 }

@@ -113,10 +113,13 @@ server = "https://registry.example"
   CHECK(m.host == "mirror.example:5000");
   CHECK(m.path == "/v2");
   CHECK(m.capabilities == Capabilities{true, true, false});
-  CHECK(m.ca_paths == std::vector<std::string>{"/etc/containerd/certs.d/registry.example/mirror-ca.pem"});
+  CHECK(m.ca_paths ==
+        std::vector<std::string>{"/etc/containerd/certs.d/registry.example/mirror-ca.pem"});
   REQUIRE(m.client_certs.size() == 2);
-  CHECK(m.client_certs[0] == ClientCert{"/abs/client.cert", "/etc/containerd/certs.d/registry.example/client.key"});
-  CHECK(m.client_certs[1] == ClientCert{"/etc/containerd/certs.d/registry.example/combined.pem", ""});
+  CHECK(m.client_certs[0] ==
+        ClientCert{"/abs/client.cert", "/etc/containerd/certs.d/registry.example/client.key"});
+  CHECK(m.client_certs[1] ==
+        ClientCert{"/etc/containerd/certs.d/registry.example/combined.pem", ""});
   CHECK(m.skip_verify == std::optional<bool>(false));
   REQUIRE(m.headers.size() == 2);
   CHECK(m.headers[0].first == "x-custom-1");
@@ -150,8 +153,9 @@ TEST_CASE("hosts: server paths and the default entry") {
   CHECK(parse("server = \"https://r.example\"\noverride_path = true").endpoints[0].path.empty());
 
   // No server: the registry's default endpoint, keeping top-level TLS.
-  auto d = parse("ca = \"ca.crt\"\nskip_verify = true\ncapabilities = [\"pull\"]\n[header]\nx = \"1\"\n",
-                 "localhost:5000");
+  auto d =
+      parse("ca = \"ca.crt\"\nskip_verify = true\ncapabilities = [\"pull\"]\n[header]\nx = \"1\"\n",
+            "localhost:5000");
   REQUIRE(d.endpoints.size() == 1);
   CHECK(d.endpoints[0].url("") == "http://localhost:5000/v2");
   CHECK(d.endpoints[0].ca_paths.size() == 1);
@@ -182,7 +186,8 @@ nested = { a = 1, b = [1, [2, 3]], c.d = "e" }
   CHECK_THAT(c.warnings[0], Catch::Contains("line 3: unknown key unknown_top ignored"));
   CHECK_THAT(c.warnings[1], Catch::Contains("unknown key nested"));
 
-  auto crlf = parse("server = \"https://r.example\"\r\n[host.\"https://m\"]\r\nskip_verify = true\r\n");
+  auto crlf =
+      parse("server = \"https://r.example\"\r\n[host.\"https://m\"]\r\nskip_verify = true\r\n");
   CHECK(crlf.endpoints.size() == 2);
 }
 
@@ -195,7 +200,8 @@ TEST_CASE("hosts: hostile and malformed hosts.toml") {
   CHECK_THAT(parse_error(std::string("server = \"a\0b\"", 14)), Catch::Contains("control byte"));
   CHECK_THAT(parse_error("server = \"https://a\\u0000b\""), Catch::Contains("control"));
   CHECK_THAT(parse_error("server = x"), Catch::Contains("needs quotes"));
-  CHECK_THAT(parse_error("server = \"a\"\nserver = \"b\""), Catch::Contains("line 2: key server is defined twice"));
+  CHECK_THAT(parse_error("server = \"a\"\nserver = \"b\""),
+             Catch::Contains("line 2: key server is defined twice"));
   CHECK_THAT(parse_error("[host.\"a\"]\n[host.\"a\"]"), Catch::Contains("defined twice"));
   CHECK_THAT(parse_error("[[host]]"), Catch::Contains("arrays of tables"));
   CHECK_THAT(parse_error("server = \"a\" junk"), Catch::Contains("unexpected text"));
@@ -212,14 +218,17 @@ TEST_CASE("hosts: hostile and malformed hosts.toml") {
   CHECK_THAT(parse_error("[host.\"https://m\"]\nskip_verify = \"yes\""),
              Catch::Contains("skip_verify: expected a boolean"));
   CHECK_THAT(parse_error("[host.\"https://m\"]\nca = 5"), Catch::Contains("ca: expected a string"));
-  CHECK_THAT(parse_error("[host.\"https://m\"]\nclient = [[\"a\"]]"), Catch::Contains("a pair must be"));
-  CHECK_THAT(parse_error("[host.\"https://m\"]\nclient = [true]"), Catch::Contains("expected a path"));
+  CHECK_THAT(parse_error("[host.\"https://m\"]\nclient = [[\"a\"]]"),
+             Catch::Contains("a pair must be"));
+  CHECK_THAT(parse_error("[host.\"https://m\"]\nclient = [true]"),
+             Catch::Contains("expected a path"));
   CHECK_THAT(parse_error("[host.\"https://m\".header]\n\"bad name\" = \"v\""),
              Catch::Contains("not an HTTP header name"));
   CHECK_THAT(parse_error("[host.\"https://m\".header]\nx = \"a\\r\\nInjected: 1\""),
              Catch::Contains("control byte in the value"));
   CHECK_THAT(parse_error("[host.\"httpx://m\"]"), Catch::Contains("neither http:// nor https://"));
-  CHECK_THAT(parse_error("[host.\"ftp://m\"]"), Catch::Contains("malformed host"));  // https://ftp://m
+  CHECK_THAT(parse_error("[host.\"ftp://m\"]"),
+             Catch::Contains("malformed host"));  // https://ftp://m
   CHECK_THAT(parse_error("[host.\"https://u:p@m\"]"), Catch::Contains("user information"));
   CHECK_THAT(parse_error("[host.\"https://m/?q=1\"]"), Catch::Contains("query or fragment"));
   CHECK_THAT(parse_error("[host.\"https://m:99999\"]"), Catch::Contains("malformed host"));
@@ -227,8 +236,10 @@ TEST_CASE("hosts: hostile and malformed hosts.toml") {
   std::string many;
   for (int i = 0; i < 17; ++i) many += "[host.\"https://m" + std::to_string(i) + "\"]\n";
   CHECK_THAT(parse_error(many), Catch::Contains("more than 16 [host] tables"));
-  CHECK_THAT(parse_error("a = \"" + std::string(5000, 'x') + "\""), Catch::Contains("line 1: longer than 4096"));
-  CHECK_THAT(parse_error(std::string(70000, '\n')), Catch::Contains("more than the maximum of 65536"));
+  CHECK_THAT(parse_error("a = \"" + std::string(5000, 'x') + "\""),
+             Catch::Contains("line 1: longer than 4096"));
+  CHECK_THAT(parse_error(std::string(70000, '\n')),
+             Catch::Contains("more than the maximum of 65536"));
   std::string values = "a = [";
   for (int i = 0; i < 5000; ++i) values += "1,\n";
   values += "]";
@@ -306,7 +317,8 @@ TEST_CASE("hosts: the certs.d directory lookup") {
   CHECK(h->endpoints[0].ca_paths == std::vector<std::string>{alt + "/m.pem"});
   CHECK(h->endpoints[1].url("") == "https://r.example:5000/v2");
   REQUIRE(h->warnings.size() == 1);
-  CHECK_THAT(h->warnings[0], Catch::Contains("line 3: unknown key host.\"https://m.example\".unknown"));
+  CHECK_THAT(h->warnings[0],
+             Catch::Contains("line 3: unknown key host.\"https://m.example\".unknown"));
 
   // _default for everything else.
   tmp.make_dir("_default");

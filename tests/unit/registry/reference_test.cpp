@@ -36,8 +36,8 @@ TEST_CASE("reference: docker's normalisation examples") {
       {"ghcr.io/o/x", "ghcr.io/o/x:latest", "ghcr.io", "ghcr.io", "o/x", "latest"},
       {"Example.COM:443/a_b/c__d/e-----f/g.h", "Example.COM:443/a_b/c__d/e-----f/g.h:latest",
        "Example.COM:443", "Example.COM:443", "a_b/c__d/e-----f/g.h", "latest"},
-      {"foo:5000", "docker.io/library/foo:5000", "docker.io", "registry-1.docker.io",
-       "library/foo", "5000"},
+      {"foo:5000", "docker.io/library/foo:5000", "docker.io", "registry-1.docker.io", "library/foo",
+       "5000"},
   };
   for (const auto& r : rows) {
     INFO(r.in);

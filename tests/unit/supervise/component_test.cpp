@@ -20,8 +20,8 @@ namespace asio = boost::asio;
 namespace {
 
 herd::config::Component component_config(const std::string& extra = "") {
-  const std::string text = R"({"components": [{"name": "a", "image": "herd.local/a:1")" +
-                           extra + "}]}";
+  const std::string text =
+      R"({"components": [{"name": "a", "image": "herd.local/a:1")" + extra + "}]}";
   auto parsed = herd::config::parse_config(text);
   INFO(parsed.error_text());
   REQUIRE(parsed.ok());
@@ -73,8 +73,7 @@ struct Rig {
 
 }  // namespace
 
-TEST_CASE("component: start prepares, starts the task and is ready with its pid",
-          "[component]") {
+TEST_CASE("component: start prepares, starts the task and is ready with its pid", "[component]") {
   Rig r;
   r.up();
   CHECK(r.rt.ops_of("a") == std::vector<std::string>{"prepare", "start"});
@@ -84,9 +83,10 @@ TEST_CASE("component: start prepares, starts the task and is ready with its pid"
   CHECK(r.seen.back().state == State::kReady);
 }
 
-TEST_CASE("component: an exit backs off for the policy's delay on the fake clock, then "
-          "restarts the task in the same container",
-          "[component]") {
+TEST_CASE(
+    "component: an exit backs off for the policy's delay on the fake clock, then "
+    "restarts the task in the same container",
+    "[component]") {
   Rig r;
   r.up();
   r.exit(100, 1);
@@ -113,9 +113,10 @@ TEST_CASE("component: an exit of another pid (an old task) changes nothing", "[c
   CHECK(r.status().pid == 100);
 }
 
-TEST_CASE("component: a stop during prepare cancels it, waits for it to unwind, and its "
-          "late result is dropped",
-          "[component][stop]") {
+TEST_CASE(
+    "component: a stop during prepare cancels it, waits for it to unwind, and its "
+    "late result is dropped",
+    "[component][stop]") {
   Rig r;
   r.rt.manual = {"prepare"};
   r.c->start();
@@ -286,9 +287,10 @@ TEST_CASE("component: after a stream gap the task's real state decides", "[compo
   }
 }
 
-TEST_CASE("component: detach reports idle only once its in-flight calls have unwound, and "
-          "reports nothing after",
-          "[component]") {
+TEST_CASE(
+    "component: detach reports idle only once its in-flight calls have unwound, and "
+    "reports nothing after",
+    "[component]") {
   Rig r;
   r.rt.manual = {"prepare"};
   r.c->start();

@@ -93,8 +93,8 @@ class FakeTime final : public TimeSource {
     uint64_t id_;
   };
 
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::time_point(
-      std::chrono::hours(1000));
+  std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::time_point(std::chrono::hours(1000));
   std::chrono::steady_clock::time_point now_ = start_;
   uint64_t ids_ = 0;
   std::map<uint64_t, Entry> armed_;
@@ -103,7 +103,7 @@ class FakeTime final : public TimeSource {
 // One operation call of a fake actor.
 struct Call {
   std::string component;
-  std::string op;  // prepare, start, stop, kill, reconcile
+  std::string op;       // prepare, start, stop, kill, reconcile
   uint64_t ops_id = 0;  // which ContainerOps instance (a new actor has a new one)
   std::shared_ptr<Canceller> cancel;
   std::unique_ptr<asio::steady_timer> gate;  // manual calls wait on it

@@ -12,6 +12,8 @@
 #include <vector>
 
 using namespace std::chrono_literals;
+using herd::config::RestartPolicy;
+using herd::config::RestartPreset;
 using herd::supervise::Action;
 using herd::supervise::ActionKind;
 using herd::supervise::Desired;
@@ -23,8 +25,6 @@ using herd::supervise::PrepareDone;
 using herd::supervise::ProbeFailed;
 using herd::supervise::ProbeOk;
 using herd::supervise::ReconcileResult;
-using herd::config::RestartPolicy;
-using herd::config::RestartPreset;
 using herd::supervise::RestartTracker;
 using herd::supervise::StartDone;
 using herd::supervise::StartRequested;

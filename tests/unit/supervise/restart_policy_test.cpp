@@ -36,9 +36,7 @@ struct FakeRandom {
 };
 
 RestartPolicy default_preset() { return RestartPolicy::from_preset(RestartPreset::kDefault); }
-RestartPolicy aggressive_preset() {
-  return RestartPolicy::from_preset(RestartPreset::kAggressive);
-}
+RestartPolicy aggressive_preset() { return RestartPolicy::from_preset(RestartPreset::kAggressive); }
 
 constexpr FailureCause kExit = FailureCause::kExit;
 constexpr FailureCause kRefused = FailureCause::kRefused;
@@ -315,11 +313,10 @@ TEST_CASE("RestartTracker: with a zero base a refused start still backs off, an 
   std::vector<milliseconds> delays;
   for (int i = 0; i < 9; ++i) delays.push_back(t.on_failure(TimePoint{}, kRefused).delay);
   // 100 ms doubling, capped at 5 s.
-  CHECK(delays == std::vector<milliseconds>{milliseconds(100), milliseconds(200),
-                                            milliseconds(400), milliseconds(800),
-                                            milliseconds(1600), milliseconds(3200),
-                                            milliseconds(5000), milliseconds(5000),
-                                            milliseconds(5000)});
+  CHECK(delays == std::vector<milliseconds>{milliseconds(100), milliseconds(200), milliseconds(400),
+                                            milliseconds(800), milliseconds(1600),
+                                            milliseconds(3200), milliseconds(5000),
+                                            milliseconds(5000), milliseconds(5000)});
   CHECK(t.consecutive() == 9);  // refused starts are restarts like exits
 
   // The process exiting is the policy's business: at once.
@@ -359,10 +356,10 @@ TEST_CASE("RestartTracker: the floor's n is the restart number, whatever caused 
   RestartPolicy zero = default_preset();
   zero.base = milliseconds(0);
   RestartTracker t(zero);
-  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));      // restart 1
-  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));      // restart 2
-  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(400)); // restart 3
-  t.reset();  // an operator's start
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));       // restart 1
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == milliseconds(0));       // restart 2
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(400));  // restart 3
+  t.reset();                                                              // an operator's start
   CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(100));
 
   // After a stable run the count starts over: restart 1, 100 ms.

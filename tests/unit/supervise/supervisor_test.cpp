@@ -46,8 +46,9 @@ struct Rig {
     Supervisor::Options o;
     o.time = &time;
     o.random = [] { return 0.5; };
-    sup = Supervisor::create(io.get_executor(), rt, config_of(components),
-                             [this](const ComponentStatus& s) { seen.push_back(s); }, o);
+    sup = Supervisor::create(
+        io.get_executor(), rt, config_of(components),
+        [this](const ComponentStatus& s) { seen.push_back(s); }, o);
   }
   ~Rig() {
     for (auto& call : rt.calls) FakeRuntime::release(call);
@@ -86,8 +87,7 @@ TEST_CASE("supervisor: nothing starts before the events stream is live", "[super
   CHECK(r.state("c") == State::kReady);
 }
 
-TEST_CASE("supervisor: a component starts only once what it depends on is ready",
-          "[supervisor]") {
+TEST_CASE("supervisor: a component starts only once what it depends on is ready", "[supervisor]") {
   Rig r;
   r.rt.manual = {"start"};
   r.boot();
@@ -125,9 +125,10 @@ TEST_CASE("supervisor: an exit event reaches the component whose container it na
   CHECK(r.sup->status("b")->restarts == 1);
 }
 
-TEST_CASE("supervisor: after a stream gap every actor reconciles, and a task that died in "
-          "the gap is restarted",
-          "[supervisor][gap]") {
+TEST_CASE(
+    "supervisor: after a stream gap every actor reconciles, and a task that died in "
+    "the gap is restarted",
+    "[supervisor][gap]") {
   Rig r;
   r.boot();
   const uint32_t a_pid = r.pid("a");
@@ -173,9 +174,10 @@ TEST_CASE("supervisor: stop goes in reverse dependency order, then reports done"
   for (const char* n : {"a", "b", "c"}) CHECK(r.state(n) == State::kStopped);
 }
 
-TEST_CASE("supervisor: reload starts what was added, stops what was removed, hands a "
-          "changed component to a new actor and leaves the rest alone",
-          "[supervisor][reload]") {
+TEST_CASE(
+    "supervisor: reload starts what was added, stops what was removed, hands a "
+    "changed component to a new actor and leaves the rest alone",
+    "[supervisor][reload]") {
   Rig r;
   r.boot();
   const uint32_t a_pid = r.pid("a");
@@ -230,7 +232,7 @@ TEST_CASE("supervisor: a replaced actor's late report cannot overwrite its succe
   settle(r.io);
   bool old_reported = false;
   for (const auto& s : r.seen) old_reported |= s.name == "b" && s.state == State::kBackingOff;
-  CHECK(old_reported);  // the observer hears it (a retiring actor's report)
+  CHECK(old_reported);                        // the observer hears it (a retiring actor's report)
   CHECK(r.state("b") != State::kBackingOff);  // the supervisor's status does not keep it
   REQUIRE(r.rt.pending("b", "prepare"));
   FakeRuntime::ok(r.rt.pending("b", "prepare"));
