@@ -49,7 +49,11 @@ struct Rig {
     // Let every waiting fake finish, so no coroutine outlives the rig.
     for (auto& call : rt.calls) FakeRuntime::release(call);
     settle(io);
-    rt.calls.clear();  // their gates are timers of `io`
+    // Whatever holds an executor of `io` goes before it: the calls' gates,
+    // the timers' handlers (which hold actors), the subscription.
+    rt.calls.clear();
+    time.clear();
+    rt.subscription.reset();
   }
   State state() const { return c->state(); }
   ComponentStatus status() const { return c->status(); }

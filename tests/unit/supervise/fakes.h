@@ -34,12 +34,17 @@ inline void settle(asio::io_context& io) {
 class FakeTime final : public TimeSource {
  public:
   FakeTime() = default;
-  // An armed entry may hold the last reference to an actor, whose timer
-  // then cancels itself here: empty the map before destroying entries.
-  ~FakeTime() override {
+  ~FakeTime() override { clear(); }
+  // Drops every armed timer. An entry may hold the last reference to an
+  // actor, whose timer then cancels itself here: the map is emptied before
+  // the entries are destroyed. Tests call it before their io_context goes,
+  // since the entries hold that context's executors.
+  void clear() {
     auto doomed = std::move(armed_);
     armed_.clear();
+    doomed.clear();
   }
+
   std::chrono::steady_clock::time_point now() const override { return now_; }
   std::chrono::system_clock::time_point wall_now() const override {
     return std::chrono::system_clock::time_point(std::chrono::hours(24 * 365 * 50)) +

@@ -53,7 +53,11 @@ struct Rig {
   ~Rig() {
     for (auto& call : rt.calls) FakeRuntime::release(call);
     settle(io);
-    rt.calls.clear();  // their gates are timers of `io`
+    // Whatever holds an executor of `io` goes before it: the calls' gates,
+    // the timers' handlers (which hold actors), the subscription.
+    rt.calls.clear();
+    time.clear();
+    rt.subscription.reset();
   }
   State state(const std::string& name) const {
     const ComponentStatus* s = sup->status(name);
