@@ -38,11 +38,7 @@ std::string blob(size_t n, size_t start = 0) {
 struct Server {
   herd::testing::ChildProcess child{{"python3", HERD_HTTP_FIXTURE}};
   std::string base;
-  Server() {
-    std::string line = child.read_line();
-    REQUIRE(line.rfind("PORT ", 0) == 0);
-    base = "http://127.0.0.1:" + line.substr(5);
-  }
+  Server() { base = "http://127.0.0.1:" + child.read_port(); }
 };
 
 Server& server() {

@@ -158,11 +158,7 @@ Registry& auth_registry() {
 struct FakeRegistry {
   herd::testing::ChildProcess child{{"python3", HERD_TOKEN_SERVER}};
   std::string host;
-  FakeRegistry() {
-    std::string line = child.read_line();
-    REQUIRE(line.rfind("PORT ", 0) == 0);
-    host = "127.0.0.1:" + line.substr(5);
-  }
+  FakeRegistry() { host = "127.0.0.1:" + child.read_port(); }
 };
 FakeRegistry& fake_registry() {
   static FakeRegistry r;

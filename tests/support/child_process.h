@@ -60,6 +60,15 @@ class ChildProcess {
     }
   }
 
+  // For fixtures that announce where they listen with a first line
+  // "PORT <n>": returns <n> as written; throws on any other first line.
+  std::string read_port(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::string line = read_line(timeout);
+    if (line.rfind("PORT ", 0) != 0 || line.size() == 5)
+      throw std::runtime_error("child: expected \"PORT <n>\", got \"" + line + "\"");
+    return line.substr(5);
+  }
+
   void stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
