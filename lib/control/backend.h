@@ -5,7 +5,7 @@
 //
 // Contract:
 // - Every method may be called from any thread (gRPC's threads call them).
-// - Every completion callback is called exactly once, from any thread
+// - Every completion callback (`done`) is called exactly once, from any thread
 //   (herdd calls it on its event loop). The server must not block the
 //   caller's thread inside the callback for long: it only finishes the RPC.
 // - Names reach the Backend validated by the server: non-empty and at most
@@ -13,6 +13,12 @@
 //   component names complete with Code::kNotFound and a message that names
 //   the component through printable() (common/log_text.h), as every message
 //   and log line that shows a client's string must.
+// - Image references (pull_image, remove_image) reach the Backend checked
+//   by the server: non-empty and at most kMaxReferenceBytes, otherwise as
+//   the client sent them; messages show them through printable().
+// - pull_image's `progress` calls come one at a time, in order, and none
+//   after `done`; the server copes with any number of them (it keeps only
+//   the latest per blob for a slow client).
 // - watch() callbacks run on the daemon's event loop, one per status change
 //   of any component, in order; after unwatch(id) returns no further call
 //   for that id starts.
@@ -51,6 +57,35 @@ struct ComponentView {
   Time changed_at{};     // when herdd produced this status
 };
 
+// One blob of a pull as it stands (herd.v1.BlobProgress).
+struct PullProgress {
+  std::string kind;  // "index", "manifest", "config", "layer"
+  std::string digest;
+  int64_t total = 0;
+  int64_t done = 0;      // bytes in the content store
+  bool present = false;  // there already: nothing fetched
+  bool finished = false;
+};
+
+// What a successful pull did (herd.v1.PullResult).
+struct PullSummary {
+  std::string name;  // the image record: the normalised reference
+  std::string target_digest;
+  std::string target_media_type;
+  uint32_t blobs_fetched = 0;
+  uint32_t blobs_present = 0;
+  uint64_t bytes_fetched = 0;
+};
+
+// One image of herd's containerd namespace (herd.v1.ImageInfo).
+struct ImageView {
+  std::string name;
+  std::string target_digest;
+  std::string target_media_type;
+  std::optional<uint64_t> size;      // config + layers; unknown when unreadable
+  std::vector<std::string> used_by;  // configured components whose image it is
+};
+
 struct ReloadResult {
   Status status;                    // OK, or kInvalidArgument with the errors below
   std::vector<std::string> errors;  // every config error, "<json path>: <message>"
@@ -83,6 +118,29 @@ class Backend {
   // only, never a path to open.
   virtual void import_image(UniqueFd archive, std::string name,
                             std::function<void(Result<std::vector<std::string>>)> done) = 0;
+
+  // Cancels a call in flight (a pull) from any thread. Calling it after the
+  // call completed, or more than once, does nothing.
+  using Cancel = std::function<void()>;
+
+  // Pulls `reference` from its registry into containerd. `progress` is
+  // called as blobs move; `done` once, with the result or the error (its
+  // message names the reference). The returned Cancel ends the pull
+  // early: `done` then completes with Code::kCancelled (unless another
+  // client pulls the same reference, whose pull goes on).
+  virtual Cancel pull_image(const std::string& reference,
+                            std::function<void(const PullProgress&)> progress,
+                            std::function<void(Result<PullSummary>)> done) = 0;
+  // Every image in the daemon's containerd namespace, sorted by name.
+  virtual void list_images(std::function<void(Result<std::vector<ImageView>>)> done) = 0;
+  // Deletes one image and completes with the name deleted. `reference` is
+  // an image name or normalises to one. kNotFound when there is none;
+  // kFailedPrecondition naming every configured component that uses it.
+  virtual void remove_image(const std::string& reference,
+                            std::function<void(Result<std::string>)> done) = 0;
+  // Deletes every image no configured component uses; completes with the
+  // names deleted (those deleted before an error are not reported).
+  virtual void prune_images(std::function<void(Result<std::vector<std::string>>)> done) = 0;
 
   // Status changes of every component, from now on.
   virtual uint64_t watch(std::function<void(const ComponentView&)> on_change) = 0;

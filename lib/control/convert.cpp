@@ -59,4 +59,36 @@ ComponentView from_proto(const herd::v1::ComponentStatus& p) {
   return s;
 }
 
+v1::BlobProgress to_proto(const PullProgress& p) {
+  v1::BlobProgress out;
+  out.set_kind(p.kind);
+  out.set_digest(p.digest);
+  out.set_total(p.total);
+  out.set_done(p.done);
+  out.set_present(p.present);
+  out.set_finished(p.finished);
+  return out;
+}
+
+v1::PullResult to_proto(const PullSummary& s) {
+  v1::PullResult out;
+  out.set_name(s.name);
+  out.set_target_digest(s.target_digest);
+  out.set_target_media_type(s.target_media_type);
+  out.set_blobs_fetched(s.blobs_fetched);
+  out.set_blobs_present(s.blobs_present);
+  out.set_bytes_fetched(s.bytes_fetched);
+  return out;
+}
+
+v1::ImageInfo to_proto(const ImageView& v) {
+  v1::ImageInfo out;
+  out.set_name(v.name);
+  out.set_target_digest(v.target_digest);
+  out.set_target_media_type(v.target_media_type);
+  if (v.size) out.set_size(*v.size);
+  for (const std::string& c : v.used_by) out.add_used_by(c);
+  return out;
+}
+
 }  // namespace herd::control

@@ -23,6 +23,13 @@ inline constexpr std::size_t kDefaultMaxWatchers = 32;
 // Concurrent ImportImage streams; beyond: RESOURCE_EXHAUSTED at once,
 // before a byte is read.
 inline constexpr std::size_t kDefaultMaxImports = 2;
+// Concurrent PullImage streams; beyond: RESOURCE_EXHAUSTED at once.
+inline constexpr std::size_t kDefaultMaxPulls = 4;
+// Blobs whose latest progress one PullImage stream keeps while its client
+// reads slowly (a blob's newer state replaces its older one); updates of
+// further blobs are dropped until the client catches up. The result is
+// never dropped.
+inline constexpr std::size_t kPullPendingBlobs = 1024;
 // The bytes one import may upload; beyond: RESOURCE_EXHAUSTED naming it.
 inline constexpr uint64_t kDefaultImportMaxBytes = uint64_t{8} * 1024 * kMiB;
 // Where uploads are kept (unnamed files; created 0700 if missing).
@@ -42,12 +49,17 @@ inline constexpr int kMaxStreamsPerConnection = 64;
 inline constexpr std::size_t kMaxNameBytes = 256;
 // The display name of an import.
 inline constexpr std::size_t kMaxImportNameBytes = 4096;
+// An image reference (pull, remove); longer is INVALID_ARGUMENT.
+inline constexpr std::size_t kMaxReferenceBytes = 1024;
 
 // herdd answers DEADLINE_EXCEEDED itself when the daemon has not completed
 // a unary call in this time.
 inline constexpr std::chrono::milliseconds kDefaultCallDeadline{std::chrono::seconds(60)};
 // The same for an import, upload included.
 inline constexpr std::chrono::milliseconds kDefaultImportDeadline{std::chrono::minutes(30)};
+// A pull, from the request to its result: beyond, herdd cancels it and
+// answers DEADLINE_EXCEEDED.
+inline constexpr std::chrono::milliseconds kDefaultPullDeadline{std::chrono::minutes(30)};
 // Watch has no server deadline: it is a stream the client ends.
 
 // How long the listener waits after accept() failed for want of file

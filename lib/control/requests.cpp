@@ -99,4 +99,67 @@ grpc::Status check_watch(const v1::WatchRequest& req) {
   return check_name("name", req.name(), false);
 }
 
+grpc::Status check_reference(std::string_view reference) {
+  if (reference.empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "an image reference is required (reference)");
+  }
+  if (reference.size() > kMaxReferenceBytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "reference: an image reference of " + std::to_string(reference.size()) +
+                            " bytes is longer than the " + std::to_string(kMaxReferenceBytes) +
+                            " herdd accepts ('" + printable(reference, 64) + "')");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status check_pull(const v1::PullImageRequest& req) {
+  return check_reference(req.reference());
+}
+
+void handle_list_images(Backend& backend, const v1::ListImagesRequest&,
+                        Done<v1::ListImagesResponse> done) {
+  backend.list_images([done = std::move(done)](Result<std::vector<ImageView>> r) {
+    v1::ListImagesResponse out;
+    if (!r.ok()) {
+      done(to_grpc(r.status()), std::move(out));
+      return;
+    }
+    for (const ImageView& v : *r) *out.add_images() = to_proto(v);
+    done(grpc::Status::OK, std::move(out));
+  });
+}
+
+void handle_remove_image(Backend& backend, const v1::RemoveImageRequest& req,
+                         Done<v1::RemoveImageResponse> done) {
+  if (grpc::Status s = check_reference(req.reference()); !s.ok()) {
+    done(s, v1::RemoveImageResponse());
+    return;
+  }
+  spdlog::info("control: remove image '{}' requested", printable(req.reference()));
+  backend.remove_image(req.reference(), [done = std::move(done)](Result<std::string> r) {
+    v1::RemoveImageResponse out;
+    if (!r.ok()) {
+      done(to_grpc(r.status()), std::move(out));
+      return;
+    }
+    out.set_name(*r);
+    done(grpc::Status::OK, std::move(out));
+  });
+}
+
+void handle_prune_images(Backend& backend, const v1::PruneImagesRequest&,
+                         Done<v1::PruneImagesResponse> done) {
+  spdlog::info("control: prune images requested");
+  backend.prune_images([done = std::move(done)](Result<std::vector<std::string>> r) {
+    v1::PruneImagesResponse out;
+    if (!r.ok()) {
+      done(to_grpc(r.status()), std::move(out));
+      return;
+    }
+    for (const std::string& n : *r) out.add_removed(n);
+    done(grpc::Status::OK, std::move(out));
+  });
+}
+
 }  // namespace herd::control

@@ -5,8 +5,10 @@
 //
 // - A name (Get, Start/Stop/Restart) is required and at most kMaxNameBytes;
 //   otherwise INVALID_ARGUMENT and the Backend is not called.
-// - Start, Stop, Restart and Reload are logged at info when received, the
-//   name through printable().
+// - An image reference (PullImage, RemoveImage) is required and at most
+//   kMaxReferenceBytes; otherwise INVALID_ARGUMENT, no Backend call.
+// - Start, Stop, Restart, Reload, RemoveImage and PruneImages are logged
+//   at info when received, names through printable().
 // - Every `done` is called exactly once, on whatever thread the Backend
 //   completes on (or at once, on the caller's, when the request is
 //   refused).
@@ -39,6 +41,17 @@ void handle_get(Backend& backend, const v1::GetRequest& req, Done<v1::GetRespons
 void handle_act(Backend& backend, Verb verb, const v1::ActionRequest& req,
                 Done<v1::ActionResponse> done);
 void handle_reload(Backend& backend, const v1::ReloadRequest& req, Done<v1::ReloadResponse> done);
+void handle_list_images(Backend& backend, const v1::ListImagesRequest& req,
+                        Done<v1::ListImagesResponse> done);
+void handle_remove_image(Backend& backend, const v1::RemoveImageRequest& req,
+                         Done<v1::RemoveImageResponse> done);
+void handle_prune_images(Backend& backend, const v1::PruneImagesRequest& req,
+                         Done<v1::PruneImagesResponse> done);
+// OK, or INVALID_ARGUMENT: an empty reference, or one longer than
+// kMaxReferenceBytes.
+grpc::Status check_reference(std::string_view reference);
+// PullImage: only the request's check (the stream is pull.h's).
+grpc::Status check_pull(const v1::PullImageRequest& req);
 // Watch: only the request's check (the stream is service.h's).
 grpc::Status check_watch(const v1::WatchRequest& req);
 

@@ -35,6 +35,7 @@ struct ControlServer::Impl {
   std::unique_ptr<DeadlineThread> deadline_thread;
   std::shared_ptr<Slots> watchers;
   std::shared_ptr<Slots> imports;
+  std::shared_ptr<Slots> pulls;
   std::shared_ptr<DenyBook> book = std::make_shared<DenyBook>();
   // Services before servers: a server is destroyed before its service.
   std::unique_ptr<Service> service;
@@ -87,6 +88,7 @@ ControlServer::Stats ControlServer::stats() const {
   }
   s.watchers = impl_->watchers->used();
   s.imports = impl_->imports->used();
+  s.pulls = impl_->pulls->used();
   s.pending_deadlines = impl_->deadlines->pending();
   return s;
 }
@@ -99,6 +101,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::any_io_executo
   const Options& o = impl->options;
   impl->watchers = std::make_shared<Slots>(o.max_watchers);
   impl->imports = std::make_shared<Slots>(o.max_imports);
+  impl->pulls = std::make_shared<Slots>(o.max_pulls);
 
   Policy policy;
   policy.euid = ::geteuid();
@@ -129,9 +132,12 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::any_io_executo
   sc.deadlines = impl->deadlines;
   sc.watchers = impl->watchers;
   sc.imports = impl->imports;
+  sc.pulls = impl->pulls;
   sc.watch_queue_limit = o.watch_queue_limit;
+  sc.pull_pending_blobs = o.pull_pending_blobs;
   sc.call_deadline = o.call_deadline;
   sc.import_deadline = o.import_deadline;
+  sc.pull_deadline = o.pull_deadline;
   sc.import_dir = o.import_dir;
   sc.import_max_bytes = o.import_max_bytes;
   impl->service = std::make_unique<Service>(std::move(sc));
@@ -164,9 +170,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(asio::any_io_executo
 
   spdlog::info(
       "control: serving {} (mode 0660, group {}; at most {} connections, {} watchers, "
-      "{} imports)",
+      "{} imports, {} pulls)",
       path, policy.group ? policy.group->display : std::string("of herdd"), o.max_connections,
-      o.max_watchers, o.max_imports);
+      o.max_watchers, o.max_imports, o.max_pulls);
   return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 

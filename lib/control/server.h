@@ -49,15 +49,17 @@
 //   on. A connection counts until gRPC has closed its fd (the listener
 //   checks, by fd and inode, when it is at the limit).
 // - Options::max_watchers concurrent Watch streams, Options::max_imports
-//   concurrent imports: beyond them RESOURCE_EXHAUSTED at once.
+//   concurrent imports, Options::max_pulls concurrent PullImage streams:
+//   beyond them RESOURCE_EXHAUSTED at once.
 // - Messages up to kMaxReceiveMessageBytes (gRPC answers
 //   RESOURCE_EXHAUSTED beyond); kMaxStreamsPerConnection calls at once on
 //   one connection; names up to kMaxNameBytes (INVALID_ARGUMENT).
 // - Every unary call has a server deadline, Options::call_deadline: when
 //   the Backend has not completed by then, the server answers
 //   DEADLINE_EXCEEDED itself (a late Backend answer is dropped). An import
-//   has Options::import_deadline, upload included. Watch has none: it is a
-//   stream the client ends. The deadlines run on a thread of the server's
+//   has Options::import_deadline, upload included, and a pull
+//   Options::pull_deadline (the pull is cancelled). Watch has none: it is
+//   a stream the client ends. The deadlines run on a thread of the server's
 //   own, so they hold even when the Backend's loop is stuck.
 // Refusals are logged at warn, at most once per kRefusalLogInterval per
 // kind, with the count of those held back.
@@ -73,6 +75,10 @@
 //   the Backend there and return at once; the RPC finishes inside the
 //   Backend's completion callback, on whatever thread that runs. No gRPC
 //   thread ever waits for the Backend.
+// - PullImage (pull.h): progress waits coalesced per blob, at most
+//   Options::pull_pending_blobs blobs, so a slow client costs herdd a
+//   bounded table, not a backlog; a client that cancels or goes away, the
+//   deadline and shutdown cancel the Backend's pull.
 // - Watch: the server registers Backend::watch before it asks for the list,
 //   sends the list (initial = true), then queued changes in order. A queue
 //   longer than Options::watch_queue_limit ends the stream with
@@ -127,8 +133,11 @@ class ControlServer {
     std::size_t max_connections = kDefaultMaxConnections;
     std::size_t max_watchers = kDefaultMaxWatchers;
     std::size_t max_imports = kDefaultMaxImports;
+    std::size_t max_pulls = kDefaultMaxPulls;
+    std::size_t pull_pending_blobs = kPullPendingBlobs;
     std::chrono::milliseconds call_deadline = kDefaultCallDeadline;
     std::chrono::milliseconds import_deadline = kDefaultImportDeadline;
+    std::chrono::milliseconds pull_deadline = kDefaultPullDeadline;
     std::string import_dir = kDefaultImportDir;
     uint64_t import_max_bytes = kDefaultImportMaxBytes;
   };
@@ -141,6 +150,7 @@ class ControlServer {
     uint64_t accept_failures = 0;  // accept() out of fds or memory
     std::size_t watchers = 0;
     std::size_t imports = 0;
+    std::size_t pulls = 0;  // PullImage streams, and pulls still unwinding
     std::size_t pending_deadlines = 0;
   };
 

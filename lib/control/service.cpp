@@ -9,6 +9,7 @@
 #include "common/log_text.h"
 #include "control/import_upload.h"
 #include "control/limits.h"
+#include "control/pull.h"
 #include "control/requests.h"
 #include "control/socket.h"
 #include "control/watch.h"
@@ -204,6 +205,38 @@ grpc::ServerReadReactor<v1::ImportImageRequest>* Service::ImportImage(
 grpc::ServerWriteReactor<v1::WatchEvent>* Service::Watch(grpc::CallbackServerContext* ctx,
                                                          const v1::WatchRequest* req) {
   return start_watch(ctx, req, c_.backend, c_.tracker, c_.watchers, c_.watch_queue_limit);
+}
+
+grpc::ServerWriteReactor<v1::PullImageEvent>* Service::PullImage(grpc::CallbackServerContext* ctx,
+                                                                 const v1::PullImageRequest* req) {
+  return start_pull(ctx, req, c_);
+}
+
+grpc::ServerUnaryReactor* Service::ListImages(grpc::CallbackServerContext* ctx,
+                                              const v1::ListImagesRequest* req,
+                                              v1::ListImagesResponse* resp) {
+  return unary("ListImages", ctx, req, resp,
+               [this](const v1::ListImagesRequest& r, Done<v1::ListImagesResponse> d) {
+                 handle_list_images(*c_.backend, r, std::move(d));
+               });
+}
+
+grpc::ServerUnaryReactor* Service::RemoveImage(grpc::CallbackServerContext* ctx,
+                                               const v1::RemoveImageRequest* req,
+                                               v1::RemoveImageResponse* resp) {
+  return unary("RemoveImage", ctx, req, resp,
+               [this](const v1::RemoveImageRequest& r, Done<v1::RemoveImageResponse> d) {
+                 handle_remove_image(*c_.backend, r, std::move(d));
+               });
+}
+
+grpc::ServerUnaryReactor* Service::PruneImages(grpc::CallbackServerContext* ctx,
+                                               const v1::PruneImagesRequest* req,
+                                               v1::PruneImagesResponse* resp) {
+  return unary("PruneImages", ctx, req, resp,
+               [this](const v1::PruneImagesRequest& r, Done<v1::PruneImagesResponse> d) {
+                 handle_prune_images(*c_.backend, r, std::move(d));
+               });
 }
 
 }  // namespace herd::control::internal

@@ -12,7 +12,8 @@
 //   upload and the import. A stream that is cancelled, broken, or ends
 //   short of its announced size never reaches the Backend, and its file,
 //   unnamed, goes with the reactor.
-// - Watch: watch.h.
+// - Watch: watch.h. PullImage: pull.h. ListImages, RemoveImage and
+//   PruneImages are unary calls as above.
 #pragma once
 
 #include <chrono>
@@ -33,9 +34,12 @@ struct ServiceConfig {
   std::shared_ptr<Deadlines> deadlines;
   std::shared_ptr<Slots> watchers;
   std::shared_ptr<Slots> imports;
+  std::shared_ptr<Slots> pulls;
   size_t watch_queue_limit = 1000;
+  size_t pull_pending_blobs = 1024;
   std::chrono::milliseconds call_deadline{60000};
   std::chrono::milliseconds import_deadline{1800000};
+  std::chrono::milliseconds pull_deadline{1800000};
   std::string import_dir;
   uint64_t import_max_bytes = 0;
 };
@@ -60,6 +64,17 @@ class Service final : public v1::Control::CallbackService {
       grpc::CallbackServerContext* ctx, v1::ImportImageResponse* resp) override;
   grpc::ServerWriteReactor<v1::WatchEvent>* Watch(grpc::CallbackServerContext* ctx,
                                                   const v1::WatchRequest* req) override;
+  grpc::ServerWriteReactor<v1::PullImageEvent>* PullImage(grpc::CallbackServerContext* ctx,
+                                                          const v1::PullImageRequest* req) override;
+  grpc::ServerUnaryReactor* ListImages(grpc::CallbackServerContext* ctx,
+                                       const v1::ListImagesRequest* req,
+                                       v1::ListImagesResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveImage(grpc::CallbackServerContext* ctx,
+                                        const v1::RemoveImageRequest* req,
+                                        v1::RemoveImageResponse* resp) override;
+  grpc::ServerUnaryReactor* PruneImages(grpc::CallbackServerContext* ctx,
+                                        const v1::PruneImagesRequest* req,
+                                        v1::PruneImagesResponse* resp) override;
 
  private:
   template <class Req, class Resp, class Handle>

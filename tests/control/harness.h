@@ -49,6 +49,9 @@ using herd::Status;
 using herd::control::Backend;
 using herd::control::ComponentView;
 using herd::control::ControlServer;
+using herd::control::ImageView;
+using herd::control::PullProgress;
+using herd::control::PullSummary;
 using herd::control::ReloadResult;
 using herd::control::Verb;
 using ComponentStatus = herd::control::ComponentView;
@@ -234,6 +237,110 @@ class FakeBackend final : public Backend {
     }
   }
 
+  // --- images
+
+  // Pulls answer with `events`, then `result`, all posted at once, unless
+  // held (hold_pulls): then they wait for emit_pull/finish_pull, or a
+  // Cancel (which answers Cancelled).
+  void set_pull(std::vector<PullProgress> events, Result<PullSummary> result) {
+    std::lock_guard<std::mutex> l(mu_);
+    pull_events_ = std::move(events);
+    pull_result_ = std::move(result);
+  }
+  void hold_pulls(bool on) {
+    std::lock_guard<std::mutex> l(mu_);
+    hold_pulls_ = on;
+  }
+  std::vector<std::string> pulls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return pull_refs_;
+  }
+  size_t cancels() {
+    std::lock_guard<std::mutex> l(mu_);
+    return cancels_;
+  }
+  // Progress of held pull `i`, posted to the io thread.
+  void emit_pull(size_t i, PullProgress p) {
+    std::shared_ptr<HeldPull> h = held_pull(i);
+    asio::post(ex_, [h, p] {
+      if (!h->done) h->progress(p);
+    });
+  }
+  void finish_pull(size_t i, Result<PullSummary> r) {
+    std::shared_ptr<HeldPull> h = held_pull(i);
+    asio::post(ex_, [h, r] { h->finish(r); });
+  }
+
+  void set_images(Result<std::vector<ImageView>> images) {
+    std::lock_guard<std::mutex> l(mu_);
+    image_list_ = std::move(images);
+  }
+  void set_remove(Result<std::string> r) {
+    std::lock_guard<std::mutex> l(mu_);
+    remove_ = std::move(r);
+  }
+  void set_prune(Result<std::vector<std::string>> r) {
+    std::lock_guard<std::mutex> l(mu_);
+    prune_ = std::move(r);
+  }
+  std::vector<std::string> removes() {
+    std::lock_guard<std::mutex> l(mu_);
+    return removes_;
+  }
+  int prunes() {
+    std::lock_guard<std::mutex> l(mu_);
+    return prunes_;
+  }
+
+  Cancel pull_image(const std::string& reference, std::function<void(const PullProgress&)> progress,
+                    std::function<void(Result<PullSummary>)> done) override {
+    auto h = std::make_shared<HeldPull>();
+    h->reference = reference;
+    h->progress = std::move(progress);
+    h->done_fn = std::move(done);
+    std::lock_guard<std::mutex> l(mu_);
+    pull_refs_.push_back(reference);
+    held_pulls_.push_back(h);
+    if (!hold_pulls_) {
+      std::vector<PullProgress> events = pull_events_;
+      Result<PullSummary> result = pull_result_;
+      asio::post(ex_, [h, events, result] {
+        for (const PullProgress& p : events) h->progress(p);
+        h->finish(result);
+      });
+    }
+    return [this, h] {
+      {
+        std::lock_guard<std::mutex> l2(mu_);
+        ++cancels_;
+      }
+      asio::post(ex_, [h] {
+        h->finish(Status::Cancelled("pull of " + herd::printable(h->reference) + " cancelled"));
+      });
+    };
+  }
+
+  void list_images(std::function<void(Result<std::vector<ImageView>>)> done) override {
+    std::lock_guard<std::mutex> l(mu_);
+    Result<std::vector<ImageView>> r = image_list_;
+    asio::post(ex_, [done, r] { done(r); });
+  }
+
+  void remove_image(const std::string& reference,
+                    std::function<void(Result<std::string>)> done) override {
+    std::lock_guard<std::mutex> l(mu_);
+    removes_.push_back(reference);
+    Result<std::string> r = remove_;
+    asio::post(ex_, [done, r] { done(r); });
+  }
+
+  void prune_images(std::function<void(Result<std::vector<std::string>>)> done) override {
+    std::lock_guard<std::mutex> l(mu_);
+    ++prunes_;
+    Result<std::vector<std::string>> r = prune_;
+    asio::post(ex_, [done, r] { done(r); });
+  }
+
   uint64_t watch(std::function<void(const ComponentStatus&)> on_change) override {
     std::lock_guard<std::mutex> l(mu_);
     uint64_t id = next_id_++;
@@ -247,6 +354,24 @@ class FakeBackend final : public Backend {
   }
 
  private:
+  // One pull as the fake holds it; io thread only once handed over.
+  struct HeldPull {
+    std::string reference;
+    std::function<void(const PullProgress&)> progress;
+    std::function<void(Result<PullSummary>)> done_fn;
+    bool done = false;
+    void finish(const Result<PullSummary>& r) {
+      if (done) return;
+      done = true;
+      done_fn(r);
+    }
+  };
+  std::shared_ptr<HeldPull> held_pull(size_t i) {
+    std::lock_guard<std::mutex> l(mu_);
+    REQUIRE(i < held_pulls_.size());
+    return held_pulls_[i];
+  }
+
   asio::any_io_executor ex_;
   std::mutex mu_;
   std::vector<ComponentStatus> comps_;
@@ -262,6 +387,17 @@ class FakeBackend final : public Backend {
   std::map<uint64_t, std::function<void(const ComponentStatus&)>> watchers_;
   uint64_t next_id_ = 1;
   size_t unwatches_ = 0;
+  std::vector<PullProgress> pull_events_;
+  Result<PullSummary> pull_result_ = Status::Internal("no pull result set");
+  bool hold_pulls_ = false;
+  std::vector<std::string> pull_refs_;
+  std::vector<std::shared_ptr<HeldPull>> held_pulls_;
+  size_t cancels_ = 0;
+  Result<std::vector<ImageView>> image_list_ = std::vector<ImageView>{};
+  Result<std::string> remove_ = Status::NotFound("no image");
+  Result<std::vector<std::string>> prune_ = std::vector<std::string>{};
+  std::vector<std::string> removes_;
+  int prunes_ = 0;
 };
 
 // Two components with every field set that matters for display.

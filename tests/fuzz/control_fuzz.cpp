@@ -3,8 +3,9 @@
 // Backend that answers at once.
 //
 // The first byte picks the method; the rest is parsed as its request
-// message (List, Get, Start, Stop, Restart, Reload, Watch) and dispatched,
-// or, for ImportImage, split into frames (a 2-byte big-endian length, then
+// message (List, Get, Start, Stop, Restart, Reload, Watch; 8..11:
+// ListImages, RemoveImage, PruneImages, PullImage's check) and dispatched,
+// or, for ImportImage (7), split into frames (a 2-byte big-endian length, then
 // that many bytes), each parsed as one ImportImageRequest and fed to an
 // ImportUpload over an in-memory file (max 1 MiB), then finished.
 //
@@ -91,12 +92,46 @@ class FakeBackend final : public Backend {
     check_printable(name);
     done(std::vector<std::string>{"x"});
   }
+  Cancel pull_image(const std::string& reference, std::function<void(const PullProgress&)> progress,
+                    std::function<void(Result<PullSummary>)> done) override {
+    ++calls;
+    check_reference_ok(reference);
+    PullProgress p;
+    p.kind = "layer";
+    progress(p);
+    done(Status::NotFound("pull " + printable(reference) + ": not found"));
+    return [] {};
+  }
+  void list_images(std::function<void(Result<std::vector<ImageView>>)> done) override {
+    ++calls;
+    ImageView v;
+    v.name = "docker.io/library/busybox:1";
+    v.used_by = {"web"};
+    done(std::vector<ImageView>{v});
+  }
+  void remove_image(const std::string& reference,
+                    std::function<void(Result<std::string>)> done) override {
+    ++calls;
+    check_reference_ok(reference);
+    if (reference == "busybox") {
+      done(Status::FailedPrecondition("image busybox is used by component web"));
+      return;
+    }
+    done(Status::NotFound("no image named '" + printable(reference) + "'"));
+  }
+  void prune_images(std::function<void(Result<std::vector<std::string>>)> done) override {
+    ++calls;
+    done(std::vector<std::string>{"a", "b"});
+  }
   uint64_t watch(std::function<void(const ComponentView&)>) override { return 1; }
   void unwatch(uint64_t) override {}
 
  private:
   static void check_name_ok(const std::string& name) {
     if (name.empty() || name.size() > kMaxNameBytes) fail();
+  }
+  static void check_reference_ok(const std::string& reference) {
+    if (reference.empty() || reference.size() > kMaxReferenceBytes) fail();
   }
 };
 
@@ -162,7 +197,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const uint8_t method = data[0] % 8;
+  const uint8_t method = data[0] % 12;
   ++data;
   --size;
   FakeBackend backend;
@@ -208,6 +243,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       v1::WatchRequest req;
       if (!parse(data, size, req)) return 0;
       check_status(check_watch(req));
+      break;
+    }
+    case 8: {
+      v1::ListImagesRequest req;
+      if (!parse(data, size, req)) return 0;
+      Answer<v1::ListImagesResponse> a;
+      handle_list_images(backend, req, a.done());
+      if (a.count != 1) fail();
+      break;
+    }
+    case 9: {
+      v1::RemoveImageRequest req;
+      if (!parse(data, size, req)) return 0;
+      Answer<v1::RemoveImageResponse> a;
+      handle_remove_image(backend, req, a.done());
+      if (a.count != 1) fail();
+      if (!check_reference(req.reference()).ok() && backend.calls != 0) fail();
+      break;
+    }
+    case 10: {
+      v1::PruneImagesRequest req;
+      if (!parse(data, size, req)) return 0;
+      Answer<v1::PruneImagesResponse> a;
+      handle_prune_images(backend, req, a.done());
+      if (a.count != 1) fail();
+      break;
+    }
+    case 11: {
+      v1::PullImageRequest req;
+      if (!parse(data, size, req)) return 0;
+      check_status(check_pull(req));
       break;
     }
     default:
