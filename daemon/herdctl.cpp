@@ -11,10 +11,15 @@
 //     image import FILE        import an image archive into containerd
 //                              through herdd: herdctl reads FILE with its
 //                              caller's permissions and streams its bytes
+//     image pull REF [--json]  pull an image from its registry, with progress
+//     image ls [--json]        herd's images and the components using them
+//     image rm REF | image prune   delete one unused image / every one
+//                              (herdctl_image.h)
 //
 // The socket is --socket, else $HERD_CONTROL_SOCKET, else
 // /run/herd/control.sock. Every call has a deadline (--timeout, 30 s by
-// default; an import 30 min unless --timeout is given); watch has none.
+// default; an import or a pull 30 min unless --timeout is given); watch
+// has none.
 //
 // image import opens FILE with O_RDONLY | O_NONBLOCK | O_CLOEXEC and
 // refuses at once anything fstat() does not call a regular file (a FIFO,
@@ -25,7 +30,8 @@
 //   0  success
 //   1  herdd answered with an error: unknown component ("herdctl: no
 //      component named 'X'"), permission denied, an invalid config on
-//      reload, a failed import, no answer within --timeout, ...
+//      reload, a failed import or pull, an image a component uses, no
+//      answer within --timeout, ...
 //   2  usage error
 //   3  cannot connect to herdd: no socket at the path, or nothing listens
 //      on it, or the socket's permissions keep this user out
@@ -64,6 +70,8 @@
 #include "control/import_upload.h"
 #include "control/limits.h"
 #include "control/server.h"
+#include "daemon/herdctl_call.h"
+#include "daemon/herdctl_image.h"
 #include "herd/v1/control.grpc.pb.h"
 
 namespace {
@@ -73,16 +81,14 @@ using json = nlohmann::json;
 using SysClock = std::chrono::system_clock;
 using SysTime = SysClock::time_point;
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNoConnection = 3;
+using namespace herd::ctl;
 
 constexpr char kExitCodesHelp[] =
     "Exit codes:\n"
     "  0  success\n"
     "  1  herdd reported an error (unknown component, permission denied,\n"
-    "     invalid config on reload, failed import, no answer in time)\n"
+    "     invalid config on reload, failed import or pull, an image in use,\n"
+    "     no answer in time)\n"
     "  2  usage error\n"
     "  3  cannot connect to herdd (no socket, nothing listening, or the\n"
     "     socket's permissions keep this user out)\n"
@@ -284,82 +290,6 @@ std::string watch_line(const v1::WatchEvent& ev) {
 // ---------------------------------------------------------------------------
 // Talking to herdd.
 
-struct Target {
-  std::string socket;
-  double timeout_s = 30;
-  bool timeout_given = false;  // --timeout on the command line
-};
-
-std::shared_ptr<grpc::Channel> channel_to(const Target& t) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetMaxReceiveMessageSize(static_cast<int>(herd::control::kClientMaxReceiveMessageBytes));
-  return grpc::CreateCustomChannel("unix:" + t.socket, grpc::InsecureChannelCredentials(), args);
-}
-
-void set_deadline(grpc::ClientContext& ctx, const Target& t) {
-  ctx.set_deadline(SysClock::now() + std::chrono::duration_cast<SysClock::duration>(
-                                         std::chrono::duration<double>(t.timeout_s)));
-}
-
-// Why the socket cannot be reached, if it cannot.
-std::optional<std::string> why_unreachable(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return "the socket path " + path + " is too long";
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::string("socket: ") + std::strerror(errno);
-  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  int e = errno;
-  ::close(fd);
-  if (rc == 0) return std::nullopt;
-  switch (e) {
-    case ENOENT:
-      return "no socket at " + path +
-             " (is herdd running? --socket or HERD_CONTROL_SOCKET name another)";
-    case ECONNREFUSED:
-      return "nothing listens on " + path + " (herdd is not running; the socket is stale)";
-    case EACCES:
-    case EPERM:
-      return "permission denied on " + path +
-             " (run as root or as a member of the group herdd's control socket is configured for)";
-    case ENOTSOCK:
-      return path + " is not a socket";
-    default:
-      return "cannot connect to " + path + ": " + std::strerror(e);
-  }
-}
-
-// Reports a failed call on stderr; the exit code.
-int report(const grpc::Status& s, const grpc::ClientContext& ctx, const Target& t,
-           const std::string* name = nullptr) {
-  bool herdd_answered = ctx.GetServerTrailingMetadata().count(herd::control::kServedByMetadata) > 0;
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && !herdd_answered) {
-    if (std::optional<std::string> why = why_unreachable(t.socket)) {
-      std::cerr << "herdctl: cannot connect to herdd: " << *why << "\n";
-      return kExitNoConnection;
-    }
-    // Connecting works, yet herdd closed the connection: most likely it
-    // serves its maximum of connections.
-    std::cerr << "herdctl: herdd closed the connection on " << t.socket
-              << " (it may be serving its maximum of connections; try again): " << s.error_message()
-              << "\n";
-    return kExitError;
-  }
-  if (s.error_code() == grpc::StatusCode::NOT_FOUND && name != nullptr) {
-    std::cerr << "herdctl: no component named '" << *name << "'\n";
-    return kExitError;
-  }
-  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && !herdd_answered) {
-    std::cerr << "herdctl: herdd did not answer on " << t.socket << " within " << t.timeout_s
-              << " s (--timeout)\n";
-    return kExitError;
-  }
-  std::cerr << "herdctl: " << s.error_message() << "\n";
-  return kExitError;
-}
-
 int cmd_status(const Target& t, const std::string& name, bool as_json) {
   auto stub = v1::Control::NewStub(channel_to(t));
   grpc::ClientContext ctx;
@@ -446,85 +376,6 @@ int cmd_reload(const Target& t) {
   return kExitOk;
 }
 
-// Opens FILE for an import; exit code and message when it is unusable.
-std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uint64_t& size) {
-  fd.reset(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) {
-    int e = errno;
-    std::cerr << "herdctl: cannot open " << herd::printable(file, 1024) << ": " << std::strerror(e)
-              << "\n";
-    return kExitError;
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    int e = errno;
-    std::cerr << "herdctl: cannot inspect " << herd::printable(file, 1024) << ": "
-              << std::strerror(e) << "\n";
-    return kExitError;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    std::cerr << "herdctl: " << herd::printable(file, 1024) << " is " << herd::file_kind(st.st_mode)
-              << ", not a regular file; an image archive must be one\n";
-    return kExitError;
-  }
-  size = static_cast<uint64_t>(st.st_size);
-  return std::nullopt;
-}
-
-int cmd_import(const Target& t, const std::string& file) {
-  herd::UniqueFd fd;
-  uint64_t size = 0;
-  if (std::optional<int> rc = open_archive(file, fd, size)) return *rc;
-  // A SIGPIPE must not end herdctl when herdd goes away mid-stream.
-  ::signal(SIGPIPE, SIG_IGN);
-
-  auto stub = v1::Control::NewStub(channel_to(t));
-  grpc::ClientContext ctx;
-  if (t.timeout_given) {
-    set_deadline(ctx, t);
-  } else {
-    ctx.set_deadline(SysClock::now() + herd::control::kDefaultImportDeadline);
-  }
-  v1::ImportImageResponse resp;
-  std::unique_ptr<grpc::ClientWriter<v1::ImportImageRequest>> writer =
-      stub->ImportImage(&ctx, &resp);
-  v1::ImportImageRequest msg;
-  msg.mutable_header()->set_name(herd::printable(file, herd::control::kMaxImportNameBytes / 2));
-  msg.mutable_header()->set_size(size);
-  bool open = writer->Write(msg);
-  std::string chunk(herd::control::kImportChunkBytes, '\0');
-  uint64_t sent = 0;
-  std::optional<std::string> local_error;
-  while (open && sent < size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), size - sent));
-    ssize_t n = ::read(fd.get(), chunk.data(), want);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      local_error = n == 0 ? "it shrank while being read (" + std::to_string(sent) + " of " +
-                                 std::to_string(size) + " bytes)"
-                           : std::string(std::strerror(e));
-      break;
-    }
-    v1::ImportImageRequest data;
-    data.set_data(chunk.data(), static_cast<size_t>(n));
-    open = writer->Write(data);
-    sent += static_cast<uint64_t>(n);
-  }
-  if (local_error) {
-    ctx.TryCancel();
-    writer->Finish();
-    std::cerr << "herdctl: reading " << herd::printable(file, 1024) << ": " << *local_error << "\n";
-    return kExitError;
-  }
-  if (open) writer->WritesDone();
-  grpc::Status s = writer->Finish();
-  if (!s.ok()) return report(s, ctx, t);
-  for (const std::string& n : resp.images()) std::cout << "imported " << n << "\n";
-  if (resp.images_size() == 0) std::cout << "imported no named image from " << file << "\n";
-  return kExitOk;
-}
-
 // Streams until herdd ends the stream or SIGINT/SIGTERM arrives (exit 0).
 int cmd_watch(const Target& t, const std::string& name, bool as_json) {
   // Block the signals before gRPC starts threads, so that they all inherit
@@ -589,7 +440,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket", target.socket, "herdd's control socket")->capture_default_str();
   CLI::Option* timeout =
       app.add_option("--timeout", target.timeout_s,
-                     "deadline of each call, in seconds (an import: 1800 unless given)")
+                     "deadline of each call, in seconds (an import or a pull: 1800 unless "
+                     "given)")
           ->capture_default_str()
           ->check(CLI::PositiveNumber);
 
@@ -620,6 +472,16 @@ int main(int argc, char** argv) {
   CLI::App* import = image->add_subcommand("import", "import an image archive through herdd");
   import->add_option("FILE", file, "the archive, read by herdctl and streamed to herdd")
       ->required();
+  std::string reference;
+  CLI::App* pull = image->add_subcommand("pull", "pull an image from its registry through herdd");
+  pull->add_option("REF", reference, "the image reference, as a component's `image`")->required();
+  pull->add_flag("--json", as_json, "one JSON object per event");
+  CLI::App* images = image->add_subcommand("ls", "herd's images and the components using them");
+  images->add_flag("--json", as_json, "machine-readable output");
+  CLI::App* rm = image->add_subcommand("rm", "delete an image no configured component uses");
+  rm->add_option("REF", reference, "the image name (or a reference that normalises to it)")
+      ->required();
+  CLI::App* prune = image->add_subcommand("prune", "delete every image no component uses");
 
   try {
     app.parse(argc, argv);
@@ -634,6 +496,10 @@ int main(int argc, char** argv) {
   if (reload->parsed()) return cmd_reload(target);
   if (watch->parsed()) return cmd_watch(target, name, as_json);
   if (import->parsed()) return cmd_import(target, file);
+  if (pull->parsed()) return cmd_pull(target, reference, as_json);
+  if (images->parsed()) return cmd_images(target, as_json);
+  if (rm->parsed()) return cmd_image_rm(target, reference);
+  if (prune->parsed()) return cmd_image_prune(target);
   std::cerr << app.help() << "\n";
   return kExitUsage;
 }

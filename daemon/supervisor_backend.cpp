@@ -4,6 +4,7 @@
 
 #include "common/log_text.h"
 #include "containerd/images.h"
+#include "daemon/registry_options.h"
 
 namespace herd::daemon {
 
@@ -28,13 +29,14 @@ ComponentView view_of(const ComponentStatus& s) {
 }
 
 SupervisorBackend::SupervisorBackend(asio::io_context& io, containerd::Client& client,
-                                     BlockingPool& pool, std::string config_path,
-                                     config::Config running,
+                                     BlockingPool& pool, registry::Puller* puller,
+                                     std::string config_path, config::Config running,
                                      std::function<void(config::Config&)> overrides,
                                      const herd::systemd::Notifier& notifier)
     : io_(io),
       client_(client),
       pool_(pool),
+      puller_(puller),
       config_path_(std::move(config_path)),
       running_(std::move(running)),
       overrides_(std::move(overrides)),
@@ -226,6 +228,8 @@ void SupervisorBackend::apply_reload(config::ParseResult parsed,
         out.unchanged = std::move(s.unchanged);
         if (out.status.ok()) {
           running_ = std::move(next);
+          // Pulls that start from now on use the new registry settings.
+          if (puller_) puller_->set_registry_options(registry_options(running_.registry));
           spdlog::info("reloaded {}: {} added, {} removed, {} changed, {} unchanged", config_path_,
                        out.added.size(), out.removed.size(), out.changed.size(),
                        out.unchanged.size());

@@ -15,11 +15,19 @@
 //   through printable() (common/log_text.h).
 // - import_image(): the uploaded file is read off the loop (import_archive
 //   reads and hashes on `pool`); the loop only talks to containerd.
+// - Images (supervisor_backend_images.cpp): pull_image() pulls through
+//   the registry Puller on the event loop, its progress handed on as it
+//   comes and its Cancel a containerd::Canceller's cancel(); list_images,
+//   remove_image and prune_images talk to containerd's Images service in
+//   herd's namespace. An image is "used" when a component of the running
+//   config names it (components_using); remove_image refuses those
+//   (kFailedPrecondition naming the components), prune_images keeps them.
 // - reload(): reads the config file again and validates it; an invalid
 //   file, or one that changes what needs a herdd restart (containerd
 //   address or namespace, control socket or group), is rejected with every
 //   error and nothing running is touched. Otherwise systemd hears
-//   RELOADING=1, the supervisor swaps the config in, and READY=1 follows.
+//   RELOADING=1, the supervisor swaps the config in, the Puller takes the
+//   new `registry` settings, and READY=1 follows.
 #pragma once
 
 #include <functional>
@@ -34,6 +42,7 @@
 #include "config/config.h"
 #include "containerd/client.h"
 #include "control/backend.h"
+#include "registry/puller.h"
 #include "supervise/supervisor.h"
 #include "systemd/notify.h"
 
@@ -42,12 +51,20 @@ namespace herd::daemon {
 // What the control API shows of a supervisor status.
 control::ComponentView view_of(const supervise::ComponentStatus& s);
 
+// The components of `config` whose image is `image_name` (an image
+// record's name), in config order: each component's image is normalised
+// as docker does (containerd::normalize_docker_ref; busybox:1 is
+// docker.io/library/busybox:1) and compared, as is the image as written.
+std::vector<std::string> components_using(const config::Config& config,
+                                          const std::string& image_name);
+
 class SupervisorBackend : public control::Backend {
  public:
   // `overrides` are applied to every re-read config as to the first one
-  // (herdd's --containerd-address / --namespace).
+  // (herdd's --containerd-address / --namespace). `puller` (on `io`'s
+  // executor) serves pull_image; null: pulls answer kUnavailable.
   SupervisorBackend(asio::io_context& io, containerd::Client& client, BlockingPool& pool,
-                    std::string config_path, config::Config running,
+                    registry::Puller* puller, std::string config_path, config::Config running,
                     std::function<void(config::Config&)> overrides,
                     const herd::systemd::Notifier& notifier);
 
@@ -62,16 +79,27 @@ class SupervisorBackend : public control::Backend {
   void reload(std::function<void(control::ReloadResult)> done) override;
   void import_image(UniqueFd archive, std::string name,
                     std::function<void(Result<std::vector<std::string>>)> done) override;
+  Cancel pull_image(const std::string& reference,
+                    std::function<void(const control::PullProgress&)> progress,
+                    std::function<void(Result<control::PullSummary>)> done) override;
+  void list_images(std::function<void(Result<std::vector<control::ImageView>>)> done) override;
+  void remove_image(const std::string& reference,
+                    std::function<void(Result<std::string>)> done) override;
+  void prune_images(std::function<void(Result<std::vector<std::string>>)> done) override;
   uint64_t watch(std::function<void(const control::ComponentView&)> on_change) override;
   void unwatch(uint64_t id) override;
 
  private:
   Status unavailable() const;
   void apply_reload(config::ParseResult parsed, std::function<void(control::ReloadResult)> done);
+  // The image record `reference` names: the name as given, else as docker
+  // normalises it. kNotFound naming both. Event loop only.
+  asio::awaitable<Result<containerd::Image>> find_image(std::string reference);
 
   asio::io_context& io_;
   containerd::Client& client_;
   BlockingPool& pool_;
+  registry::Puller* puller_;  // may be null
   std::string config_path_;
   config::Config running_;  // event loop only
   std::function<void(config::Config&)> overrides_;

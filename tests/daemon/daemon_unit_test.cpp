@@ -254,3 +254,22 @@ TEST_CASE("run: containerd absent with --connect-timeout 0 is exit 3", "[daemon]
   CHECK(err.str().empty());
   CHECK_FALSE(std::filesystem::exists(control));  // the control server shut down
 }
+
+TEST_CASE("components_using compares images normalised as docker does", "[unit]") {
+  config::Config c;
+  auto add = [&](std::string name, std::string image) {
+    config::Component comp;
+    comp.name = std::move(name);
+    comp.image = std::move(image);
+    c.components.push_back(std::move(comp));
+  };
+  add("web", "busybox:1");
+  add("worker", "docker.io/library/busybox:1");
+  add("local", "herd.local/busybox:latest");
+  add("reg", "127.0.0.1:5000/busybox");
+  CHECK(components_using(c, "docker.io/library/busybox:1") ==
+        std::vector<std::string>{"web", "worker"});
+  CHECK(components_using(c, "herd.local/busybox:latest") == std::vector<std::string>{"local"});
+  CHECK(components_using(c, "127.0.0.1:5000/busybox:latest") == std::vector<std::string>{"reg"});
+  CHECK(components_using(c, "docker.io/library/busybox:2").empty());
+}
