@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -276,11 +277,19 @@ class PullView {
   }
 
   // Every row again, in place: up over the lines drawn before, each line
-  // cleared and rewritten.
+  // cleared and rewritten (cut to the terminal's width: a wrapped line
+  // would break the count of lines to go up).
   void draw() {
+    winsize ws{};
+    size_t width = 0;
+    if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1) width = ws.ws_col - 1;
     std::string out;
     if (drawn_ > 0) out += "\x1b[" + std::to_string(drawn_) + "A";
-    for (const auto& r : rows_) out += "\r\x1b[2K" + bar_line(r) + "\n";
+    for (const auto& r : rows_) {
+      std::string line = bar_line(r);
+      if (width > 0 && line.size() > width) line.resize(width);
+      out += "\r\x1b[2K" + line + "\n";
+    }
     drawn_ = rows_.size();
     std::cout << out << std::flush;
   }

@@ -339,3 +339,38 @@ TEST_CASE("herdctl image rm and prune report what herdd removed or refused", "[c
   CHECK(contains(long_ref.err, "longer than the 1024 herdd accepts"));
   CHECK(env.backend().removes().size() == 2);
 }
+
+TEST_CASE("On a terminal herdctl image pull redraws one bar per blob in place",
+          "[control][image]") {
+  Env env;
+  env.backend().hold_pulls(true);
+  // script(1) gives herdctl a pseudo-terminal as its stdout.
+  const std::string cmd = "script -qec '" + std::string(HERDCTL_BINARY) + " --socket " +
+                          env.sock() + " image pull busybox:1' /dev/null";
+  std::string out;
+  int rc = -1;
+  std::thread runner([&] {
+    FILE* f = ::popen(cmd.c_str(), "r");
+    if (f == nullptr) return;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    int st = ::pclose(f);
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  });
+  bool started = eventually([&] { return env.backend().pulls().size() == 1; });
+  if (started) {
+    env.backend().emit_pull(0, blob("layer", kLayer, 3 << 20, 1 << 20));
+    env.backend().emit_pull(0, blob("config", kConfig, 1000, 1000, true, true));
+    env.backend().emit_pull(0, blob("layer", kLayer, 3 << 20, 3 << 20, true));
+    env.backend().finish_pull(0, summary());
+  }
+  runner.join();
+  REQUIRE(started);
+  INFO(herd::printable(out, 4096));
+  CHECK(rc == 0);
+  CHECK(contains(out, "\r\x1b[2K"));  // each bar line cleared and rewritten
+  CHECK(contains(out, "\x1b[1A"));    // then redrawn from the line above
+  CHECK(contains(out, "layer    bbbbbbbbbbbb"));
+  CHECK(contains(out, "pulled 127.0.0.1:5000/busybox:1"));
+}
