@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <ostream>
 
+#include "daemon/registry_options.h"
 #include "systemd/container_logger.h"
 #include "systemd/journal_sink.h"
 #include "systemd/journald.h"
@@ -168,6 +169,9 @@ void Daemon::open_loop() {
   co.ns = cfg_->containerd.namespace_name;
   client_ = std::make_unique<containerd::Client>(co);
   pool_ = std::make_unique<BlockingPool>(2);
+  registry::Puller::Options po;
+  po.registry = registry_options(cfg_->registry);
+  puller_ = std::make_unique<registry::Puller>(io_.get_executor(), *client_, po);
   // Registered now: from here on these signals are handled by the loop.
   signals_ = std::make_unique<asio::signal_set>(io_, SIGTERM, SIGINT, SIGUSR2);
   hup_ = std::make_unique<asio::signal_set>(io_, SIGHUP);
@@ -177,7 +181,7 @@ void Daemon::open_loop() {
 
 std::optional<int> Daemon::start_control() {
   backend_ = std::make_unique<SupervisorBackend>(
-      io_, *client_, *pool_, options_.config_path, *cfg_,
+      io_, *client_, *pool_, puller_.get(), options_.config_path, *cfg_,
       [this](config::Config& c) { apply_overrides(c); }, notifier_);
   control::ControlServer::Options control_options;
   control_options.socket_path = cfg_->control_socket;
@@ -239,6 +243,7 @@ void Daemon::start_supervisor() {
   supervise::Supervisor::Options options;
   options.output_logger = output_logger_;
   options.pool = pool_.get();
+  options.puller = puller_.get();
   sup_ = supervise::Supervisor::create(
       io_.get_executor(), *client_, *cfg_, [this](const ComponentStatus& s) { on_status(s); },
       options);

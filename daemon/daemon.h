@@ -68,6 +68,7 @@
 #include "containerd/client.h"
 #include "control/server.h"
 #include "daemon/supervisor_backend.h"
+#include "registry/puller.h"
 #include "supervise/supervisor.h"
 #include "systemd/notify.h"
 
@@ -210,6 +211,8 @@ class Daemon {
   std::unique_ptr<containerd::Client> client_;
   // Blocking work (archive reading and hashing) runs here, never on the loop.
   std::unique_ptr<BlockingPool> pool_;
+  // Registry pulls (components' missing images, herdctl image pull).
+  std::unique_ptr<registry::Puller> puller_;
   std::unique_ptr<asio::signal_set> signals_;  // SIGTERM, SIGINT, SIGUSR2
   std::unique_ptr<asio::signal_set> hup_;      // SIGHUP
   // systemd: a no-op without NOTIFY_SOCKET. The watchdog is pinged from

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "config/json_reader.h"
+#include "registry/reference.h"
 
 namespace herd::config::internal {
 namespace {
@@ -193,6 +194,9 @@ Problem check_image(std::string_view image) {
       return "must not contain whitespace or control characters, got " + quote(image);
     }
   }
+  // What a pull and the image record will use: docker's grammar.
+  auto ref = registry::parse_reference(image);
+  if (!ref.ok()) return ref.status().message();
   return std::nullopt;
 }
 

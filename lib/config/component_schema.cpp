@@ -393,9 +393,9 @@ Component read_component(const Json& value, const std::string& path, Errors& err
                          DependencyNode& node) {
   Component c;
   ObjectReader r(value, path,
-                 {"name", "image", "image_archive", "args", "env", "mounts", "network", "hostname",
-                  "user", "workdir", "rlimits", "ready", "restart", "depends_on", "stop_grace",
-                  "stop_signal", "labels"},
+                 {"name", "image", "image_archive", "pull", "args", "env", "mounts", "network",
+                  "hostname", "user", "workdir", "rlimits", "ready", "restart", "depends_on",
+                  "stop_grace", "stop_signal", "labels"},
                  errors);
   if (!r.is_object()) return c;
 
@@ -412,6 +412,11 @@ Component read_component(const Json& value, const std::string& path, Errors& err
     }
   }
   if (r.has("image_archive")) c.image_archive = get_path(r, "image_archive");
+  if (auto pull = get_choice(r, "pull", {"if_not_present", "always", "never"})) {
+    c.pull = *pull == 1   ? PullPolicy::kAlways
+             : *pull == 2 ? PullPolicy::kNever
+                          : PullPolicy::kIfNotPresent;
+  }
   if (const Json* args = get_array(r, "args")) {
     for (size_t i = 0; i < args->size(); ++i) {
       const std::string arg_path = pointer_append(r.path_of("args"), i);

@@ -78,17 +78,30 @@ ContainerdConfig read_containerd(const Json& value, const std::string& path, Err
   return out;
 }
 
+RegistryConfig read_registry(const Json& value, const std::string& path, Errors& errors) {
+  RegistryConfig out;
+  ObjectReader r(value, path, {"auth_file", "hosts_dir"}, errors);
+  if (r.has("auth_file")) out.auth_file = get_path(r, "auth_file");
+  if (r.has("hosts_dir")) {
+    if (auto dir = get_path(r, "hosts_dir")) out.hosts_dir = *dir;
+  }
+  return out;
+}
+
 // --- top level ---------------------------------------------------------------
 
 Config read_config(const Json& doc, Errors& errors) {
   Config config;
-  ObjectReader r(
-      doc, "",
-      {"containerd", "data_path", "control_socket", "control_group", "stop_budget", "components"},
-      errors);
+  ObjectReader r(doc, "",
+                 {"containerd", "registry", "data_path", "control_socket", "control_group",
+                  "stop_budget", "components"},
+                 errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
     config.containerd = read_containerd(*containerd, r.path_of("containerd"), errors);
+  }
+  if (const Json* registry = r.find("registry")) {
+    config.registry = read_registry(*registry, r.path_of("registry"), errors);
   }
   if (auto path = get_path(r, "data_path")) config.data_path = *path;
   if (auto path = get_path(r, "control_socket")) {

@@ -53,6 +53,27 @@ struct ContainerdConfig {
   friend bool operator==(const ContainerdConfig&, const ContainerdConfig&) = default;
 };
 
+// `registry` (top level): where pulls find credentials and hosts. Both
+// files are read only when a pull needs them.
+struct RegistryConfig {
+  // `auth_file`: docker's config.json format (`auths`: `auth`, or
+  // `username`/`password`). Absent = /root/.docker/config.json when it
+  // exists (kDefaultAuthFile), else anonymous pulls only.
+  std::optional<std::string> auth_file;
+  // `hosts_dir`: containerd's certs.d layout (<dir>/<host:port>/hosts.toml).
+  std::string hosts_dir = "/etc/containerd/certs.d";
+  friend bool operator==(const RegistryConfig&, const RegistryConfig&) = default;
+};
+inline constexpr char kDefaultAuthFile[] = "/root/.docker/config.json";
+
+// `pull` (component): when the image is fetched from its registry.
+enum class PullPolicy {
+  kIfNotPresent,  // "if_not_present" (default): only when containerd lacks it
+  kAlways,        // "always": re-resolved when herdd starts or reloads the component
+  kNever,         // "never": the image must be present (or come from image_archive)
+};
+std::string_view to_string(PullPolicy policy);
+
 enum class Network {
   kHost,  // "host": share the host's network namespace
   kNone,  // "none": a private network namespace with loopback only
@@ -193,8 +214,11 @@ struct Component {
   // non-empty, no whitespace.
   std::string image;
   // `image_archive`: absolute path of an OCI image archive (tar) to import when
-  // the image is not present locally. Absent = pull from the registry.
+  // the image is not present locally (the offline source). Absent = pull
+  // from the registry (unless `pull` is "never").
   std::optional<std::string> image_archive;
+  // `pull`: see PullPolicy; default "if_not_present".
+  PullPolicy pull = PullPolicy::kIfNotPresent;
   // `args`: the full argv. Empty/absent = the image's Entrypoint + Cmd.
   std::vector<std::string> args;
   // `env`: extra environment, added to (and overriding) the image's.
@@ -235,6 +259,8 @@ struct Component {
 struct Config {
   // `containerd`: see ContainerdConfig.
   ContainerdConfig containerd;
+  // `registry`: see RegistryConfig.
+  RegistryConfig registry;
   // `data_path`: absolute; root of the components' data directories.
   // Default "/var/lib/herd".
   std::string data_path = "/var/lib/herd";

@@ -8,6 +8,18 @@
 
 namespace herd::config {
 
+std::string_view to_string(PullPolicy policy) {
+  switch (policy) {
+    case PullPolicy::kIfNotPresent:
+      return "if_not_present";
+    case PullPolicy::kAlways:
+      return "always";
+    case PullPolicy::kNever:
+      return "never";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(Network network) {
   switch (network) {
     case Network::kHost:

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -33,10 +35,20 @@ class Canceller {
   bool attach(grpc::ClientContext* ctx);
   void detach(grpc::ClientContext* ctx);
 
+  // For work that is not a gRPC call (a registry transfer): `fn` runs once,
+  // on the thread that calls cancel(), outside the lock -- or at once, on
+  // this thread, when already cancelled. remove(id) forgets it (a no-op
+  // once it ran). `fn` must be quick and must not call back into this
+  // Canceller's on_cancel/remove.
+  uint64_t on_cancel(std::function<void()> fn);
+  void remove(uint64_t id);
+
  private:
   mutable std::mutex mu_;
   bool cancelled_ = false;                         // GUARDED_BY(mu_)
   std::unordered_set<grpc::ClientContext*> live_;  // GUARDED_BY(mu_)
+  uint64_t next_fn_ = 0;                           // GUARDED_BY(mu_)
+  std::map<uint64_t, std::function<void()>> fns_;  // GUARDED_BY(mu_)
 };
 
 // Not an aggregate on purpose: g++ 12 destroys a braced aggregate temporary

@@ -24,9 +24,31 @@ using google::protobuf::Empty;
 // ---------------------------------------------------------------- Canceller
 
 void Canceller::cancel() {
+  std::map<uint64_t, std::function<void()>> fns;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    for (auto* ctx : live_) ctx->TryCancel();
+    fns.swap(fns_);
+  }
+  for (auto& [id, fn] : fns) fn();
+}
+
+uint64_t Canceller::on_cancel(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (!cancelled_) {
+      fns_.emplace(++next_fn_, std::move(fn));
+      return next_fn_;
+    }
+  }
+  fn();
+  return 0;
+}
+
+void Canceller::remove(uint64_t id) {
   std::lock_guard lock(mu_);
-  cancelled_ = true;
-  for (auto* ctx : live_) ctx->TryCancel();
+  fns_.erase(id);
 }
 
 bool Canceller::cancelled() const {

@@ -125,6 +125,9 @@ class Client {
                                                           CallOptions o = {});
   // Writes a blob through the Write stream in chunks and commits it under
   // `expected` with `labels` (containerd checks the digest at commit).
+  // STAT first: the source is first asked for the bytes at the offset the
+  // ingest `ref` already has (0 for a new one), and never when another
+  // namespace holds the blob (the commit adopts it).
   // `read_chunk(offset, done)` asks for the bytes at `offset`; the source
   // calls `done(status, bytes)` exactly once, from any thread (a pool
   // thread reading a file, or inline): non-empty bytes, or an error. The

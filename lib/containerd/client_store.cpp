@@ -140,6 +140,14 @@ namespace {
 // request, read its response, repeat; the last request commits. containerd
 // answers every request, and once more when the handler returns, so after
 // the commit the reactor reads to the end of the stream.
+//
+// The first request is a STAT (ref, total, expected), as containerd's own
+// client sends: its answer's offset is where the ingest stands, so the
+// source is first asked for the bytes from there (an ingest left by an
+// earlier writer resumes), and a blob another namespace already holds
+// answers offset == total: the COMMIT then carries no data and adopts it
+// without a byte read. A blob this namespace holds ends the call with
+// AlreadyExists, which is success.
 class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::WriteContentRequest,
                                                            cs::content::v1::WriteContentResponse> {
  public:
@@ -167,7 +175,11 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
     // hold keeps OnDone (and `delete this`) back until the last of them.
     AddHold();
     StartCall();
-    send_next();
+    req_.set_action(cs::content::v1::STAT);
+    req_.set_ref(ref_);
+    req_.set_total(total_);
+    req_.set_expected(expected_);
+    StartWrite(&req_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -185,6 +197,17 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
     }
     if (committed_) {
       StartRead(&resp_);  // drain the final answer
+      return;
+    }
+    if (statting_) {
+      statting_ = false;
+      if (resp_.offset() < 0 || resp_.offset() > total_) {
+        fail(Status::DataLoss(what_ + ": containerd's ingest is at offset " +
+                              std::to_string(resp_.offset()) + " of " + std::to_string(total_)));
+        return;
+      }
+      offset_ = resp_.offset();
+      send_next();
       return;
     }
     if (resp_.offset() != offset_) {
@@ -235,12 +258,6 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
       }
     }
     req_.Clear();
-    if (first_) {
-      req_.set_ref(ref_);
-      req_.set_total(total_);
-      req_.set_expected(expected_);
-      first_ = false;
-    }
     req_.set_offset(offset_);
     offset_ += static_cast<int64_t>(buf.size());
     req_.set_data(std::move(buf));
@@ -288,7 +305,7 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
   cs::content::v1::WriteContentRequest req_;
   cs::content::v1::WriteContentResponse resp_;
   int64_t offset_ = 0;
-  bool first_ = true;
+  bool statting_ = true;  // the STAT's answer is awaited
   bool committed_ = false;
   bool held_ = true;
   Status error_;

@@ -34,14 +34,6 @@ CallOptions cleanup_options() { return CallOptions::with_timeout(10s); }
 
 bool cancelled(const CallOptions& o) { return o.canceller && o.canceller->cancelled(); }
 
-Descriptor to_proto(const OciDescriptor& d) {
-  Descriptor out;
-  out.set_media_type(d.media_type);
-  out.set_digest(d.digest);
-  out.set_size(d.size);
-  return out;
-}
-
 // What the pool hands back for a JSON blob of the archive: its verified
 // bytes and what they say.
 struct VerifiedIndex {
@@ -372,6 +364,14 @@ Result<ArchiveContents> scan_archive(const ArchiveFile& file) {
 }
 
 }  // namespace
+
+Descriptor to_proto(const OciDescriptor& d) {
+  Descriptor out;
+  out.set_media_type(d.media_type);
+  out.set_digest(d.digest);
+  out.set_size(d.size);
+  return out;
+}
 
 std::string_view host_architecture() {
   static const std::string arch = host_platform().architecture;

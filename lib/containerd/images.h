@@ -58,6 +58,7 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "containerd/client.h"
+#include "containerd/oci_parse.h"
 #include "containerd/oci_spec.h"
 
 namespace herd::containerd {
@@ -73,6 +74,9 @@ struct ResolvedImage {
   std::vector<std::string> chain_ids;  // one per layer; back() is the rootfs parent
   const std::string& top_chain_id() const { return chain_ids.back(); }
 };
+
+// The content store's descriptor (media type, digest, size) of a parsed one.
+Descriptor to_proto(const OciDescriptor& d);
 
 // chain ids from diff ids (see above).
 std::vector<std::string> chain_ids(const std::vector<std::string>& diff_ids);

@@ -159,11 +159,28 @@ asio::awaitable<Result<std::vector<HostEndpoint>>> Resolver::endpoints(const Ref
   co_return out;
 }
 
-asio::awaitable<Result<HttpResponse>> Resolver::with_retries(HttpRequest req) {
+asio::awaitable<Result<HttpResponse>> Resolver::with_retries(HttpRequest req,
+                                                             const HttpClient::Sink* sink) {
   Backoff backoff(retry::kRegistry);
+  // Bytes a stream handed on: once there are some, a failure is the
+  // caller's to resume (from where it stands), never retried from here.
+  auto delivered = std::make_shared<uint64_t>(0);
+  HttpClient::Sink counting;
+  if (sink)
+    counting = [delivered, sink](const HttpResponse& head,
+                                 std::string_view chunk) -> asio::awaitable<Status> {
+      *delivered += chunk.size();
+      co_return co_await (*sink)(head, chunk);
+    };
   for (int attempt = 1;; ++attempt) {
     HttpRequest copy = req;
-    auto r = co_await http_.fetch(std::move(copy));
+    // Not a ?: of two co_awaits: g++ 12 miscompiles that (a double free).
+    Result<HttpResponse> r;
+    if (sink)
+      r = co_await http_.stream(std::move(copy), counting);
+    else
+      r = co_await http_.fetch(std::move(copy));
+    if (*delivered > 0) co_return r;
     std::optional<std::chrono::milliseconds> wait;
     if (!r.ok()) {
       if (r.status().code() != Code::kUnavailable || attempt >= kMaxAttempts) co_return r;
@@ -246,7 +263,8 @@ asio::awaitable<Result<Resolver::CachedAuth>> Resolver::answer_challenge(
 }
 
 asio::awaitable<Result<HttpResponse>> Resolver::request(const Reference& ref,
-                                                        const HostEndpoint& ep, HttpRequest req) {
+                                                        const HostEndpoint& ep, HttpRequest req,
+                                                        const HttpClient::Sink* sink) {
   auto tls = tls_for(ep);
   if (!tls.ok()) co_return tls.status();
   req.tls = std::move(*tls);
@@ -261,7 +279,7 @@ asio::awaitable<Result<HttpResponse>> Resolver::request(const Reference& ref,
     const bool sent_auth =
         cached != auth_.end() && cached->second.expires > std::chrono::steady_clock::now();
     if (sent_auth) attempt.headers.push_back(cached->second.header);
-    auto r = co_await with_retries(std::move(attempt));
+    auto r = co_await with_retries(std::move(attempt), sink);
     if (!r.ok() || r->status != 401) co_return r;
     if (answered) co_return unauthorized(ep, reason(*r));
     auth_.erase(key);
@@ -402,6 +420,51 @@ asio::awaitable<Result<std::string>> Resolver::fetch_manifest(
   if (first_error && !first_error->is_not_found()) co_return *first_error;
   co_return Status::NotFound(ref.name() + "@" + descriptor.digest + ": not found on " +
                              hosts_asked);
+}
+
+asio::awaitable<Result<HttpResponse>> Resolver::fetch_blob(Reference ref, Descriptor descriptor,
+                                                           uint64_t offset, HttpClient::Sink sink,
+                                                           std::shared_ptr<Cancellation> cancel) {
+  if (Status s = containerd::check_digest(descriptor.digest); !s.ok()) co_return s;
+  auto eps = co_await endpoints(ref, false);
+  if (!eps.ok()) co_return eps.status();
+  const std::string what = "blob " + descriptor.digest + " of " + ref.name();
+  auto delivered = std::make_shared<uint64_t>(0);
+  HttpClient::Sink counting = [delivered, &sink](
+                                  const HttpResponse& head,
+                                  std::string_view chunk) -> asio::awaitable<Status> {
+    *delivered += chunk.size();
+    co_return co_await sink(head, chunk);
+  };
+  std::optional<Status> first_error;
+  std::string hosts_asked;
+  for (const auto& ep : *eps) {
+    hosts_asked += (hosts_asked.empty() ? "" : ", ") + ep.host;
+    HttpRequest get;
+    get.url = ep.url(
+        with_namespace(ep, "/" + ref.repository() + "/blobs/" + descriptor.digest, ref.domain()));
+    if (offset > 0) get.range_from = offset;
+    get.cancel = cancel;
+    auto r = co_await request(ref, ep, std::move(get), &counting);
+    // A transfer that moved bytes is the caller's to resume, whatever ended it.
+    if (*delivered > 0 || (!r.ok() && r.status().code() == Code::kCancelled))
+      co_return r.ok() ? r : Result<HttpResponse>(r.status().with_context(what));
+    if (!r.ok()) {
+      if (!first_error) first_error = r.status().with_context(what);
+      continue;
+    }
+    if (!is_2xx(r->status)) {
+      Status s =
+          r->status == 404
+              ? Status::NotFound(what + ": not found on " + ep.host + " (" + reason(*r) + ")")
+              : status_error(ref, ep, *r).with_context(what);
+      if (!first_error || (first_error->is_not_found() && !s.is_not_found())) first_error = s;
+      continue;
+    }
+    co_return r;
+  }
+  if (first_error && !first_error->is_not_found()) co_return *first_error;
+  co_return Status::NotFound(what + ": not found on " + hosts_asked);
 }
 
 Result<Descriptor> Resolver::select_platform(std::string_view index_bytes) const {

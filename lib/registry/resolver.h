@@ -121,6 +121,20 @@ class Resolver {
   asio::awaitable<Result<std::string>> fetch_manifest(Reference ref, Descriptor descriptor,
                                                       std::shared_ptr<Cancellation> cancel);
 
+  // One transfer of a blob (GET /v2/<repository>/blobs/<digest>, from
+  // `offset` with a Range when it is > 0; redirects followed) from the
+  // first endpoint with `pull` that has it, auth and retries as for
+  // manifests while no body byte has reached `sink`. `sink` gets the 2xx
+  // body; a 200 to a Range request is the whole body (the sink skips).
+  // Returns the final response once the body ended (body_bytes may fall
+  // short of the descriptor: the caller resumes), or the error; after the
+  // first byte an error is returned as it is, for the caller to resume.
+  // Checks nothing of the bytes: that is the caller's (it knows the size
+  // and hashes as they stream). `cancel` may be null.
+  asio::awaitable<Result<HttpResponse>> fetch_blob(Reference ref, Descriptor descriptor,
+                                                   uint64_t offset, HttpClient::Sink sink,
+                                                   std::shared_ptr<Cancellation> cancel);
+
   // The index's (OCI index or Docker manifest list) entry for the node's
   // platform: the best platform_match (an exact variant before a
   // compatible one, then file order). NotFound listing the platforms the
@@ -128,6 +142,13 @@ class Resolver {
   Result<Descriptor> select_platform(std::string_view index_bytes) const;
 
   const containerd::Platform& platform() const { return platform_; }
+
+  // New hosts directory and auth file (a config reload); cached tokens
+  // and credentials are dropped.
+  void set_options(RegistryOptions options) {
+    options_ = std::move(options);
+    auth_.clear();
+  }
 
  private:
   struct CachedAuth {
@@ -139,10 +160,14 @@ class Resolver {
                                                                bool for_resolve);
   // One logical request with auth and retries; an HTTP status other than
   // 401 is returned as a response.
+  // With a sink, the body is streamed into it (HttpClient::stream).
   asio::awaitable<Result<HttpResponse>> request(const Reference& ref, const HostEndpoint& ep,
-                                                HttpRequest req);
-  // Retries of 429 / 5xx / Unavailable around one fetch.
-  asio::awaitable<Result<HttpResponse>> with_retries(HttpRequest req);
+                                                HttpRequest req,
+                                                const HttpClient::Sink* sink = nullptr);
+  // Retries of 429 / 5xx / Unavailable around one fetch, or one stream
+  // until its first body byte.
+  asio::awaitable<Result<HttpResponse>> with_retries(HttpRequest req,
+                                                     const HttpClient::Sink* sink = nullptr);
   // The Authorization header answering `challenge_header` (from a 401 of
   // `ep`), or the error to return.
   asio::awaitable<Result<CachedAuth>> answer_challenge(const Reference& ref, const HostEndpoint& ep,

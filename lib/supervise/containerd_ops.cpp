@@ -10,9 +10,13 @@
 #include <cstring>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "common/backoff.h"
 #include "containerd/images.h"
+#include "containerd/oci_parse.h"
 #include "containerd/oci_spec.h"
+#include "registry/puller.h"
 #include "systemd/container_logger.h"
 
 namespace herd::supervise {
@@ -29,6 +33,13 @@ std::string spec_hash(const std::string& spec_json, const std::string& manifest_
 
 namespace {
 
+// "busybox" -> "docker.io/library/busybox:latest"; the config checked it
+// parses, so the text as written is only a fallback.
+std::string canonical_image(const std::string& image) {
+  auto n = containerd::normalize_docker_ref(image);
+  return n.ok() ? *n : image;
+}
+
 std::chrono::milliseconds until(TimePoint deadline, std::chrono::milliseconds floor) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return std::max(left, floor);
@@ -38,7 +49,11 @@ class ContainerdOps final : public ContainerOps {
  public:
   ContainerdOps(containerd::Client& client, const ContainerdRuntime::Settings& settings,
                 config::Component config, asio::any_io_executor executor)
-      : client_(client), s_(settings), config_(std::move(config)), executor_(std::move(executor)) {}
+      : client_(client),
+        s_(settings),
+        config_(std::move(config)),
+        executor_(std::move(executor)),
+        image_name_(canonical_image(config_.image)) {}
 
   asio::awaitable<Result<Prepared>> prepare(std::shared_ptr<Canceller> cancel) override;
   asio::awaitable<Result<uint32_t>> start_task(std::shared_ptr<Canceller> cancel) override;
@@ -49,6 +64,7 @@ class ContainerdOps final : public ContainerOps {
 
  private:
   asio::awaitable<Status> ensure_image(const std::shared_ptr<Canceller>& cancel);
+  asio::awaitable<Status> pull(const std::shared_ptr<Canceller>& cancel);
   asio::awaitable<Status> ensure_container(const std::string& spec_json, const std::string& hash,
                                            const std::shared_ptr<Canceller>& cancel, Prepared* out);
   asio::awaitable<Status> create_container(const std::string& spec_json, const std::string& hash,
@@ -71,6 +87,9 @@ class ContainerdOps final : public ContainerOps {
   config::Component config_;
   asio::any_io_executor executor_;
   std::optional<containerd::ResolvedImage> image_;  // set by prepare
+  // The image record's name: the reference normalised as docker does.
+  std::string image_name_;
+  bool remote_checked_ = false;  // `pull: always` asked the registry once
 };
 
 // ------------------------------------------------------------ prepare
@@ -133,18 +152,56 @@ Result<std::string> ContainerdOps::build_spec() {
 asio::awaitable<Status> ContainerdOps::ensure_image(const std::shared_ptr<Canceller>& cancel) {
   auto& c = client_;
   auto o = call(cancel);
-  auto present = co_await c.images_get(config_.image, o);
-  if (!present.ok()) {
-    if (!present.status().is_not_found()) co_return present.status();
-    if (!config_.image_archive)
-      co_return Status::NotFound("image " + config_.image +
-                                 " is not present and no image_archive is configured");
-    auto imported = co_await containerd::import_archive(c, *s_.pool, *config_.image_archive, o);
-    if (!imported.ok()) co_return imported.status();
+  auto present = co_await c.images_get(image_name_, o);
+  if (!present.ok() && !present.status().is_not_found()) co_return present.status();
+  const bool always = config_.pull == config::PullPolicy::kAlways && s_.puller;
+  if (present.ok() && always && !remote_checked_) {
+    // `pull: always`, once per actor (herdd's start, a reload that made it):
+    // an unchanged digest fetches nothing; an unreachable registry keeps
+    // the local image. Restarts never wait for the network.
+    remote_checked_ = true;
+    auto remote = co_await s_.puller->resolve(config_.image, cancel);
+    if (!remote.ok()) {
+      if (remote.status().code() == Code::kCancelled) co_return remote.status();
+      spdlog::warn("component {}: pull: always: {}; running the local image", config_.name,
+                   remote.status().message());
+    } else if (remote->descriptor.digest != present->target().digest()) {
+      auto pulled = co_await pull(cancel);
+      if (!pulled.ok()) {
+        if (pulled.code() == Code::kCancelled) co_return pulled;
+        spdlog::warn("component {}: pull: always: {}; running the local image", config_.name,
+                     pulled.message());
+      }
+    }
   }
-  auto unpacked = co_await containerd::unpack_image(c, config_.image, s_.snapshotter, o);
+  if (!present.ok()) {
+    if (config_.image_archive) {
+      auto imported = co_await containerd::import_archive(c, *s_.pool, *config_.image_archive, o);
+      if (!imported.ok()) co_return imported.status();
+    } else if (config_.pull == config::PullPolicy::kNever) {
+      co_return Status::NotFound("image " + image_name_ +
+                                 " is not present (pull: never) and no image_archive is "
+                                 "configured");
+    } else if (!s_.puller) {
+      co_return Status::NotFound("image " + image_name_ +
+                                 " is not present and no image_archive is configured");
+    } else {
+      remote_checked_ = true;
+      Status pulled = co_await pull(cancel);
+      if (!pulled.ok()) co_return pulled;
+    }
+  }
+  auto unpacked = co_await containerd::unpack_image(c, image_name_, s_.snapshotter, o);
   if (!unpacked.ok()) co_return unpacked.status();
   image_ = std::move(*unpacked);
+  co_return Status::Ok();
+}
+
+asio::awaitable<Status> ContainerdOps::pull(const std::shared_ptr<Canceller>& cancel) {
+  registry::PullRequest req;
+  req.cancel = cancel;
+  auto pulled = co_await s_.puller->pull(config_.image, std::move(req));
+  if (!pulled.ok()) co_return pulled.status().with_context("pull " + image_name_);
   co_return Status::Ok();
 }
 
@@ -181,7 +238,7 @@ asio::awaitable<Status> ContainerdOps::create_container(const std::string& spec_
   } else {
     containerd::Container ctr;
     ctr.set_id(config_.name);
-    ctr.set_image(config_.image);
+    ctr.set_image(image_name_);
     ctr.mutable_runtime()->set_name(containerd::kRuntimeRuncV2);
     ctr.mutable_spec()->set_type_url(containerd::kSpecTypeUrl);
     ctr.mutable_spec()->set_value(spec_json);

@@ -2,8 +2,14 @@
 // runs on, with containerd's gRPC API.
 //
 // What the operations do:
-// - prepare: resolve the image (import it from `image_archive` when it is
-//   missing; never re-pull a present image), unpack it, create the data
+// - prepare: resolve the image under its normalised name (docker's rules:
+//   "busybox" is docker.io/library/busybox:latest). A missing image comes
+//   from `image_archive` when there is one, else is pulled from its
+//   registry (Settings::puller) unless `pull` is "never"; a failed pull is
+//   the start's error. `pull: always` asks the registry once per actor
+//   (herdd's start, a reload that re-made the component; never a restart)
+//   and pulls when the digest changed, keeping the local image with a
+//   warning when the registry cannot be reached. Then unpack, create the data
 //   directories, build the OCI spec and its hash. Then adopt or clean up
 //   what a previous herdd left: a container whose `io.herd.spec-hash`
 //   label matches, with a running task, is ADOPTED (no restart); a stopped
@@ -41,6 +47,10 @@
 #include "containerd/client.h"
 #include "supervise/container_ops.h"
 
+namespace herd::registry {
+class Puller;
+}
+
 namespace herd::supervise {
 
 // Label keys herd puts on its containers.
@@ -62,6 +72,9 @@ class ContainerdRuntime final : public Runtime {
     // herd-logger for component output; empty = files under data_path.
     std::string output_logger;
     BlockingPool* pool = nullptr;  // blocking work (archive reading); never null
+    // Pulls from registries; null = none (an image must be present or come
+    // from its image_archive). Outlives the runtime.
+    registry::Puller* puller = nullptr;
   };
   ContainerdRuntime(containerd::Client& client, Settings settings);
 

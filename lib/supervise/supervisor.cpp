@@ -31,6 +31,7 @@ std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
   settings.call_timeout = options.call_timeout;
   settings.output_logger = options.output_logger;
   settings.pool = options.pool;
+  settings.puller = options.puller;
   auto runtime = std::make_unique<ContainerdRuntime>(client, std::move(settings));
   auto sup = std::shared_ptr<Supervisor>(new Supervisor(
       std::move(executor), *runtime, std::move(config), std::move(observer), std::move(options)));

@@ -54,6 +54,10 @@
 #include "supervise/container_ops.h"
 #include "supervise/time_source.h"
 
+namespace herd::registry {
+class Puller;
+}
+
 namespace herd::supervise {
 
 class Supervisor : public std::enable_shared_from_this<Supervisor> {
@@ -68,6 +72,9 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
     // Threads for blocking work (archive reading); null = a pool of the
     // supervisor's own.
     BlockingPool* pool = nullptr;
+    // Pulls missing images from registries; null = no pulls (see
+    // ContainerdRuntime::Settings::puller). Outlives the supervisor.
+    registry::Puller* puller = nullptr;
     // Tests only: Component::Env::fault of every actor, with its name.
     std::function<void(const std::string& component, std::string_view op)> fault;
   };

@@ -22,13 +22,16 @@ class ChildProcess {
   explicit ChildProcess(std::vector<std::string> argv) {
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    // Built before fork: a test with other threads (gRPC's) may hold the
+    // malloc lock at fork time, so the child calls only async-signal-safe
+    // functions.
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
       ::dup2(out[1], 1);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
       ::execvp(args[0], args.data());
       ::_exit(127);
     }
