@@ -291,6 +291,12 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   c["containerd"] = {{"address", env().address()}, {"namespace", ns.name()}};
   c["data_path"] = data.string();
   c["control_socket"] = sock.string();
+  // Docker Hub is a closed loopback port here (containerd's hosts.toml).
+  const std::filesystem::path hosts = data / "certs.d";
+  std::filesystem::create_directories(hosts / "docker.io");
+  write_file(hosts / "docker.io" / "hosts.toml",
+             "server = \"http://127.0.0.1:" + std::to_string(free_tcp_ports(1)[0]) + "\"\n");
+  c["registry"] = {{"hosts_dir", hosts.string()}};
   // The machine may cap open files below the seed's 65536 (without
   // CAP_SYS_RESOURCE nothing can raise it; see docs/operations.md).
   rlimit nofile{};
@@ -342,11 +348,14 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   INFO(vm);
   CHECK(vm_code == 0);
   CHECK_THAT(vm, Catch::Contains("OK"));
-  // victorialogs has no image here: it is visible, backing off, and says why.
+  // victorialogs comes from Docker Hub, which the config's hosts_dir
+  // points at a closed loopback port (tests talk to loopback only): it is
+  // visible, backing off, and says why.
   auto st = status_json(sock);
   REQUIRE(st.count("victorialogs"));
   CHECK(st["victorialogs"].value("state", "") == "backing_off");
   CHECK_THAT(st["victorialogs"].value("last_error", ""), Catch::Contains("victoria-logs"));
+  CHECK_THAT(st["victorialogs"].value("last_error", ""), Catch::Contains("registry unreachable"));
 
   // SIGKILL etcd's process: it comes back; herdctl status shows restarts=1.
   const uint32_t etcd_pid = pid_of(st, "etcd");
