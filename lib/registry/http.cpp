@@ -553,8 +553,9 @@ asio::awaitable<Result<HttpResponse>> HttpClient::stream(HttpRequest request, Si
     co_await t->wait();
     if (t->sink_busy && !co_await drain()) break;
     if (t->done) {
-      if (t->code == CURLE_OK && t->error.ok() && !t->cancelled && t->streaming &&
-          t->status_2xx() && !t->buf.empty()) {
+      // Also after a transport failure (a cut connection, a stall): the
+      // bytes that came are good, and a caller resumes after them.
+      if (t->error.ok() && !t->cancelled && t->streaming && t->status_2xx() && !t->buf.empty()) {
         t->hand_off();
         (void)co_await drain();
       }

@@ -26,7 +26,9 @@
 //   (CURL_WRITEFUNC_PAUSE), so a layer is never held in memory: at most
 //   two chunks per transfer. The sink's first call tells the response's
 //   status and headers; a non-2xx body is kept (bounded) as with fetch().
-//   A sink error ends the transfer with that error.
+//   A sink error ends the transfer with that error. A transfer that fails
+//   midway (the connection cut, a stall) first hands the sink every body
+//   byte that arrived, so a caller resumes exactly after them.
 //
 // Errors: transport failures are Unavailable ("GET http://...: Couldn't
 // connect to server"), timeouts DeadlineExceeded, a cancelled request

@@ -580,7 +580,9 @@ asio::awaitable<void> Puller::Impl::fetch_loop(std::shared_ptr<Flight> f,
           r.ok() ? Status::Unavailable(what + ": the body ended at " + std::to_string(st->handed) +
                                        " of " + std::to_string(d.size) + " bytes")
                  : r.status();
-      if (!retryable(why) || ++resumes > kMaxResumes) {
+      // Only a transfer that moved bytes is resumed: one that failed before
+      // its first byte was retried by the Resolver already (kMaxAttempts).
+      if (!retryable(why) || st->handed == start || ++resumes > kMaxResumes) {
         st->fail(with_unreachable(why, f->ref));
         break;
       }

@@ -28,9 +28,12 @@
 //    ingest is aborted (Content.Abort): nothing is committed. A transfer
 //    cut midway resumes with a Range from where the ingest stands (a
 //    registry answering 200 to the Range: the bytes before are skipped),
-//    at most kMaxResumes times, waiting retry::kRegistry between. Ingest
-//    refs are containerd's: "index-", "manifest-", "config-", "layer-" +
-//    digest; a ref another writer holds (Unavailable) is retried.
+//    at most kMaxResumes times, waiting retry::kRegistry between; an
+//    attempt that brought no byte is not resumed (the Resolver retried it
+//    already: a blob answered 503 for ever costs kMaxAttempts requests,
+//    not kMaxAttempts per resume). Ingest refs are containerd's:
+//    "index-", "manifest-", "config-", "layer-" + digest; a ref another
+//    writer holds (Unavailable) is retried.
 //    Layers transfer kMaxParallelBlobs at a time, as ctr's.
 // 4. Labels, as ctr's handlers leave them: on an index
 //    containerd.io/gc.ref.content.m.<i> for every entry (fetched or not);

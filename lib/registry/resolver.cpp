@@ -246,6 +246,8 @@ asio::awaitable<Result<Resolver::CachedAuth>> Resolver::answer_challenge(
   token.url = *url;
   token.max_body = kMaxTokenResponse;
   token.timeout = kManifestTimeout;
+  token.connect_timeout = options_.connect_timeout;
+  token.stall_timeout = options_.stall_timeout;
   token.cancel = cancel;
   token.headers.push_back("Accept: application/json");
   if (has_basic)
@@ -268,6 +270,8 @@ asio::awaitable<Result<HttpResponse>> Resolver::request(const Reference& ref,
   auto tls = tls_for(ep);
   if (!tls.ok()) co_return tls.status();
   req.tls = std::move(*tls);
+  req.connect_timeout = options_.connect_timeout;
+  req.stall_timeout = options_.stall_timeout;
   for (const auto& [name, values] : ep.headers)
     for (const auto& v : values) req.headers.push_back(name + ": " + v);
 

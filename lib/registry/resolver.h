@@ -94,6 +94,12 @@ struct RegistryOptions {
   RegistryOptions() {}
   std::string hosts_dir;  // containerd's certs.d; empty: default endpoints only
   std::string auth_file;  // docker's config.json; empty: anonymous only
+  // Every request of the Resolver (manifests, blobs, tokens): the TCP and
+  // TLS connect, and the stall guard (no byte for this long fails the
+  // request, DeadlineExceeded; curl counts whole seconds, at least 1).
+  // HttpRequest's defaults.
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds stall_timeout{30000};
 };
 
 using Descriptor = containerd::OciDescriptor;
