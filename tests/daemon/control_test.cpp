@@ -351,9 +351,12 @@ TEST_CASE("the node config runs etcd and victoria-metrics and a killed etcd come
   // victorialogs comes from Docker Hub, which the config's hosts_dir
   // points at a closed loopback port (tests talk to loopback only): it is
   // visible, backing off, and says why.
+  // (Each pull attempt retries the connection a few times first.)
+  CHECK(status_until(sock, [&](auto& s) {
+    return s.count("victorialogs") && s.at("victorialogs").value("state", "") == "backing_off";
+  }));
   auto st = status_json(sock);
   REQUIRE(st.count("victorialogs"));
-  CHECK(st["victorialogs"].value("state", "") == "backing_off");
   CHECK_THAT(st["victorialogs"].value("last_error", ""), Catch::Contains("victoria-logs"));
   CHECK_THAT(st["victorialogs"].value("last_error", ""), Catch::Contains("registry unreachable"));
 
