@@ -172,7 +172,13 @@ Result<AuthFile> load_auth_file(const std::string& path) {
   if (!text.ok()) return text.status();
   if (!text->has_value()) return AuthFile{};
   auto parsed = parse_auth_file(**text);
-  if (!parsed.ok()) return parsed.status().with_context("\"" + printable(path, 400) + "\"");
+  if (!parsed.ok()) {
+    // Built in steps: g++ 12 -O3 sees a false -Wrestrict in "\"" + s + "\"".
+    std::string quoted = "\"";
+    quoted += printable(path, 400);
+    quoted += '"';
+    return parsed.status().with_context(quoted);
+  }
   return parsed;
 }
 
