@@ -21,6 +21,8 @@
 #include <memory>
 #include <string>
 
+#include <grpc/grpc.h>
+
 #include "common/asio.h"
 #include "common/blocking_pool.h"
 #include "containerd/client.h"
@@ -54,6 +56,12 @@ struct TestEnv {
   std::string address() const { return (containerd_dir / "containerd.sock").string(); }
   std::filesystem::path image(const std::string& file) const { return images_dir / file; }
 };
+
+// gRPC stays initialised until the process ends. Otherwise the last
+// Client going makes gRPC 1.51's grpc_shutdown clean up on a detached
+// thread, which races exit()'s static destructors: now and then an
+// "assertion failed: prior > 0" abort after every test passed.
+[[maybe_unused]] inline const bool kGrpcUntilExit = (grpc_init(), true);
 
 // Threads for the blocking work of imports, shared by a test binary.
 inline BlockingPool& test_pool() {

@@ -40,17 +40,40 @@ namespace fs = std::filesystem;
 
 namespace {
 
-RegistryServer& registry() {
-  static RegistryServer r;
+// One registry per test case, stopped when the case ends
+// (RegistryPerCase), never by a static destructor at exit: a registry still being
+// stopped while exit() tears gRPC down races gRPC's callback threads
+// ("assertion failed: prior > 0" in grpc_cq_internal_unref, then a hang).
+std::unique_ptr<RegistryServer>& registry_slot() {
+  static std::unique_ptr<RegistryServer> r;
   return r;
 }
+std::map<std::string, std::string>& pushed_digests() {
+  static std::map<std::string, std::string> d;
+  return d;
+}
+RegistryServer& registry() {
+  auto& r = registry_slot();
+  if (!r) r = std::make_unique<RegistryServer>();
+  return *r;
+}
+
+// Held by every test case: its registry stops when the case ends.
+struct RegistryPerCase {
+  RegistryPerCase() = default;
+  RegistryPerCase(const RegistryPerCase&) = delete;
+  RegistryPerCase& operator=(const RegistryPerCase&) = delete;
+  ~RegistryPerCase() {
+    registry_slot().reset();
+    pushed_digests().clear();
+  }
+};
 
 std::string archive(const std::string& file) { return "oci-archive:" + env().image(file).string(); }
 
 // Pushed once per binary: busybox as OCI and as Docker v2s2, etcd (OCI).
 const std::string& pushed(const std::string& what) {
-  static std::map<std::string, std::string> digests;
-  auto& d = digests[what];
+  auto& d = pushed_digests()[what];
   if (d.empty()) {
     auto& r = registry();
     if (what == "busybox")
@@ -80,7 +103,7 @@ void write_file(const fs::path& p, const std::string& bytes) {
 // annotation more (so another digest). Pushed with --all; returns the
 // index digest.
 const std::string& pushed_index() {
-  static std::string digest;
+  std::string& digest = pushed_digests()["index"];
   if (!digest.empty()) return digest;
   fs::path dir = herd::testing::make_temp_dir("two-platform");
   herd::testing::run_shell("tar -xf " + env().image("busybox.tar").string() + " -C " +
@@ -227,22 +250,26 @@ void compare_with_ctr(const std::string& ref, const std::string& tag) {
 }  // namespace
 
 TEST_CASE("an OCI image pulled by herd is stored as ctr pull stores it", "[integration]") {
+  RegistryPerCase per_case;
   REQUIRE_FALSE(pushed("busybox").empty());
   compare_with_ctr(registry().host + "/busybox:1", "oci");
 }
 
 TEST_CASE("a Docker v2s2 image pulled by herd is stored as ctr pull stores it", "[integration]") {
+  RegistryPerCase per_case;
   REQUIRE_FALSE(pushed("busybox-v2s2").empty());
   compare_with_ctr(registry().host + "/busybox-docker:1", "v2s2");
 }
 
 TEST_CASE("a two-platform index pulled by herd is stored as ctr pull stores it", "[integration]") {
+  RegistryPerCase per_case;
   const std::string digest = pushed_index();
   REQUIRE_FALSE(digest.empty());
   compare_with_ctr(registry().host + "/multi:1", "index");
 }
 
 TEST_CASE("a pull reports progress, unpacks, and a second pull fetches nothing", "[integration]") {
+  RegistryPerCase per_case;
   const std::string manifest = pushed("busybox");
   TestNamespace ns("pull-again");
   const std::string ref = registry().host + "/busybox:1";
@@ -281,6 +308,7 @@ TEST_CASE("a pull reports progress, unpacks, and a second pull fetches nothing",
 }
 
 TEST_CASE("a blob another namespace holds is adopted without a transfer", "[integration]") {
+  RegistryPerCase per_case;
   pushed("busybox");
   TestNamespace a("adopt-a");
   TestNamespace b("adopt-b");
@@ -300,6 +328,7 @@ TEST_CASE("a blob another namespace holds is adopted without a transfer", "[inte
 }
 
 TEST_CASE("a missing tag is NotFound naming the reference and leaves nothing", "[integration]") {
+  RegistryPerCase per_case;
   pushed("busybox");
   TestNamespace ns("pull-missing");
   const std::string ref = registry().host + "/busybox:no-such-tag";
@@ -312,6 +341,7 @@ TEST_CASE("a missing tag is NotFound naming the reference and leaves nothing", "
 }
 
 TEST_CASE("a registry that is not there is unreachable, with its host", "[integration]") {
+  RegistryPerCase per_case;
   TestNamespace ns("pull-unreachable");
   const std::string host = "127.0.0.1:" + std::to_string(herd::testing::free_loopback_port());
   auto r = pull_once(ns.client(), host + "/busybox:1");
@@ -322,6 +352,7 @@ TEST_CASE("a registry that is not there is unreachable, with its host", "[integr
 }
 
 TEST_CASE("two pulls of one reference share one run", "[integration]") {
+  RegistryPerCase per_case;
   pushed("etcd");
   TestNamespace ns("pull-shared");
   const std::string ref = registry().host + "/etcd:3.4";
@@ -363,6 +394,7 @@ TEST_CASE("two pulls of one reference share one run", "[integration]") {
 }
 
 TEST_CASE("a cancelled pull ends promptly and leaves no lease or ingest", "[integration]") {
+  RegistryPerCase per_case;
   pushed("etcd");
   TestNamespace ns("pull-cancel");
   const std::string ref = registry().host + "/etcd:3.4";
@@ -396,6 +428,7 @@ TEST_CASE("a cancelled pull ends promptly and leaves no lease or ingest", "[inte
 }
 
 TEST_CASE("distribution source labels merge as ctr merges them", "[unit]") {
+  RegistryPerCase per_case;
   using herd::registry::merge_distribution_source;
   CHECK(merge_distribution_source("", "library/busybox") == "library/busybox");
   CHECK(merge_distribution_source("b/x", "a/y") == "a/y,b/x");
