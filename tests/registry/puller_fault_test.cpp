@@ -6,6 +6,9 @@
 // Every case also checks what the pull left: no lease, no ingest, and no
 // image record when it failed. Images carry a layer of random bytes of
 // their own, so no other namespace holds it and it is always fetched.
+// Each case starts its own registry (not a static one): it is stopped
+// before the process exits, even when exit goes wrong (an orphaned
+// registry would hold CTest's stderr pipe open until the timeout).
 #include "registry/puller.h"
 
 #include <catch2/catch.hpp>
@@ -135,11 +138,6 @@ json status_rule(const std::string& match, const std::string& method, int status
   if (status == 429) r["headers"] = {{"Retry-After", "1"}};
   if (status == 404)
     r["body"] = R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})";
-  return r;
-}
-
-RegistryServer& registry() {
-  static RegistryServer r;
   return r;
 }
 
@@ -283,8 +281,9 @@ void check_left_and_finish(TestNamespace& ns, bool pulled) {
 
 TEST_CASE("429 with Retry-After on the manifest HEAD and on a blob is waited out",
           "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "busy:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "busy:1");
   proxy.fault(status_rule("/manifests/", "HEAD", 429, 1));
   proxy.fault(status_rule(img.layer, "GET", 429, 1));
   TestNamespace ns("fault-429");
@@ -300,8 +299,9 @@ TEST_CASE("429 with Retry-After on the manifest HEAD and on a blob is waited out
 }
 
 TEST_CASE("a blob answered 503 twice is fetched by the third request", "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "flaky:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "flaky:1");
   proxy.fault(status_rule(img.layer, "GET", 503, 2));
   TestNamespace ns("fault-503");
   auto r = pull_once(ns.client(), proxy.host + "/flaky:1");
@@ -311,8 +311,9 @@ TEST_CASE("a blob answered 503 twice is fetched by the third request", "[integra
 }
 
 TEST_CASE("a blob answered 503 for ever fails naming the host and the status", "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "down:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "down:1");
   proxy.fault(status_rule(img.layer, "GET", 503, -1));
   TestNamespace ns("fault-503-always");
   auto r = pull_once(ns.client(), proxy.host + "/down:1");
@@ -329,8 +330,9 @@ TEST_CASE("a blob answered 503 for ever fails naming the host and the status", "
 }
 
 TEST_CASE("a blob answered 404 is not retried and the error names it", "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "gone:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "gone:1");
   proxy.fault(status_rule(img.layer, "GET", 404, -1));
   TestNamespace ns("fault-404");
   auto r = pull_once(ns.client(), proxy.host + "/gone:1");
@@ -343,8 +345,9 @@ TEST_CASE("a blob answered 404 is not retried and the error names it", "[integra
 }
 
 TEST_CASE("a layer cut midway resumes with a Range from the cut", "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "cut:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "cut:1");
   // Past the first chunk the sink gets (HttpClient::kChunkBytes), so the
   // cut lands in bytes still buffered.
   const int64_t cut = 1200000;
@@ -363,8 +366,9 @@ TEST_CASE("a layer cut midway resumes with a Range from the cut", "[integration]
 }
 
 TEST_CASE("a registry ignoring the Range of a resume still gives a good pull", "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "norange:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "norange:1");
   const int64_t cut = 300000;
   proxy.fault({{"match", img.layer}, {"method", "GET"}, {"kind", "cut"}, {"bytes", cut}});
   proxy.fault({{"match", img.layer}, {"method", "GET"}, {"kind", "ignore_range"}});
@@ -382,8 +386,9 @@ TEST_CASE("a registry ignoring the Range of a resume still gives a good pull", "
 
 TEST_CASE("a flipped byte in a layer fails the pull with a digest mismatch and stores none of it",
           "[integration]") {
-  Proxy proxy(registry().host);
-  auto img = push_unique(registry().host, "flipped:1");
+  RegistryServer reg;
+  Proxy proxy(reg.host);
+  auto img = push_unique(reg.host, "flipped:1");
   proxy.fault({{"match", img.layer}, {"method", "GET"}, {"kind", "flip"}});
   TestNamespace ns("fault-flip");
   auto r = pull_once(ns.client(), proxy.host + "/flipped:1");
@@ -398,7 +403,8 @@ TEST_CASE("a flipped byte in a layer fails the pull with a digest mismatch and s
 
 TEST_CASE("a registry that accepts and never answers fails the pull within the stall timeout",
           "[integration]") {
-  Proxy proxy(registry().host);
+  RegistryServer reg;
+  Proxy proxy(reg.host);
   proxy.fault({{"match", "/manifests/"}, {"kind", "stall"}, {"count", -1}});
   TestNamespace ns("fault-stall");
   auto o = options();
@@ -416,7 +422,8 @@ TEST_CASE("a registry that accepts and never answers fails the pull within the s
 
 TEST_CASE("a cancel while the registry hangs ends the pull promptly with Cancelled",
           "[integration]") {
-  Proxy proxy(registry().host);
+  RegistryServer reg;
+  Proxy proxy(reg.host);
   proxy.fault({{"match", "/manifests/"}, {"kind", "stall"}, {"count", -1}});
   TestNamespace ns("fault-stall-cancel");
   Result<PullResult> r;
@@ -540,9 +547,10 @@ TEST_CASE("blobs a registry redirects to another port are followed", "[integrati
 }
 
 TEST_CASE("zstd layers pull and unpack", "[integration]") {
-  auto img = push_unique(registry().host, "zstd:1", /*zstd=*/true);
+  RegistryServer reg;
+  auto img = push_unique(reg.host, "zstd:1", /*zstd=*/true);
   TestNamespace ns("fault-zstd");
-  auto r = pull_once(ns.client(), registry().host + "/zstd:1");
+  auto r = pull_once(ns.client(), reg.host + "/zstd:1");
   REQUIRE_PULLED(r);
   CHECK(r->target.digest == img.manifest);
   REQUIRE(r->image.layers.size() == 2);
@@ -559,9 +567,10 @@ TEST_CASE("zstd layers pull and unpack", "[integration]") {
 
 TEST_CASE("a registry behind a Bearer token server pulls with credentials and not without",
           "[integration]") {
-  Proxy proxy(registry().host);
+  RegistryServer reg;
+  Proxy proxy(reg.host);
   proxy.config({{"bearer", "user:pass"}});
-  auto img = push_unique(registry().host, "bearer:1");
+  auto img = push_unique(reg.host, "bearer:1");
   const fs::path dir = herd::testing::make_temp_dir("fault-bearer");
   write_file(dir / "auth.json",
              json({{"auths", {{proxy.host, {{"auth", "dXNlcjpwYXNz"}}}}}}).dump());  // user:pass
