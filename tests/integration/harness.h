@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpc/grpc.h>
 
@@ -130,6 +131,18 @@ class TestNamespace {
     o.ns = name_;
     client_ = std::make_unique<containerd::Client>(o);
   }
+  // The client is never destroyed: the last reference to a gRPC 1.51
+  // channel dropped while a call of it is still winding down on gRPC's
+  // callback thread aborts the process now and then ("prior > 0" in
+  // grpc_cq_internal_unref; grpc/grpc#32584). Kept reachable until the
+  // process ends (containerd_catch_main.cpp's _Exit).
+  ~TestNamespace() {
+    static auto* kept = new std::vector<std::unique_ptr<containerd::Client>>();
+    kept->push_back(std::move(client_));
+  }
+  TestNamespace(const TestNamespace&) = delete;
+  TestNamespace& operator=(const TestNamespace&) = delete;
+
   const std::string& name() const { return name_; }
   containerd::Client& client() { return *client_; }
 
