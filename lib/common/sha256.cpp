@@ -2,6 +2,11 @@
 
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 namespace herd {
 
 namespace {
@@ -18,13 +23,8 @@ constexpr uint32_t kK[64] = {
 
 constexpr uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-}  // namespace
-
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
-
-void Sha256::block(const uint8_t* p) {
+// The portable compression of one 64-byte block into `h`.
+void block_portable(uint32_t* h, const uint8_t* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i)
     w[i] = uint32_t(p[4 * i]) << 24 | uint32_t(p[4 * i + 1]) << 16 | uint32_t(p[4 * i + 2]) << 8 |
@@ -34,15 +34,15 @@ void Sha256::block(const uint8_t* p) {
     const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
     w[i] = w[i - 16] + s0 + w[i - 7] + s1;
   }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
   for (int i = 0; i < 64; ++i) {
     const uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
     const uint32_t ch = (e & f) ^ (~e & g);
-    const uint32_t t1 = h + s1 + ch + kK[i] + w[i];
+    const uint32_t t1 = hh + s1 + ch + kK[i] + w[i];
     const uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
     const uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
     const uint32_t t2 = s0 + maj;
-    h = g;
+    hh = g;
     g = f;
     f = e;
     e = d + t1;
@@ -51,14 +51,102 @@ void Sha256::block(const uint8_t* p) {
     b = a;
     a = t1 + t2;
   }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+  h[0] += a;
+  h[1] += b;
+  h[2] += c;
+  h[3] += d;
+  h[4] += e;
+  h[5] += f;
+  h[6] += g;
+  h[7] += hh;
+}
+
+#if defined(__x86_64__)
+// The SHA extensions: _mm_sha256rnds2_epu32 does two rounds on the state
+// split as {A,B,E,F} and {C,D,G,H} (lanes high to low), with W+K of the
+// two rounds in the low 64 bits of its third operand; sha256msg1/msg2
+// compute the message schedule four words at a time:
+//   W[t..t+3] = msg2(msg1(W[t-16..], W[t-12..]) + W[t-7..t-4], W[t-4..])
+// where msg1 adds sigma0 of the next words and msg2 adds sigma1 of
+// W[t-2], W[t-1] (the latter from its own first results).
+__attribute__((target("sha,sse4.1,ssse3"))) void blocks_sha_ni(uint32_t* h, const uint8_t* p,
+                                                             size_t n) {
+  // Big-endian words: reverse the bytes of each 32-bit lane.
+  const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  // h[0..3] = A B C D and h[4..7] = E F G H (lane 0 first) into
+  // abef = {A,B,E,F} and cdgh = {C,D,G,H} (lane 3 first).
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4));
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);   // lanes B A D C
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);   // lanes H G F E
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);        // lanes F E B A
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);     // lanes H G D C
+  for (; n > 0; --n, p += 64) {
+    const __m128i abef_in = abef;
+    const __m128i cdgh_in = cdgh;
+    __m128i w[4];
+    for (int i = 0; i < 4; ++i)
+      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), swap);
+    for (int g = 0; g < 16; ++g) {
+      __m128i& cur = w[g & 3];
+      if (g >= 4) {
+        // cur holds W[4g-16..]; the others W[4g-12..], W[4g-8..], W[4g-4..].
+        const __m128i& w12 = w[(g + 1) & 3];
+        const __m128i& w8 = w[(g + 2) & 3];
+        const __m128i& w4 = w[(g + 3) & 3];
+        __m128i t = _mm_sha256msg1_epu32(cur, w12);
+        t = _mm_add_epi32(t, _mm_alignr_epi8(w4, w8, 4));  // W[4g-7..4g-4]
+        cur = _mm_sha256msg2_epu32(t, w4);
+      }
+      __m128i msg =
+          _mm_add_epi32(cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(kK + 4 * g)));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+      msg = _mm_shuffle_epi32(msg, 0x0E);  // the upper two words, for rounds 2 and 3
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, msg);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  // Back to A B C D / E F G H.
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);  // lanes A B E F
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);  // lanes G H C D
+  dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+  hgfe = _mm_alignr_epi8(dchg, feba, 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h), dcba);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(h + 4), hgfe);
+}
+
+bool cpu_has_sha_ni() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool ssse3 = (c & (1u << 9)) != 0, sse41 = (c & (1u << 19)) != 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return ssse3 && sse41 && (b & (1u << 29)) != 0;  // CPUID.7.0:EBX.SHA
+}
+#else
+bool cpu_has_sha_ni() { return false; }
+#endif
+
+}  // namespace
+
+bool Sha256::hardware() {
+  static const bool has = cpu_has_sha_ni();
+  return has;
+}
+
+Sha256::Sha256(Engine engine)
+    : hw_(engine == Engine::kAuto && hardware()),
+      h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::blocks(const uint8_t* p, size_t n) {
+#if defined(__x86_64__)
+  if (hw_) {
+    blocks_sha_ni(h_.data(), p, n);
+    return;
+  }
+#endif
+  for (; n > 0; --n, p += 64) block_portable(h_.data(), p);
 }
 
 void Sha256::update(std::string_view data) {
@@ -72,10 +160,12 @@ void Sha256::update(std::string_view data) {
     p += take;
     n -= take;
     if (buf_len_ < 64) return;
-    block(buf_.data());
+    blocks(buf_.data(), 1);
     buf_len_ = 0;
   }
-  for (; n >= 64; p += 64, n -= 64) block(p);
+  blocks(p, n / 64);
+  p += n / 64 * 64;
+  n %= 64;
   std::memcpy(buf_.data(), p, n);
   buf_len_ = n;
 }

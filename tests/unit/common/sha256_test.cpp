@@ -2,6 +2,7 @@
 // sha256sum for inputs that cross block boundaries in odd ways.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -41,4 +42,33 @@ TEST_CASE("sha256 is the same whatever the update sizes", "[unit]") {
     INFO("length " << len);
     CHECK(sha256_hex(in) == std::string(buf, 64));
   }
+}
+
+TEST_CASE("sha256: the CPU's SHA extensions and the portable code agree", "[unit]") {
+  INFO("SHA extensions on this CPU: " << (Sha256::hardware() ? "yes" : "no"));
+  // Lengths and update splits that cover one block, many blocks in one
+  // update, a partial buffer topped up, and the padding boundaries.
+  std::string data;
+  uint32_t x = 12345;
+  for (int i = 0; i < 70000; ++i) {
+    x = x * 1103515245u + 12345u;
+    data += static_cast<char>(x >> 24);
+  }
+  for (size_t len : {0u, 1u, 55u, 56u, 64u, 65u, 127u, 128u, 1000u, 4096u, 65537u, 70000u}) {
+    for (size_t step : {1u, 7u, 64u, 200u, 100000u}) {
+      if (step == 1 && len > 5000) continue;
+      Sha256 hw, sw(Sha256::Engine::kPortable);
+      for (size_t i = 0; i < len; i += step) {
+        const auto part = std::string_view(data).substr(i, std::min(step, len - i));
+        hw.update(part);
+        sw.update(part);
+      }
+      INFO("length " << len << ", step " << step);
+      CHECK(herd::to_hex(hw.finish()) == herd::to_hex(sw.finish()));
+    }
+  }
+  Sha256 sw(Sha256::Engine::kPortable);
+  sw.update("abc");
+  CHECK(herd::to_hex(sw.finish()) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
