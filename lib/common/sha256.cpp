@@ -70,17 +70,17 @@ void block_portable(uint32_t* h, const uint8_t* p) {
 // where msg1 adds sigma0 of the next words and msg2 adds sigma1 of
 // W[t-2], W[t-1] (the latter from its own first results).
 __attribute__((target("sha,sse4.1,ssse3"))) void blocks_sha_ni(uint32_t* h, const uint8_t* p,
-                                                             size_t n) {
+                                                               size_t n) {
   // Big-endian words: reverse the bytes of each 32-bit lane.
   const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
   // h[0..3] = A B C D and h[4..7] = E F G H (lane 0 first) into
   // abef = {A,B,E,F} and cdgh = {C,D,G,H} (lane 3 first).
   __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h));
   __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 4));
-  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);   // lanes B A D C
-  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);   // lanes H G F E
-  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);        // lanes F E B A
-  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);     // lanes H G D C
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);  // lanes B A D C
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);  // lanes H G F E
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);       // lanes F E B A
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);    // lanes H G D C
   for (; n > 0; --n, p += 64) {
     const __m128i abef_in = abef;
     const __m128i cdgh_in = cdgh;
@@ -135,9 +135,9 @@ bool Sha256::hardware() {
 }
 
 Sha256::Sha256(Engine engine)
-    : hw_(engine == Engine::kAuto && hardware()),
-      h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+    : hw_(engine == Engine::kAuto && hardware()), h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+                                                     0xa54ff53a, 0x510e527f, 0x9b05688c,
+                                                     0x1f83d9ab, 0x5be0cd19} {}
 
 void Sha256::blocks(const uint8_t* p, size_t n) {
 #if defined(__x86_64__)

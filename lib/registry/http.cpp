@@ -461,6 +461,7 @@ Status setup(Transfer& t) {
   }
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  if (t.streaming) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, HttpClient::kReceiveBufferBytes);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::Impl::open_socket);
@@ -505,6 +506,12 @@ asio::awaitable<Result<HttpResponse>> HttpClient::fetch(HttpRequest request) {
 asio::awaitable<Result<HttpResponse>> HttpClient::stream(HttpRequest request, Sink sink) {
   auto t = std::make_unique<Transfer>(*impl_, std::move(request));
   t->streaming = static_cast<bool>(sink);
+  if (t->streaming) {
+    // At most a chunk and one receive buffer gather before a hand-off
+    // (write()): reserved once, so appends never double the capacity.
+    t->buf.reserve(kChunkBytes + static_cast<size_t>(kReceiveBufferBytes));
+    t->inflight.reserve(kChunkBytes + static_cast<size_t>(kReceiveBufferBytes));
+  }
   t->resp.url = t->req.url;
   if (Status s = setup(*t); !s.ok()) co_return s;
   Transfer* tp = t.get();

@@ -21,7 +21,7 @@
 //    left by an earlier writer resumes and a blob another namespace holds
 //    is adopted with no transfer), streamed from the HTTP body with one
 //    write in flight: the transfer pauses while containerd writes, so at
-//    most two chunks of a layer (HttpClient::kChunkBytes) are in memory.
+//    most two chunks of a layer (HttpClient::kChunkBytes, 256 KiB) are in memory.
 //    The SHA-256 is computed as the bytes stream (from offset 0; a resumed
 //    ingest is checked by containerd at commit); a mismatch, or a body
 //    longer than the descriptor, fails the write before its COMMIT and the
