@@ -43,7 +43,8 @@ std::string status_line(const std::vector<ComponentStatus>& all) {
 
 bool settled(const std::vector<ComponentStatus>& all) {
   for (const auto& s : all)
-    if (s.state != State::kReady && s.state != State::kFailed) return false;
+    if (s.state != State::kReady && s.state != State::kFailed && s.state != State::kCompleted)
+      return false;
   return true;
 }
 

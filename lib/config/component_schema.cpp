@@ -312,8 +312,38 @@ ReadyProbe read_ready(const Json& value, const std::string& path, Errors& errors
 
 // --- restart ------------------------------------------------------------------
 
+// `restart.prevent_exit_codes`: 1-255, each once. 0 is a clean exit, which
+// `restart.on` decides about.
+std::vector<uint32_t> read_exit_codes(const Json& list, const std::string& path, Errors& errors) {
+  std::vector<uint32_t> out;
+  constexpr size_t kMaxCodes = 256;
+  if (list.size() > kMaxCodes) {
+    errors.add(path, "has " + std::to_string(list.size()) + " entries, more than the maximum of " +
+                         std::to_string(kMaxCodes));
+    return out;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string code_path = pointer_append(path, i);
+    if (list[i].is_number_integer() && list[i].get<int64_t>() == 0) {
+      errors.add(code_path, "0 is a clean exit, not a failure (use restart.on to decide about it)");
+      continue;
+    }
+    std::optional<int64_t> code = internal::read_int(list[i], code_path, 1, 255, errors);
+    if (!code) continue;
+    const auto c = static_cast<uint32_t>(*code);
+    if (std::find(out.begin(), out.end(), c) != out.end()) {
+      errors.add(code_path, "duplicate exit code " + std::to_string(c));
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 RestartPolicy read_restart(const Json& value, const std::string& path, Errors& errors) {
-  ObjectReader r(value, path, {"preset", "base", "max", "reset_window", "max_restarts", "jitter"},
+  ObjectReader r(value, path,
+                 {"preset", "base", "max", "reset_window", "max_restarts", "jitter", "on",
+                  "prevent_exit_codes"},
                  errors);
   RestartPolicy policy;
   const size_t errors_before = errors.count();  // base <= max only if all of these read well
@@ -343,6 +373,14 @@ RestartPolicy read_restart(const Json& value, const std::string& path, Errors& e
     } else {
       r.error("jitter", "must be between 0.0 and 1.0, got " + r.find("jitter")->dump());
     }
+  }
+  if (auto on = get_choice(r, "on", {"always", "on-failure", "never"})) {
+    policy.on = *on == 1   ? RestartOn::kOnFailure
+                : *on == 2 ? RestartOn::kNever
+                           : RestartOn::kAlways;
+  }
+  if (const Json* codes = get_array(r, "prevent_exit_codes")) {
+    policy.prevent_exit_codes = read_exit_codes(*codes, r.path_of("prevent_exit_codes"), errors);
   }
   return policy;
 }

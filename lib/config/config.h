@@ -173,6 +173,14 @@ enum class RestartPreset {
 };
 std::string_view to_string(RestartPreset preset);
 
+// `restart.on`: which exits are restarted.
+enum class RestartOn {
+  kAlways,     // "always" (default): every exit, clean or not
+  kOnFailure,  // "on-failure": a non-zero exit; exit code 0 -> `completed` (a job)
+  kNever,      // "never": none; exit code 0 -> `completed`, any other -> `failed`
+};
+std::string_view to_string(RestartOn on);
+
 // `restart`: backoff after an unexpected exit. Delay of restart n (n >= 1) is
 // base * 2^(n-1), capped at max, with optional jitter. The count resets once
 // the component has been ready for reset_window, and the first failure after
@@ -198,6 +206,18 @@ struct RestartPolicy {
   // `jitter`: each delay is scaled by a random factor in [1-j, 1+j];
   // 0.0-1.0, default 0 (deterministic, as the seed).
   double jitter = 0.0;
+  // `on`: see RestartOn; default "always". Not part of a preset. A
+  // component whose `on` is not "always" is a job: its dependants wait
+  // for it to be completed, not ready.
+  RestartOn on = RestartOn::kAlways;
+  // `prevent_exit_codes`: exit codes (1-255, each at most once, at most
+  // 256 entries) after which restarting will not help (systemd's
+  // RestartPreventExitStatus): the component fails at once, whatever `on`
+  // says. Default empty. Not part of a preset.
+  std::vector<uint32_t> prevent_exit_codes;
+
+  // A job: restart.on is not "always".
+  bool is_job() const { return on != RestartOn::kAlways; }
 
   // The policy a preset stands for (jitter 0, unlimited restarts).
   static RestartPolicy from_preset(RestartPreset preset);
@@ -241,8 +261,9 @@ struct Component {
   std::optional<ReadyProbe> ready;
   // `restart`: always set (default preset when absent).
   RestartPolicy restart;
-  // `depends_on`: components that must be ready before this one starts;
-  // each names another component, at most once, without cycles.
+  // `depends_on`: components that must be ready before this one starts
+  // (a job, restart.on not "always": completed); each names another
+  // component, at most once, without cycles.
   std::vector<std::string> depends_on;
   // `stop_grace`: time between stop_signal and SIGKILL; default 30s.
   Duration stop_grace = std::chrono::seconds{30};

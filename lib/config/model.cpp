@@ -40,6 +40,18 @@ std::string_view to_string(RestartPreset preset) {
   return "unknown";
 }
 
+std::string_view to_string(RestartOn on) {
+  switch (on) {
+    case RestartOn::kAlways:
+      return "always";
+    case RestartOn::kOnFailure:
+      return "on-failure";
+    case RestartOn::kNever:
+      return "never";
+  }
+  return "unknown";
+}
+
 std::string Rlimit::oci_type() const {
   std::string out = "RLIMIT_";
   for (char c : type) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);

@@ -44,7 +44,7 @@ struct ComponentView {
   std::string name;
   std::string image;
   // "pending", "preparing", "starting", "waiting_ready", "ready",
-  // "backing_off", "stopping", "stopped" or "failed".
+  // "backing_off", "stopping", "stopped", "failed" or "completed".
   std::string state = "pending";
   uint32_t pid = 0;       // 0: no running task
   uint64_t restarts = 0;  // since herdd started supervising it

@@ -1,5 +1,6 @@
 #include "supervise/lifecycle.h"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,6 +27,8 @@ std::string_view to_string(State s) {
       return "stopped";
     case State::kFailed:
       return "failed";
+    case State::kCompleted:
+      return "completed";
   }
   return "unknown";
 }
@@ -112,6 +115,7 @@ class Stepper {
     switch (m_.state) {
       case State::kStopped:
       case State::kFailed:
+      case State::kCompleted:
         m_.restarts.reset();
         [[fallthrough]];
       case State::kPending:
@@ -138,7 +142,8 @@ class Stepper {
       case State::kStopped:
         m_.state = State::kStopped;
         return;
-      case State::kFailed:  // its container may still exist
+      case State::kFailed:     // its container may still exist
+      case State::kCompleted:  // its container and exited task do
         break;
       case State::kPreparing:
       case State::kStarting:
@@ -198,7 +203,7 @@ class Stepper {
     m_.pid = e.pid;
     if (early && early->pid == e.pid) {  // the new task died at once
       record_exit(early->exit_code, early_at.value_or(now_));
-      fail(FailureCause::kExit);
+      exited(early->exit_code);
       return;
     }
     m_.state = State::kWaitingReady;
@@ -305,7 +310,43 @@ class Stepper {
     // tracker and measures the stable run, so on_not_ready is not called.
     m_.ready_since.reset();
     record_exit(code, now_);
+    exited(code);
+  }
+
+  // The task exited with `code` (recorded already): restart.on and
+  // restart.prevent_exit_codes decide between completed, failed and the
+  // restart path (see lifecycle.h).
+  void exited(uint32_t code) {
+    const config::RestartPolicy& p = m_.restarts.policy();
+    const std::string code_text = std::to_string(code);
+    const auto& prevent = p.prevent_exit_codes;
+    if (std::find(prevent.begin(), prevent.end(), code) != prevent.end()) {
+      end_run(State::kFailed);
+      m_.last_error = "exit code " + code_text + " is in restart.prevent_exit_codes: not restarted";
+      return;
+    }
+    if (code == 0 && p.on != config::RestartOn::kAlways) {
+      end_run(State::kCompleted);
+      m_.last_error.clear();
+      return;
+    }
+    if (p.on == config::RestartOn::kNever) {
+      const std::string why = "exit code " + code_text + ", not restarted (restart.on: never)";
+      end_run(State::kFailed);
+      m_.last_error = m_.last_error.empty() ? why : m_.last_error + "; " + why;
+      return;
+    }
     fail(FailureCause::kExit);
+  }
+
+  // The run ends without a restart: completed, or failed at once.
+  void end_run(State to) {
+    m_.restarts.on_not_ready();
+    m_.pid = 0;
+    m_.ready_since.reset();
+    m_.reconciling = false;
+    clear_early_exit();
+    m_.state = to;
   }
 
   // The failure path: back off and retry, or give up visibly. The tracker
