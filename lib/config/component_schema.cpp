@@ -430,10 +430,18 @@ namespace internal {
 Component read_component(const Json& value, const std::string& path, Errors& errors,
                          DependencyNode& node) {
   Component c;
-  ObjectReader r(value, path,
-                 {"name", "image", "image_archive", "pull", "args", "env", "mounts", "network",
-                  "hostname", "user", "workdir", "rlimits", "ready", "restart", "depends_on",
-                  "stop_grace", "stop_signal", "labels"},
+  ObjectReader r(value, path, {"name",          "image",
+                               "image_archive", "pull",
+                               "args",          "env",
+                               "mounts",        "network",
+                               "hostname",      "user",
+                               "workdir",       "rlimits",
+                               "ready",         "restart",
+                               "depends_on",    "stop_grace",
+                               "stop_signal",   "labels",
+                               "resources",     "init",
+                               "capabilities",  "read_only_rootfs",
+                               "tmpfs",         "oom_score_adj"},
                  errors);
   if (!r.is_object()) return c;
 
@@ -515,6 +523,7 @@ Component read_component(const Json& value, const std::string& path, Errors& err
   }
   if (auto d = r.get_duration("stop_grace")) c.stop_grace = *d;
   if (auto signal = read_signal(r, "stop_signal")) c.stop_signal = *signal;
+  internal::read_containment(r, c);
   if (const Json* labels = get_map(r, "labels")) {
     c.labels = read_string_map(*labels, r.path_of("labels"), errors, internal::check_label);
   }

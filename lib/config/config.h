@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -224,6 +225,49 @@ struct RestartPolicy {
   friend bool operator==(const RestartPolicy&, const RestartPolicy&) = default;
 };
 
+// `resources`: cgroup limits of the component's container (the OCI spec's
+// linux.resources; runc writes them to cgroup v1 or v2 files). Each absent
+// = no limit. Part of the spec hash: a change re-creates the container.
+struct Resources {
+  // `memory`: "<n>B|KiB|MiB|GiB", at least 6MiB, at most 1048576GiB. Swap
+  // is limited to the same (memory + swap = memory: no swap).
+  std::optional<uint64_t> memory;
+  // `cpus`: a decimal number of CPUs, 0.01-1024; the CFS quota
+  // round(cpus * 100000) us over a period of 100000 us (100 ms).
+  std::optional<double> cpus;
+  // `pids`: the most tasks (processes and threads) at once, 1-4194304.
+  std::optional<int64_t> pids;
+  friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+// `capabilities`: changes to containerd's default capability set (the
+// bounding, effective and permitted sets alike). Names as in
+// capabilities(7), "CAP_NET_ADMIN" or "NET_ADMIN", stored with the CAP_
+// prefix; each at most once; "ALL" only in `drop` (stored as "ALL": start
+// from none). Drop applies first, then add; a name may not be in both.
+struct Capabilities {
+  std::vector<std::string> add;
+  std::vector<std::string> drop;
+  friend bool operator==(const Capabilities&, const Capabilities&) = default;
+};
+
+// One entry of `tmpfs`: {"target": "/tmp", "size": "64MiB", "mode": "1777"}.
+struct Tmpfs {
+  // `target`: required; the same rules as a mount target, unique among
+  // tmpfs and mounts targets.
+  std::string target;
+  // `size`: like resources.memory's units; absent = the kernel's default
+  // (half the RAM).
+  std::optional<uint64_t> size;
+  // `mode`: octal string, default "1777".
+  uint32_t mode = 01777;
+  friend bool operator==(const Tmpfs&, const Tmpfs&) = default;
+};
+
+// Where herd finds the init of `init: true` (Debian's package `tini`).
+inline constexpr char kInitBinary[] = "/usr/bin/tini-static";
+inline constexpr char kInitPackage[] = "tini";
+
 // One entry of `components`: a supervised container.
 struct Component {
   // `name`: required; ^[a-z0-9][a-z0-9_.-]{0,62}$ and, as it becomes the
@@ -270,6 +314,22 @@ struct Component {
   // `stop_signal`: one of SIGTERM (default) SIGINT SIGQUIT SIGHUP SIGUSR1
   // SIGUSR2 SIGKILL, stored as the signal number.
   int stop_signal = SIGTERM;
+  // `resources`: see Resources; default no limits.
+  Resources resources;
+  // `init`: run the command under a minimal init as PID 1 (kInitBinary,
+  // bind-mounted read-only and prepended to argv), which forwards signals
+  // and reaps zombies; default false.
+  bool init = false;
+  // `capabilities`: see Capabilities; default containerd's set.
+  Capabilities capabilities;
+  // `read_only_rootfs`: the container's root file system is read-only;
+  // default false. Mounts and tmpfs stay writable.
+  bool read_only_rootfs = false;
+  // `tmpfs`: tmpfs mounts, in order; at most 64.
+  std::vector<Tmpfs> tmpfs;
+  // `oom_score_adj`: -1000..1000 for the component's processes; absent =
+  // inherited (the shim's).
+  std::optional<int> oom_score_adj;
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;
@@ -373,5 +433,15 @@ ParseResult parse_config(std::string_view json_text);
 // file that cannot be read gives one error with path "" naming the file and
 // the OS error or what the file is.
 ParseResult load_config(const std::filesystem::path& file);
+
+// ---------------------------------------------------------------------------
+// What a valid config needs of the host: every component with `init: true`
+// needs kInitBinary. One error per such component, at its `init`
+// ("/components/2/init"), naming the file and the Debian package. `exists`
+// tells whether a path is there; the default asks the file system (a stat:
+// call it off the event loop). herdd runs it with --check-config, at start
+// and on reload.
+std::vector<ConfigError> check_host(const Config& config,
+                                    const std::function<bool(const std::string&)>& exists = {});
 
 }  // namespace herd::config

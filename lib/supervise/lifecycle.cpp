@@ -87,6 +87,8 @@ std::string_view event_name(const Event& e) {
           return "StreamGap";
         else if constexpr (std::is_same_v<T, ReconcileResult>)
           return "ReconcileResult";
+        else if constexpr (std::is_same_v<T, OomSeen>)
+          return "OomSeen";
         else
           static_assert(!sizeof(T), "event_name: an Event alternative has no name");
       },
@@ -98,6 +100,8 @@ namespace {
 Action act(ActionKind k) { return Action{k, Duration{0}, TimePoint{}}; }
 Action arm_timer(Duration d) { return Action{ActionKind::kArmTimer, d, TimePoint{}}; }
 Action with_deadline(ActionKind k, TimePoint deadline) { return Action{k, Duration{0}, deadline}; }
+
+constexpr uint32_t kSigkillExit = 128 + 9;
 
 bool live_task(State s) { return s == State::kWaitingReady || s == State::kReady; }
 
@@ -278,6 +282,16 @@ class Stepper {
     out_.push_back(act(ActionKind::kReconcile));
   }
 
+  void operator()(const OomSeen&) {
+    ++m_.oom_kills;
+    if (m_.state == State::kStarting || live_task(m_.state)) {
+      m_.oom_pending = true;
+      return;
+    }
+    // The exit came first: it was this OOM kill when it was a SIGKILL.
+    if (m_.pid == 0 && m_.last_exit_code == kSigkillExit) m_.last_exit_oom = true;
+  }
+
   void operator()(const ReconcileResult& e) {
     if (!m_.reconciling) return;
     m_.reconciling = false;
@@ -288,6 +302,7 @@ class Stepper {
 
  private:
   void begin_prepare() {
+    m_.oom_pending = false;
     m_.prepared = false;
     m_.state = State::kPreparing;
     out_.push_back(act(ActionKind::kPrepare));
@@ -301,6 +316,8 @@ class Stepper {
   void record_exit(uint32_t code, TimePoint at) {
     m_.last_exit_code = code;
     m_.last_exit_at = at;
+    m_.last_exit_oom = m_.oom_pending && code == kSigkillExit;
+    m_.oom_pending = false;
   }
 
   // The current task of waiting_ready/ready is gone.

@@ -49,6 +49,11 @@
 //   as it does for Start from stopped or failed.
 // - Giving up keeps last_error if it is set; otherwise it becomes
 //   "gave up after N restarts" (plus the last exit code when known).
+// - OOM: OomSeen (containerd's TaskOOM for the container) counts in
+//   oom_kills and marks the current task; its next exit, when by SIGKILL
+//   (137), is an OOM kill (last_exit_oom). When the exit was seen first
+//   (the two events race), an OomSeen while no task runs marks that last
+//   SIGKILL exit instead.
 // - Which exit restarts (restart_policy.h has the backoff): an exit code in
 //   restart.prevent_exit_codes fails at once, last_error naming the code,
 //   whatever restart.on says; otherwise a clean exit (0) of a job
@@ -147,13 +152,14 @@ struct StopDone {
   std::string error{};
 };
 struct StreamGap {};
+struct OomSeen {};  // the kernel's OOM killer acted in the container
 struct ReconcileResult {
   bool running = false;  // the task exists and its process runs
   uint32_t pid = 0;
   uint32_t exit_code = 0;  // when !running and the task had exited
 };
 using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen, ProbeOk,
-                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult>;
+                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult, OomSeen>;
 std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
@@ -177,6 +183,9 @@ struct Machine {
   std::optional<ExitSeen> early_exit;
   std::optional<TimePoint> early_exit_at;  // when early_exit was seen
   RestartTracker restarts;                 // count, backoff, reset window
+  bool oom_pending = false;                // an OOM event since the current task started
+  bool last_exit_oom = false;              // the last exit was an OOM kill
+  uint64_t oom_kills = 0;                  // OOM events seen
 };
 
 struct Transition {

@@ -210,3 +210,48 @@ TEST_CASE("Jobs: completed starts afresh on a start, and a stop removes what is 
   CHECK(t.on(StopDone{.ok = true}).empty());
   CHECK(t.m.state == State::kStopped);
 }
+
+TEST_CASE("OOM: an OOM event, then the SIGKILL exit, is an OOM kill, counted per component") {
+  using herd::supervise::OomSeen;
+  Sim s(policy(RestartOn::kAlways));
+  s.to_ready();
+  CHECK(s.on(OomSeen{}).empty());
+  CHECK(s.m.oom_kills == 1);
+  CHECK(s.m.state == State::kReady);  // the event alone changes no state
+  s.on(ExitSeen{.pid = kPid, .exit_code = 137});
+  CHECK(s.m.state == State::kBackingOff);
+  CHECK(s.m.last_exit_oom);
+  // The next run's plain exit is not one.
+  s.on(TimerFired{});
+  s.on(StartDone{.ok = true, .pid = kPid + 1});
+  s.on(ExitSeen{.pid = kPid + 1, .exit_code = 1});
+  CHECK_FALSE(s.m.last_exit_oom);
+  CHECK(s.m.oom_kills == 1);
+}
+
+TEST_CASE("OOM: the exit seen before the OOM event is still an OOM kill") {
+  using herd::supervise::OomSeen;
+  Sim s(policy(RestartOn::kNever));
+  s.to_ready();
+  s.on(ExitSeen{.pid = kPid, .exit_code = 137});
+  REQUIRE(s.m.state == State::kFailed);
+  CHECK_FALSE(s.m.last_exit_oom);
+  CHECK(s.on(OomSeen{}).empty());
+  CHECK(s.m.last_exit_oom);
+  CHECK(s.m.oom_kills == 1);
+  CHECK(s.m.state == State::kFailed);
+}
+
+TEST_CASE("OOM: an OOM kill of a child leaves the main process's other exits alone") {
+  using herd::supervise::OomSeen;
+  Sim s(policy(RestartOn::kAlways));
+  s.to_ready();
+  s.on(OomSeen{});  // a child was killed; the main process goes on
+  s.on(ExitSeen{.pid = kPid, .exit_code = 2});
+  CHECK_FALSE(s.m.last_exit_oom);  // not a SIGKILL: its own exit
+  CHECK(s.m.oom_kills == 1);
+  // And a late OOM event with no SIGKILL exit marks nothing.
+  s.on(OomSeen{});
+  CHECK_FALSE(s.m.last_exit_oom);
+  CHECK(s.m.oom_kills == 2);
+}

@@ -250,6 +250,7 @@ TEST_CASE("Lifecycle: to_string names every state, action and event") {
       {StopDone{}, "StopDone"},
       {StreamGap{}, "StreamGap"},
       {ReconcileResult{}, "ReconcileResult"},
+      {herd::supervise::OomSeen{}, "OomSeen"},
   };
   REQUIRE(events.size() == std::variant_size_v<Event>);
   for (const auto& [e, name] : events) CHECK(herd::supervise::event_name(e) == name);
