@@ -43,7 +43,8 @@ std::string status_line(const std::vector<ComponentStatus>& all) {
 
 bool settled(const std::vector<ComponentStatus>& all) {
   for (const auto& s : all)
-    if (s.state != State::kReady && s.state != State::kFailed) return false;
+    if (s.state != State::kReady && s.state != State::kFailed && s.state != State::kCompleted)
+      return false;
   return true;
 }
 
@@ -107,6 +108,14 @@ void Daemon::apply_overrides(config::Config& c) const {
 std::optional<int> Daemon::load_config() {
   const std::string& path = options_.config_path;
   auto parsed = config::load_config(path);
+  if (parsed.ok()) {
+    // What the config needs of this host (tini for `init: true`).
+    auto host = config::check_host(*parsed.config);
+    if (!host.empty()) {
+      parsed.config.reset();
+      parsed.errors = std::move(host);
+    }
+  }
   if (!parsed.ok()) {
     for (const auto& e : parsed.errors) err_ << path << ": " << e.to_string() << "\n";
     err_ << "herdd: " << parsed.errors.size() << " error(s) in " << path << "\n";
@@ -259,7 +268,12 @@ void Daemon::on_status(const ComponentStatus& s) {
   backend_->publish(s);
   const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
   auto l = component_log(s.name);
-  if (trouble && !s.last_error.empty()) {
+  const bool oom = s.last_exit_reason == "oom_killed";
+  if (trouble && oom) {
+    l->warn("{}: {} (OOM killed: exit code {}, OOM kills {}, restarts {}){}", s.name,
+            supervise::to_string(s.state), s.last_exit_code.value_or(0), s.oom_kills, s.restarts,
+            s.last_error.empty() ? "" : "; " + s.last_error);
+  } else if (trouble && !s.last_error.empty()) {
     l->warn("{}: {} ({})", s.name, supervise::to_string(s.state), s.last_error);
   } else if (trouble && s.last_exit_code) {
     l->warn("{}: {} (exit code {}, restarts {})", s.name, supervise::to_string(s.state),

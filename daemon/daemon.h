@@ -89,7 +89,8 @@ enum ExitCode : int {
 // then per other state (in State order) its count and names.
 std::string status_line(const std::vector<supervise::ComponentStatus>& all);
 
-// Every component ready or failed: the initial reconcile is done.
+// Every component ready, failed or completed (a job): the initial
+// reconcile is done.
 bool settled(const std::vector<supervise::ComponentStatus>& all);
 
 // What herdd tells systemd after a status change: STATUS=`status` always,

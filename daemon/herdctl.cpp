@@ -173,6 +173,8 @@ json to_json(const View& v, SysTime now) {
   j["pid"] = s.pid;
   j["restarts"] = s.restarts;
   j["last_exit_code"] = s.last_exit_code ? json(*s.last_exit_code) : json(nullptr);
+  j["last_exit_reason"] = s.last_exit_reason.empty() ? json(nullptr) : json(s.last_exit_reason);
+  j["oom_kills"] = s.oom_kills;
   j["last_exit_at"] = time_json(s.last_exit_at);
   j["last_exit_at_unix_ms"] = time_ms_json(s.last_exit_at);
   j["ready_since"] = time_json(s.ready_since);
@@ -204,6 +206,7 @@ void print_table(const std::vector<View>& views, SysTime now) {
     std::string last_exit = "-";
     if (s.last_exit_code) {
       last_exit = std::to_string(*s.last_exit_code);
+      if (s.last_exit_reason == "oom_killed") last_exit += " OOM killed";
       if (s.last_exit_at) last_exit += " (" + ago(*s.last_exit_at, now) + ")";
     }
     rows.push_back({s.name, v.state + (s.adopted ? "*" : ""),
@@ -263,12 +266,14 @@ void print_block(const View& v, SysTime now) {
   line("Restarts", std::to_string(s.restarts));
   if (s.last_exit_code) {
     std::string e = "code " + std::to_string(*s.last_exit_code);
+    if (s.last_exit_reason == "oom_killed") e += ", OOM killed";
     if (s.last_exit_at)
       e += " at " + rfc3339(*s.last_exit_at, false) + " (" + ago(*s.last_exit_at, now) + ")";
     line("Last exit", e);
   } else {
     line("Last exit", "-");
   }
+  line("OOM kills", std::to_string(s.oom_kills));
   line("Last error", s.last_error.empty() ? "-" : s.last_error);
   line("Changed", s.changed_at != SysTime{} ? rfc3339(s.changed_at, true) : "-");
 }
@@ -281,6 +286,7 @@ std::string watch_line(const v1::WatchEvent& ev) {
   if (s.pid != 0) line += " pid=" + std::to_string(s.pid);
   line += " restarts=" + std::to_string(s.restarts);
   if (s.last_exit_code) line += " last-exit=" + std::to_string(*s.last_exit_code);
+  if (s.last_exit_reason == "oom_killed") line += " oom-killed";
   if (s.adopted) line += " adopted";
   if (ev.initial()) line += " (current)";
   if (!s.last_error.empty()) line += " error: " + s.last_error;

@@ -20,6 +20,8 @@ ComponentView view_of(const ComponentStatus& s) {
   v.restarts = s.restarts;
   v.last_exit_code = s.last_exit_code;
   v.last_exit_at = s.last_exit_at;
+  v.last_exit_reason = s.last_exit_reason;
+  v.oom_kills = s.oom_kills;
   v.ready_since = s.ready_since;
   v.started_at = s.started_at;
   v.last_error = s.last_error;
@@ -177,6 +179,13 @@ void SupervisorBackend::reload(std::function<void(control::ReloadResult)> done) 
       auto parsed = std::make_shared<config::ParseResult>();
       try {
         *parsed = config::load_config(path);
+        if (parsed->ok()) {
+          auto host = config::check_host(*parsed->config);  // a stat: fine on the pool
+          if (!host.empty()) {
+            parsed->config.reset();
+            parsed->errors = std::move(host);
+          }
+        }
       } catch (const std::exception& e) {  // bad_alloc: an answer all the same
         parsed->errors.push_back(config::ConfigError{"", std::string("cannot read: ") + e.what()});
       }

@@ -312,8 +312,38 @@ ReadyProbe read_ready(const Json& value, const std::string& path, Errors& errors
 
 // --- restart ------------------------------------------------------------------
 
+// `restart.prevent_exit_codes`: 1-255, each once. 0 is a clean exit, which
+// `restart.on` decides about.
+std::vector<uint32_t> read_exit_codes(const Json& list, const std::string& path, Errors& errors) {
+  std::vector<uint32_t> out;
+  constexpr size_t kMaxCodes = 256;
+  if (list.size() > kMaxCodes) {
+    errors.add(path, "has " + std::to_string(list.size()) + " entries, more than the maximum of " +
+                         std::to_string(kMaxCodes));
+    return out;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string code_path = pointer_append(path, i);
+    if (list[i].is_number_integer() && list[i].get<int64_t>() == 0) {
+      errors.add(code_path, "0 is a clean exit, not a failure (use restart.on to decide about it)");
+      continue;
+    }
+    std::optional<int64_t> code = internal::read_int(list[i], code_path, 1, 255, errors);
+    if (!code) continue;
+    const auto c = static_cast<uint32_t>(*code);
+    if (std::find(out.begin(), out.end(), c) != out.end()) {
+      errors.add(code_path, "duplicate exit code " + std::to_string(c));
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 RestartPolicy read_restart(const Json& value, const std::string& path, Errors& errors) {
-  ObjectReader r(value, path, {"preset", "base", "max", "reset_window", "max_restarts", "jitter"},
+  ObjectReader r(value, path,
+                 {"preset", "base", "max", "reset_window", "max_restarts", "jitter", "on",
+                  "prevent_exit_codes"},
                  errors);
   RestartPolicy policy;
   const size_t errors_before = errors.count();  // base <= max only if all of these read well
@@ -343,6 +373,14 @@ RestartPolicy read_restart(const Json& value, const std::string& path, Errors& e
     } else {
       r.error("jitter", "must be between 0.0 and 1.0, got " + r.find("jitter")->dump());
     }
+  }
+  if (auto on = get_choice(r, "on", {"always", "on-failure", "never"})) {
+    policy.on = *on == 1   ? RestartOn::kOnFailure
+                : *on == 2 ? RestartOn::kNever
+                           : RestartOn::kAlways;
+  }
+  if (const Json* codes = get_array(r, "prevent_exit_codes")) {
+    policy.prevent_exit_codes = read_exit_codes(*codes, r.path_of("prevent_exit_codes"), errors);
   }
   return policy;
 }
@@ -392,10 +430,18 @@ namespace internal {
 Component read_component(const Json& value, const std::string& path, Errors& errors,
                          DependencyNode& node) {
   Component c;
-  ObjectReader r(value, path,
-                 {"name", "image", "image_archive", "pull", "args", "env", "mounts", "network",
-                  "hostname", "user", "workdir", "rlimits", "ready", "restart", "depends_on",
-                  "stop_grace", "stop_signal", "labels"},
+  ObjectReader r(value, path, {"name",          "image",
+                               "image_archive", "pull",
+                               "args",          "env",
+                               "mounts",        "network",
+                               "hostname",      "user",
+                               "workdir",       "rlimits",
+                               "ready",         "restart",
+                               "depends_on",    "stop_grace",
+                               "stop_signal",   "labels",
+                               "resources",     "init",
+                               "capabilities",  "read_only_rootfs",
+                               "tmpfs",         "oom_score_adj"},
                  errors);
   if (!r.is_object()) return c;
 
@@ -477,6 +523,7 @@ Component read_component(const Json& value, const std::string& path, Errors& err
   }
   if (auto d = r.get_duration("stop_grace")) c.stop_grace = *d;
   if (auto signal = read_signal(r, "stop_signal")) c.stop_signal = *signal;
+  internal::read_containment(r, c);
   if (const Json* labels = get_map(r, "labels")) {
     c.labels = read_string_map(*labels, r.path_of("labels"), errors, internal::check_label);
   }

@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -173,6 +174,14 @@ enum class RestartPreset {
 };
 std::string_view to_string(RestartPreset preset);
 
+// `restart.on`: which exits are restarted.
+enum class RestartOn {
+  kAlways,     // "always" (default): every exit, clean or not
+  kOnFailure,  // "on-failure": a non-zero exit; exit code 0 -> `completed` (a job)
+  kNever,      // "never": none; exit code 0 -> `completed`, any other -> `failed`
+};
+std::string_view to_string(RestartOn on);
+
 // `restart`: backoff after an unexpected exit. Delay of restart n (n >= 1) is
 // base * 2^(n-1), capped at max, with optional jitter. The count resets once
 // the component has been ready for reset_window, and the first failure after
@@ -198,11 +207,66 @@ struct RestartPolicy {
   // `jitter`: each delay is scaled by a random factor in [1-j, 1+j];
   // 0.0-1.0, default 0 (deterministic, as the seed).
   double jitter = 0.0;
+  // `on`: see RestartOn; default "always". Not part of a preset. A
+  // component whose `on` is not "always" is a job: its dependants wait
+  // for it to be completed, not ready.
+  RestartOn on = RestartOn::kAlways;
+  // `prevent_exit_codes`: exit codes (1-255, each at most once, at most
+  // 256 entries) after which restarting will not help (systemd's
+  // RestartPreventExitStatus): the component fails at once, whatever `on`
+  // says. Default empty. Not part of a preset.
+  std::vector<uint32_t> prevent_exit_codes;
+
+  // A job: restart.on is not "always".
+  bool is_job() const { return on != RestartOn::kAlways; }
 
   // The policy a preset stands for (jitter 0, unlimited restarts).
   static RestartPolicy from_preset(RestartPreset preset);
   friend bool operator==(const RestartPolicy&, const RestartPolicy&) = default;
 };
+
+// `resources`: cgroup limits of the component's container (the OCI spec's
+// linux.resources; runc writes them to cgroup v1 or v2 files). Each absent
+// = no limit. Part of the spec hash: a change re-creates the container.
+struct Resources {
+  // `memory`: "<n>B|KiB|MiB|GiB", at least 6MiB, at most 1048576GiB. Swap
+  // is limited to the same (memory + swap = memory: no swap).
+  std::optional<uint64_t> memory;
+  // `cpus`: a decimal number of CPUs, 0.01-1024; the CFS quota
+  // round(cpus * 100000) us over a period of 100000 us (100 ms).
+  std::optional<double> cpus;
+  // `pids`: the most tasks (processes and threads) at once, 1-4194304.
+  std::optional<int64_t> pids;
+  friend bool operator==(const Resources&, const Resources&) = default;
+};
+
+// `capabilities`: changes to containerd's default capability set (the
+// bounding, effective and permitted sets alike). Names as in
+// capabilities(7), "CAP_NET_ADMIN" or "NET_ADMIN", stored with the CAP_
+// prefix; each at most once; "ALL" only in `drop` (stored as "ALL": start
+// from none). Drop applies first, then add; a name may not be in both.
+struct Capabilities {
+  std::vector<std::string> add;
+  std::vector<std::string> drop;
+  friend bool operator==(const Capabilities&, const Capabilities&) = default;
+};
+
+// One entry of `tmpfs`: {"target": "/tmp", "size": "64MiB", "mode": "1777"}.
+struct Tmpfs {
+  // `target`: required; the same rules as a mount target, unique among
+  // tmpfs and mounts targets.
+  std::string target;
+  // `size`: like resources.memory's units; absent = the kernel's default
+  // (half the RAM).
+  std::optional<uint64_t> size;
+  // `mode`: octal string, default "1777".
+  uint32_t mode = 01777;
+  friend bool operator==(const Tmpfs&, const Tmpfs&) = default;
+};
+
+// Where herd finds the init of `init: true` (Debian's package `tini`).
+inline constexpr char kInitBinary[] = "/usr/bin/tini-static";
+inline constexpr char kInitPackage[] = "tini";
 
 // One entry of `components`: a supervised container.
 struct Component {
@@ -241,14 +305,31 @@ struct Component {
   std::optional<ReadyProbe> ready;
   // `restart`: always set (default preset when absent).
   RestartPolicy restart;
-  // `depends_on`: components that must be ready before this one starts;
-  // each names another component, at most once, without cycles.
+  // `depends_on`: components that must be ready before this one starts
+  // (a job, restart.on not "always": completed); each names another
+  // component, at most once, without cycles.
   std::vector<std::string> depends_on;
   // `stop_grace`: time between stop_signal and SIGKILL; default 30s.
   Duration stop_grace = std::chrono::seconds{30};
   // `stop_signal`: one of SIGTERM (default) SIGINT SIGQUIT SIGHUP SIGUSR1
   // SIGUSR2 SIGKILL, stored as the signal number.
   int stop_signal = SIGTERM;
+  // `resources`: see Resources; default no limits.
+  Resources resources;
+  // `init`: run the command under a minimal init as PID 1 (kInitBinary,
+  // bind-mounted read-only and prepended to argv), which forwards signals
+  // and reaps zombies; default false.
+  bool init = false;
+  // `capabilities`: see Capabilities; default containerd's set.
+  Capabilities capabilities;
+  // `read_only_rootfs`: the container's root file system is read-only;
+  // default false. Mounts and tmpfs stay writable.
+  bool read_only_rootfs = false;
+  // `tmpfs`: tmpfs mounts, in order; at most 64.
+  std::vector<Tmpfs> tmpfs;
+  // `oom_score_adj`: -1000..1000 for the component's processes; absent =
+  // inherited (the shim's).
+  std::optional<int> oom_score_adj;
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;
@@ -352,5 +433,15 @@ ParseResult parse_config(std::string_view json_text);
 // file that cannot be read gives one error with path "" naming the file and
 // the OS error or what the file is.
 ParseResult load_config(const std::filesystem::path& file);
+
+// ---------------------------------------------------------------------------
+// What a valid config needs of the host: every component with `init: true`
+// needs kInitBinary. One error per such component, at its `init`
+// ("/components/2/init"), naming the file and the Debian package. `exists`
+// tells whether a path is there; the default asks the file system (a stat:
+// call it off the event loop). herdd runs it with --check-config, at start
+// and on reload.
+std::vector<ConfigError> check_host(const Config& config,
+                                    const std::function<bool(const std::string&)>& exists = {});
 
 }  // namespace herd::config

@@ -40,6 +40,18 @@ std::string_view to_string(RestartPreset preset) {
   return "unknown";
 }
 
+std::string_view to_string(RestartOn on) {
+  switch (on) {
+    case RestartOn::kAlways:
+      return "always";
+    case RestartOn::kOnFailure:
+      return "on-failure";
+    case RestartOn::kNever:
+      return "never";
+  }
+  return "unknown";
+}
+
 std::string Rlimit::oci_type() const {
   std::string out = "RLIMIT_";
   for (char c : type) out += static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
@@ -86,6 +98,22 @@ std::string Config::data_dir(std::string_view component, std::string_view data_n
   dir += '/';
   dir += data_name;
   return dir;
+}
+
+std::vector<ConfigError> check_host(const Config& config,
+                                    const std::function<bool(const std::string&)>& exists) {
+  std::vector<ConfigError> out;
+  for (size_t i = 0; i < config.components.size(); ++i) {
+    if (!config.components[i].init) continue;
+    std::error_code ec;
+    const bool there = exists ? exists(kInitBinary) : std::filesystem::exists(kInitBinary, ec);
+    if (there) continue;
+    out.push_back(ConfigError{"/components/" + std::to_string(i) + "/init",
+                              std::string("init: true needs ") + kInitBinary +
+                                  ", which is missing: install Debian's package " + kInitPackage +
+                                  " (apt-get install " + kInitPackage + ")"});
+  }
+  return out;
 }
 
 std::string ConfigError::to_string() const {

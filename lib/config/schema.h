@@ -33,6 +33,20 @@ const Json* get_array(ObjectReader& r, std::string_view key);
 // The object at `key` (for maps such as env), or nullptr.
 const Json* get_map(ObjectReader& r, std::string_view key);
 
+// "512MiB" -> bytes: a whole number with a unit B, KiB, MiB or GiB, at
+// most 1 PiB.
+Result<uint64_t> parse_size(std::string_view text);
+
+// "CAP_NET_ADMIN" or "NET_ADMIN" -> "CAP_NET_ADMIN" when the kernel has it;
+// "ALL" -> "ALL"; nullopt otherwise.
+std::optional<std::string> capability_name(std::string_view name);
+
+// The containment keys of a component (containment_schema.cpp): resources,
+// init, capabilities, read_only_rootfs, tmpfs, oom_score_adj. Reads them
+// from `r` into `c`; `c.mounts` must be read already (tmpfs targets may
+// not repeat them).
+void read_containment(ObjectReader& r, Component& c);
+
 // One entry of `components` at `path`. Fills `node` with its name and
 // depends_on entries for the dependency checks done over all of them.
 Component read_component(const Json& value, const std::string& path, Errors& errors,

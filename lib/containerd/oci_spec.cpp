@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <initializer_list>
@@ -252,9 +253,31 @@ json default_mounts() {
   });
 }
 
+std::string octal(uint32_t mode) {
+  std::string out;
+  do {
+    out.insert(out.begin(), static_cast<char>('0' + (mode & 7)));
+    mode >>= 3;
+  } while (mode != 0);
+  while (out.size() < 4) out.insert(out.begin(), '0');
+  return out;
+}
+
 Result<json> build_mounts(const SpecOptions& options) {
   json mounts = default_mounts();
   std::vector<std::string_view> targets;
+  for (const TmpfsMount& t : options.tmpfs) {
+    if (!t.target.starts_with('/')) {
+      return Status::InvalidArgument("tmpfs target \"" + t.target + "\": not an absolute path");
+    }
+    targets.push_back(t.target);
+  }
+  if (options.init_path) {
+    if (!options.init_path->starts_with('/')) {
+      return Status::InvalidArgument("init \"" + *options.init_path + "\": not an absolute path");
+    }
+    targets.push_back(kInitTarget);
+  }
   for (const BindMount& m : options.mounts) {
     if (!m.source.starts_with('/') || !m.target.starts_with('/')) {
       return Status::InvalidArgument("bind mount \"" + m.source + "\" -> \"" + m.target +
@@ -275,6 +298,17 @@ Result<json> build_mounts(const SpecOptions& options) {
   }
   for (const BindMount& m : options.mounts)
     mounts.push_back(bind_mount(m.source, m.target, m.readonly));
+  for (const TmpfsMount& t : options.tmpfs) {
+    json opts = json::array({"nosuid", "nodev", "mode=" + octal(t.mode)});
+    if (t.size) opts.push_back("size=" + std::to_string(*t.size));
+    mounts.push_back({{"destination", t.target},
+                      {"type", "tmpfs"},
+                      {"source", "tmpfs"},
+                      {"options", std::move(opts)}});
+  }
+  if (options.init_path) {
+    mounts.push_back(bind_mount(*options.init_path, kInitTarget, /*readonly=*/true));
+  }
   return mounts;
 }
 
@@ -286,13 +320,58 @@ Result<std::string> host_hostname() {
   return std::string(buf);
 }
 
-json default_capabilities() {
-  return json::array({"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-                      "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-                      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"});
+// containerd 1.6's default set, less cap_drop, plus cap_add.
+Result<json> build_capabilities(const SpecOptions& options) {
+  std::vector<std::string> caps = {
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE"};
+  for (const std::string& d : options.cap_drop) {
+    if (d == "ALL") {
+      caps.clear();
+      continue;
+    }
+    if (!d.starts_with("CAP_")) {
+      return Status::InvalidArgument("capability \"" + d + "\": expected a CAP_ name or ALL");
+    }
+    caps.erase(std::remove(caps.begin(), caps.end(), d), caps.end());
+  }
+  for (const std::string& a : options.cap_add) {
+    if (!a.starts_with("CAP_")) {
+      return Status::InvalidArgument("capability \"" + a + "\": expected a CAP_ name");
+    }
+    if (std::find(caps.begin(), caps.end(), a) == caps.end()) caps.push_back(a);
+  }
+  return json(caps);
 }
 
-json build_linux(const SpecOptions& options) {
+Result<json> build_resources(const ResourceLimits& r) {
+  json res = {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}};
+  if (r.memory) {
+    if (*r.memory < (6u << 20)) {
+      return Status::InvalidArgument("memory limit " + std::to_string(*r.memory) + ": below 6 MiB");
+    }
+    res["memory"] = {{"limit", *r.memory}, {"swap", *r.memory}};
+  }
+  if (r.cpus) {
+    constexpr int64_t kPeriod = 100000;  // 100 ms
+    const auto quota = static_cast<int64_t>(std::llround(*r.cpus * kPeriod));
+    if (!(*r.cpus > 0) || quota < 1000) {
+      return Status::InvalidArgument("cpus " + std::to_string(*r.cpus) + ": below 0.01");
+    }
+    res["cpu"] = {{"quota", quota}, {"period", kPeriod}};
+  }
+  if (r.pids) {
+    if (*r.pids < 1) {
+      return Status::InvalidArgument("pids limit " + std::to_string(*r.pids) + ": below 1");
+    }
+    res["pids"] = {{"limit", *r.pids}};
+  }
+  return res;
+}
+
+json build_linux(const SpecOptions& options, json resources) {
   json namespaces = json::array();
   for (std::string_view type : {"pid", "ipc", "uts", "mount", "network"}) {
     if (type == "network" && options.host_network) continue;
@@ -305,7 +384,7 @@ json build_linux(const SpecOptions& options) {
         "/proc/scsi"}},
       {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
       {"cgroupsPath", "/" + options.ns + "/" + options.container_id},
-      {"resources", {{"devices", json::array({{{"allow", false}, {"access", "rwm"}}})}}},
+      {"resources", std::move(resources)},
       {"namespaces", std::move(namespaces)},
   };
 }
@@ -332,6 +411,9 @@ Result<json> build_runtime_spec_impl(const ImageConfig& image, const SpecOptions
         "no command: neither args nor the image's Entrypoint/Cmd give one"));
   }
   if (args.front().empty()) return fail(Status::InvalidArgument("command: first word is empty"));
+  if (options.init_path) {
+    args.insert(args.begin(), {std::string(kInitTarget), "--"});
+  }
 
   Result<std::vector<std::string>> env = merge_env(image, options);
   if (!env.ok()) return fail(env.status());
@@ -356,22 +438,31 @@ Result<json> build_runtime_spec_impl(const ImageConfig& image, const SpecOptions
                                                         : Result<std::string>(id);
   if (!hostname.ok()) return fail(hostname.status());
 
-  json caps = default_capabilities();
+  Result<json> caps = build_capabilities(options);
+  if (!caps.ok()) return fail(caps.status());
+  Result<json> resources = build_resources(options.resources);
+  if (!resources.ok()) return fail(resources.status());
+  if (options.oom_score_adj && (*options.oom_score_adj < -1000 || *options.oom_score_adj > 1000)) {
+    return fail(Status::InvalidArgument("oom_score_adj " + std::to_string(*options.oom_score_adj) +
+                                        ": outside -1000..1000"));
+  }
+  json process = {
+      {"terminal", false},
+      {"user", {{"uid", user->first}, {"gid", user->second}}},
+      {"args", std::move(args)},
+      {"env", std::move(*env)},
+      {"cwd", std::move(cwd)},
+      {"capabilities", {{"bounding", *caps}, {"effective", *caps}, {"permitted", *caps}}},
+      {"rlimits", std::move(*rlimits)},
+      {"noNewPrivileges", true}};
+  if (options.oom_score_adj) process["oomScoreAdj"] = *options.oom_score_adj;
   return json{
       {"ociVersion", "1.0.2"},
-      {"process",
-       {{"terminal", false},
-        {"user", {{"uid", user->first}, {"gid", user->second}}},
-        {"args", std::move(args)},
-        {"env", std::move(*env)},
-        {"cwd", std::move(cwd)},
-        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
-        {"rlimits", std::move(*rlimits)},
-        {"noNewPrivileges", true}}},
-      {"root", {{"path", "rootfs"}, {"readonly", false}}},
+      {"process", std::move(process)},
+      {"root", {{"path", "rootfs"}, {"readonly", options.read_only_rootfs}}},
       {"hostname", std::move(*hostname)},
       {"mounts", std::move(*mounts)},
-      {"linux", build_linux(options)},
+      {"linux", build_linux(options, std::move(*resources))},
   };
 }
 

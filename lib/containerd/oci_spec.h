@@ -81,6 +81,29 @@ struct Rlimit {
   uint64_t hard = 0;
 };
 
+// cgroup limits (linux.resources); each absent = no limit.
+struct ResourceLimits {
+  // memory.limit in bytes; memory.swap (memory + swap) is set to the same,
+  // so the container cannot swap (runc: memory.memsw.limit_in_bytes on v1,
+  // memory.swap.max = 0 on v2). At least 6 MiB.
+  std::optional<uint64_t> memory;
+  // cpu.quota = round(cpus * 100000) us per cpu.period of 100000 us
+  // (runc: cpu.cfs_quota_us/cfs_period_us on v1, cpu.max on v2); > 0.
+  std::optional<double> cpus;
+  // pids.limit (pids.max on both); >= 1.
+  std::optional<int64_t> pids;
+};
+
+// A tmpfs mount (options nosuid, nodev, mode, size).
+struct TmpfsMount {
+  std::string target;            // absolute
+  std::optional<uint64_t> size;  // bytes; absent = the kernel's default
+  uint32_t mode = 01777;
+};
+
+// Where `init_path` appears in the container (bind-mounted read-only).
+inline constexpr std::string_view kInitTarget = "/herd-init";
+
 struct SpecOptions {
   // containerd identifier ([A-Za-z0-9]+ joined by single '.', '_' or '-',
   // at most 76 characters). Also the default hostname without host network.
@@ -106,6 +129,18 @@ struct SpecOptions {
   // Override containerd's default (RLIMIT_NOFILE 1024/1024) for the same
   // type and add others. Each type at most once; soft <= hard.
   std::vector<Rlimit> rlimits;
+  ResourceLimits resources;
+  // A host path of a static init (tini): bind-mounted read-only at
+  // kInitTarget and prepended to the command as `kInitTarget --`.
+  std::optional<std::string> init_path;
+  // Capabilities ("CAP_X") dropped from containerd's default set ("ALL":
+  // all of them), then added; applied to the bounding, effective and
+  // permitted sets.
+  std::vector<std::string> cap_drop;
+  std::vector<std::string> cap_add;
+  bool read_only_rootfs = false;     // root.readonly
+  std::vector<TmpfsMount> tmpfs;     // after the bind mounts; targets distinct from theirs
+  std::optional<int> oom_score_adj;  // process.oomScoreAdj, -1000..1000
 };
 
 // The PATH a container gets when its image sets no environment at all
@@ -127,7 +162,11 @@ inline constexpr std::string_view kDefaultPathEnv =
 // user is a name other than root or out of range; the working directory is
 // relative; an env key is empty or contains '='; a bind mount path is not
 // absolute or a target repeats; an rlimit type is unknown or repeats, or
-// soft > hard. Fails with Internal if the host's hostname cannot be read.
+// soft > hard; a resource limit is out of range (memory < 6 MiB, cpus <= 0,
+// pids < 1); a capability name does not start with CAP_ ("ALL" only in
+// cap_drop); a tmpfs target is relative or repeats a mount's; the
+// oom_score_adj is outside -1000..1000; init_path is relative. Fails with Internal if the host's
+// hostname cannot be read.
 Result<nlohmann::json> build_runtime_spec(const ImageConfig& image, const SpecOptions& options);
 
 }  // namespace herd::containerd

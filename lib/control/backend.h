@@ -44,12 +44,14 @@ struct ComponentView {
   std::string name;
   std::string image;
   // "pending", "preparing", "starting", "waiting_ready", "ready",
-  // "backing_off", "stopping", "stopped" or "failed".
+  // "backing_off", "stopping", "stopped", "failed" or "completed".
   std::string state = "pending";
   uint32_t pid = 0;       // 0: no running task
   uint64_t restarts = 0;  // since herdd started supervising it
   std::optional<uint32_t> last_exit_code;
   std::optional<Time> last_exit_at;
+  std::string last_exit_reason;  // "exited", "oom_killed"; "" before any exit
+  uint64_t oom_kills = 0;
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at
   std::string last_error;

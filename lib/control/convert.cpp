@@ -39,6 +39,8 @@ herd::v1::ComponentStatus to_proto(const ComponentView& s) {
   p.set_changed_at_unix_nano(to_unix_nano(s.changed_at));
   p.set_last_error(s.last_error);
   p.set_adopted(s.adopted);
+  p.set_last_exit_reason(s.last_exit_reason);
+  p.set_oom_kills(s.oom_kills);
   return p;
 }
 
@@ -56,6 +58,8 @@ ComponentView from_proto(const herd::v1::ComponentStatus& p) {
   s.changed_at = from_unix_nano(p.changed_at_unix_nano());
   s.last_error = p.last_error();
   s.adopted = p.adopted();
+  s.last_exit_reason = p.last_exit_reason();
+  s.oom_kills = p.oom_kills();
   return s;
 }
 

@@ -93,6 +93,10 @@ void Component::detach(std::function<void()> idle) {
 }
 
 void Component::on_task_event(const containerd::TaskEvent& e) {
+  if (e.kind == containerd::TaskEvent::Kind::kOOM) {
+    asio::post(executor_, [self = shared_from_this()] { self->feed(OomSeen{}); });
+    return;
+  }
   if (e.kind != containerd::TaskEvent::Kind::kExit || !is_init_exit(e)) return;
   asio::post(executor_, [self = shared_from_this(), pid = e.pid, code = e.exit_status] {
     self->feed(ExitSeen{pid, code});
@@ -116,6 +120,9 @@ ComponentStatus Component::status() const {
   s.pid = machine_.pid;
   s.restarts = machine_.restarts.total();
   s.last_exit_code = machine_.last_exit_code;
+  if (machine_.last_exit_code)
+    s.last_exit_reason = machine_.last_exit_oom ? "oom_killed" : "exited";
+  s.oom_kills = machine_.oom_kills;
   if (machine_.last_exit_at) s.last_exit_at = to_wall(*machine_.last_exit_at);
   if (machine_.ready_since) s.ready_since = to_wall(*machine_.ready_since);
   s.last_error = machine_.last_error;
@@ -151,7 +158,9 @@ void Component::notify() {
   ComponentStatus s = status();
   if (s.state == last_notified_.state && s.pid == last_notified_.pid &&
       s.restarts == last_notified_.restarts && s.last_error == last_notified_.last_error &&
-      s.last_exit_code == last_notified_.last_exit_code)
+      s.last_exit_code == last_notified_.last_exit_code &&
+      s.last_exit_reason == last_notified_.last_exit_reason &&
+      s.oom_kills == last_notified_.oom_kills)
     return;
   last_notified_ = s;
   if (observer_) observer_(s);

@@ -45,6 +45,10 @@ struct ComponentStatus {
   uint64_t restarts = 0;  // restarts since herdd started supervising it
   std::optional<uint32_t> last_exit_code;
   std::optional<std::chrono::system_clock::time_point> last_exit_at;
+  // Why the last exit happened: "oom_killed" (the kernel's OOM killer,
+  // seen as containerd's TaskOOM), "exited" otherwise; "" before any exit.
+  std::string last_exit_reason;
+  uint64_t oom_kills = 0;  // OOM events of the container since herdd supervises it
   std::optional<std::chrono::system_clock::time_point> ready_since;
   // When the current task was started (or adopted: when this herdd found
   // it); uptime = now - started_at. Empty without a running task.

@@ -95,6 +95,13 @@ class ContainerdOps final : public ContainerOps {
 // ------------------------------------------------------------ prepare
 
 Status ContainerdOps::prepare_mounts() {
+  if (config_.init) {
+    std::error_code ec;
+    if (!fs::exists(config::kInitBinary, ec))
+      return Status::FailedPrecondition(std::string("init: ") + config::kInitBinary +
+                                        " is missing (install Debian's package " +
+                                        config::kInitPackage + ")");
+  }
   for (const auto& m : config_.mounts) {
     if (m.kind == config::Mount::Kind::kBind) {
       std::error_code ec;
@@ -144,6 +151,15 @@ Result<std::string> ContainerdOps::build_spec() {
   }
   so.working_dir = config_.workdir;
   for (const auto& r : config_.rlimits) so.rlimits.push_back({r.type, r.soft, r.hard});
+  so.resources.memory = config_.resources.memory;
+  so.resources.cpus = config_.resources.cpus;
+  so.resources.pids = config_.resources.pids;
+  if (config_.init) so.init_path = std::string(config::kInitBinary);
+  so.cap_drop = config_.capabilities.drop;
+  so.cap_add = config_.capabilities.add;
+  so.read_only_rootfs = config_.read_only_rootfs;
+  for (const auto& t : config_.tmpfs) so.tmpfs.push_back({t.target, t.size, t.mode});
+  so.oom_score_adj = config_.oom_score_adj;
   auto spec = containerd::build_runtime_spec(*image_config, so);
   if (!spec.ok()) return spec.status();
   return spec->dump();

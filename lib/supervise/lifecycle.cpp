@@ -1,5 +1,6 @@
 #include "supervise/lifecycle.h"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -26,6 +27,8 @@ std::string_view to_string(State s) {
       return "stopped";
     case State::kFailed:
       return "failed";
+    case State::kCompleted:
+      return "completed";
   }
   return "unknown";
 }
@@ -84,6 +87,8 @@ std::string_view event_name(const Event& e) {
           return "StreamGap";
         else if constexpr (std::is_same_v<T, ReconcileResult>)
           return "ReconcileResult";
+        else if constexpr (std::is_same_v<T, OomSeen>)
+          return "OomSeen";
         else
           static_assert(!sizeof(T), "event_name: an Event alternative has no name");
       },
@@ -95,6 +100,8 @@ namespace {
 Action act(ActionKind k) { return Action{k, Duration{0}, TimePoint{}}; }
 Action arm_timer(Duration d) { return Action{ActionKind::kArmTimer, d, TimePoint{}}; }
 Action with_deadline(ActionKind k, TimePoint deadline) { return Action{k, Duration{0}, deadline}; }
+
+constexpr uint32_t kSigkillExit = 128 + 9;
 
 bool live_task(State s) { return s == State::kWaitingReady || s == State::kReady; }
 
@@ -112,6 +119,7 @@ class Stepper {
     switch (m_.state) {
       case State::kStopped:
       case State::kFailed:
+      case State::kCompleted:
         m_.restarts.reset();
         [[fallthrough]];
       case State::kPending:
@@ -138,7 +146,8 @@ class Stepper {
       case State::kStopped:
         m_.state = State::kStopped;
         return;
-      case State::kFailed:  // its container may still exist
+      case State::kFailed:     // its container may still exist
+      case State::kCompleted:  // its container and exited task do
         break;
       case State::kPreparing:
       case State::kStarting:
@@ -198,7 +207,7 @@ class Stepper {
     m_.pid = e.pid;
     if (early && early->pid == e.pid) {  // the new task died at once
       record_exit(early->exit_code, early_at.value_or(now_));
-      fail(FailureCause::kExit);
+      exited(early->exit_code);
       return;
     }
     m_.state = State::kWaitingReady;
@@ -273,6 +282,16 @@ class Stepper {
     out_.push_back(act(ActionKind::kReconcile));
   }
 
+  void operator()(const OomSeen&) {
+    ++m_.oom_kills;
+    if (m_.state == State::kStarting || live_task(m_.state)) {
+      m_.oom_pending = true;
+      return;
+    }
+    // The exit came first: it was this OOM kill when it was a SIGKILL.
+    if (m_.pid == 0 && m_.last_exit_code == kSigkillExit) m_.last_exit_oom = true;
+  }
+
   void operator()(const ReconcileResult& e) {
     if (!m_.reconciling) return;
     m_.reconciling = false;
@@ -283,6 +302,7 @@ class Stepper {
 
  private:
   void begin_prepare() {
+    m_.oom_pending = false;
     m_.prepared = false;
     m_.state = State::kPreparing;
     out_.push_back(act(ActionKind::kPrepare));
@@ -296,6 +316,8 @@ class Stepper {
   void record_exit(uint32_t code, TimePoint at) {
     m_.last_exit_code = code;
     m_.last_exit_at = at;
+    m_.last_exit_oom = m_.oom_pending && code == kSigkillExit;
+    m_.oom_pending = false;
   }
 
   // The current task of waiting_ready/ready is gone.
@@ -305,7 +327,43 @@ class Stepper {
     // tracker and measures the stable run, so on_not_ready is not called.
     m_.ready_since.reset();
     record_exit(code, now_);
+    exited(code);
+  }
+
+  // The task exited with `code` (recorded already): restart.on and
+  // restart.prevent_exit_codes decide between completed, failed and the
+  // restart path (see lifecycle.h).
+  void exited(uint32_t code) {
+    const config::RestartPolicy& p = m_.restarts.policy();
+    const std::string code_text = std::to_string(code);
+    const auto& prevent = p.prevent_exit_codes;
+    if (std::find(prevent.begin(), prevent.end(), code) != prevent.end()) {
+      end_run(State::kFailed);
+      m_.last_error = "exit code " + code_text + " is in restart.prevent_exit_codes: not restarted";
+      return;
+    }
+    if (code == 0 && p.on != config::RestartOn::kAlways) {
+      end_run(State::kCompleted);
+      m_.last_error.clear();
+      return;
+    }
+    if (p.on == config::RestartOn::kNever) {
+      const std::string why = "exit code " + code_text + ", not restarted (restart.on: never)";
+      end_run(State::kFailed);
+      m_.last_error = m_.last_error.empty() ? why : m_.last_error + "; " + why;
+      return;
+    }
     fail(FailureCause::kExit);
+  }
+
+  // The run ends without a restart: completed, or failed at once.
+  void end_run(State to) {
+    m_.restarts.on_not_ready();
+    m_.pid = 0;
+    m_.ready_since.reset();
+    m_.reconciling = false;
+    clear_early_exit();
+    m_.state = to;
   }
 
   // The failure path: back off and retry, or give up visibly. The tracker

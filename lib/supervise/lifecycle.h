@@ -14,13 +14,17 @@
 //     --StartDone(ok)--> waiting_ready --ProbeOk--> ready
 //   preparing --PrepareDone(adopted running task)--> waiting_ready
 //   waiting_ready|ready --Exit--> backing_off (or failed at max_restarts)
+//   waiting_ready|ready --Exit(0), restart.on "on-failure"|"never"--> completed
+//   waiting_ready|ready --Exit(n != 0), restart.on "never"--> failed
+//   waiting_ready|ready --Exit(n in prevent_exit_codes)--> failed (at once)
 //   backing_off --TimerFired--> starting          (same container)
 //   preparing|starting --error--> backing_off (or failed at max_restarts)
 //     (a refused prepare or start counts as a restart like an exit does,
 //     and waits at least the refused-start floor: restart_policy.h)
 //   waiting_ready --ProbeFailed (max_wait)--> backing_off (the task is killed)
 //   any --Stop--> stopping --StopDone--> stopped
-//   stopped|failed --Start--> preparing
+//   stopped|failed|completed --Start--> preparing
+//   completed --Stop--> stopping (the exited task and its container go)
 //
 // Desired state is coalesced (kubelet pod workers): a Start or Stop
 // overwrites the previous wish; the machine moves toward the latest one.
@@ -45,6 +49,20 @@
 //   as it does for Start from stopped or failed.
 // - Giving up keeps last_error if it is set; otherwise it becomes
 //   "gave up after N restarts" (plus the last exit code when known).
+// - OOM: OomSeen (containerd's TaskOOM for the container) counts in
+//   oom_kills and marks the current task; its next exit, when by SIGKILL
+//   (137), is an OOM kill (last_exit_oom). When the exit was seen first
+//   (the two events race), an OomSeen while no task runs marks that last
+//   SIGKILL exit instead.
+// - Which exit restarts (restart_policy.h has the backoff): an exit code in
+//   restart.prevent_exit_codes fails at once, last_error naming the code,
+//   whatever restart.on says; otherwise a clean exit (0) of a job
+//   (restart.on "on-failure" or "never") completes it, and with "never"
+//   any other exit fails it (last_error names the code). Neither counts
+//   as a restart. The same holds for an exit found by a reconcile and for
+//   a task that died before StartDone told its pid. A refused prepare or
+//   start (herd's own call, not the process) backs off whatever
+//   restart.on says: it is not an exit of the component.
 //
 // Thread-safety: pure values and functions; a component's Machine lives on
 // that component's strand (the actor's).
@@ -75,7 +93,8 @@ enum class State {
   kBackingOff,    // waiting for the restart timer
   kStopping,      // stop in flight (SIGTERM, grace, SIGKILL, delete)
   kStopped,       // stopped on request; nothing left in containerd
-  kFailed,        // max_restarts reached; visible, startable again
+  kFailed,        // max_restarts reached, or an exit not to restart; startable again
+  kCompleted,     // a job (restart.on not "always") exited 0; startable again
 };
 std::string_view to_string(State s);
 
@@ -133,13 +152,14 @@ struct StopDone {
   std::string error{};
 };
 struct StreamGap {};
+struct OomSeen {};  // the kernel's OOM killer acted in the container
 struct ReconcileResult {
   bool running = false;  // the task exists and its process runs
   uint32_t pid = 0;
   uint32_t exit_code = 0;  // when !running and the task had exited
 };
 using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen, ProbeOk,
-                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult>;
+                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult, OomSeen>;
 std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
@@ -163,6 +183,9 @@ struct Machine {
   std::optional<ExitSeen> early_exit;
   std::optional<TimePoint> early_exit_at;  // when early_exit was seen
   RestartTracker restarts;                 // count, backoff, reset window
+  bool oom_pending = false;                // an OOM event since the current task started
+  bool last_exit_oom = false;              // the last exit was an OOM kill
+  uint64_t oom_kills = 0;                  // OOM events seen
 };
 
 struct Transition {

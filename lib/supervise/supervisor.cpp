@@ -147,17 +147,48 @@ bool Supervisor::retiring(const std::string& name) const {
   return false;
 }
 
+// A service lets its dependants start once ready, a job (restart.on not
+// "always") once completed.
+bool Supervisor::dependency_met(const std::string& dep) const {
+  auto it = status_.find(dep);
+  const auto* c = config_.find(dep);
+  if (it == status_.end() || c == nullptr) return false;
+  return it->second.state == (c->restart.is_job() ? State::kCompleted : State::kReady);
+}
+
+// Why `c` stays pending: the first dependency that failed, or "".
+std::string Supervisor::blocked_reason(const config::Component& c) const {
+  for (const auto& d : c.depends_on) {
+    auto it = status_.find(d);
+    if (it == status_.end() || it->second.state != State::kFailed) continue;
+    const auto* dep = config_.find(d);
+    std::string why =
+        std::string(dep && dep->restart.is_job() ? "job" : "dependency") + " '" + d + "' failed";
+    if (!it->second.last_error.empty()) why += " (" + it->second.last_error + ")";
+    return "waiting: " + why;
+  }
+  return "";
+}
+
 void Supervisor::start_ready_dependants() {
   if (stopping_ || !stream_ || !stream_->live()) return;
   for (const auto& name : order_) {
     if (started_.count(name) || retiring(name)) continue;
     const auto* c = config_.find(name);
     bool deps_ready = true;
-    for (const auto& d : c->depends_on) {
-      auto it = status_.find(d);
-      if (it == status_.end() || it->second.state != State::kReady) deps_ready = false;
+    for (const auto& d : c->depends_on) deps_ready = deps_ready && dependency_met(d);
+    if (!deps_ready) {
+      // Still pending: say so when a dependency failed (shown as its
+      // last_error until it starts).
+      ComponentStatus& st = status_[name];
+      std::string reason = blocked_reason(*c);
+      if (st.state == State::kPending && st.last_error != reason) {
+        st.last_error = std::move(reason);
+        st.changed_at = options_.time->wall_now();
+        if (observer_) observer_(st);
+      }
+      continue;
     }
-    if (!deps_ready) continue;
     started_.insert(name);
     components_[name].actor->start();
   }

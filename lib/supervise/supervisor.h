@@ -6,8 +6,13 @@
 //   its task (Reconcile), since events sent during the gap are lost.
 // - Components start only once the events stream is proven live (so no
 //   exit can be missed), in dependency order: a component starts when every
-//   component it depends on is ready; independent components start
-//   together.
+//   component it depends on is ready, or, for a job (restart.on not
+//   "always"), completed; independent components start together. While a
+//   dependency is failed, the waiting component stays pending and its
+//   status' last_error says "waiting: job 'x' failed (...)".
+// - Jobs: a completed job stays completed (its exited task and container
+//   stay until it is stopped or started again); stop() removes them, and a
+//   reload that leaves the job unchanged does not run it again.
 // - stop() stops in reverse dependency order (a component stops once every
 //   component depending on it has stopped) within the config's stop_budget,
 //   then calls `done`.
@@ -133,6 +138,8 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   Slot make_actor(const config::Component& c);
   void on_status(uint64_t id, const ComponentStatus& s);
   void start_ready_dependants();
+  bool dependency_met(const std::string& dep) const;
+  std::string blocked_reason(const config::Component& c) const;
   void stop_unblocked();
   // After any change: toward the stop when stopping, else start what can.
   void advance();

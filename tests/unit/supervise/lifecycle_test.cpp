@@ -141,6 +141,13 @@ struct Sim {
   TimePoint now = TimePoint{} + 1h;
 };
 
+RestartPolicy job(herd::config::RestartOn on, std::vector<uint32_t> prevent = {}) {
+  RestartPolicy p = RestartPolicy::from_preset(RestartPreset::kDefault);
+  p.on = on;
+  p.prevent_exit_codes = std::move(prevent);
+  return p;
+}
+
 RestartPolicy one_restart() {
   RestartPolicy p = RestartPolicy::from_preset(RestartPreset::kDefault);
   p.max_restarts = 1;
@@ -148,9 +155,10 @@ RestartPolicy one_restart() {
 }
 
 // A Sim (policy: one restart allowed) brought into `s` by real events.
-// Task pids: kPid, then kPid + 1 after the restart.
+// Task pids: kPid, then kPid + 1 after the restart. kCompleted: a job
+// (restart.on "on-failure") whose task exited 0.
 Sim reach(State s) {
-  Sim sim(one_restart());
+  Sim sim(s == State::kCompleted ? job(herd::config::RestartOn::kOnFailure) : one_restart());
   switch (s) {
     case State::kPending:
       break;
@@ -186,14 +194,19 @@ Sim reach(State s) {
       sim.restart(kPid + 1);
       sim.on(ExitSeen{.pid = kPid + 1, .exit_code = 1});
       break;
+    case State::kCompleted:
+      sim.to_ready();
+      sim.on(ExitSeen{.pid = kPid, .exit_code = 0});
+      break;
   }
   REQUIRE(sim.m.state == s);
   return sim;
 }
 
 const std::vector<State> kAllStates = {
-    State::kPending,    State::kPreparing, State::kStarting, State::kWaitingReady, State::kReady,
-    State::kBackingOff, State::kStopping,  State::kStopped,  State::kFailed,
+    State::kPending, State::kPreparing,  State::kStarting, State::kWaitingReady,
+    State::kReady,   State::kBackingOff, State::kStopping, State::kStopped,
+    State::kFailed,  State::kCompleted,
 };
 
 }  // namespace
@@ -204,7 +217,7 @@ TEST_CASE("Lifecycle: to_string names every state, action and event") {
       {State::kStarting, "starting"}, {State::kWaitingReady, "waiting_ready"},
       {State::kReady, "ready"},       {State::kBackingOff, "backing_off"},
       {State::kStopping, "stopping"}, {State::kStopped, "stopped"},
-      {State::kFailed, "failed"},
+      {State::kFailed, "failed"},     {State::kCompleted, "completed"},
   };
   for (const auto& [s, name] : states) CHECK(herd::supervise::to_string(s) == name);
   CHECK(herd::supervise::to_string(static_cast<State>(99)) == "unknown");
@@ -237,6 +250,7 @@ TEST_CASE("Lifecycle: to_string names every state, action and event") {
       {StopDone{}, "StopDone"},
       {StreamGap{}, "StreamGap"},
       {ReconcileResult{}, "ReconcileResult"},
+      {herd::supervise::OomSeen{}, "OomSeen"},
   };
   REQUIRE(events.size() == std::variant_size_v<Event>);
   for (const auto& [e, name] : events) CHECK(herd::supervise::event_name(e) == name);
@@ -416,7 +430,8 @@ TEST_CASE("Lifecycle: stop in every state cancels at once, its deadline only get
       {State::kWaitingReady, {act(ActionKind::kCancelProbe)}, false},
       {State::kReady, {}, false},
       {State::kBackingOff, {act(ActionKind::kCancelTimer)}, false},
-      {State::kFailed, {}, false},  // its container may still exist
+      {State::kFailed, {}, false},     // its container may still exist
+      {State::kCompleted, {}, false},  // its exited task and container do
       {State::kStopped, {}, true},
   };
   for (const Row& row : rows) {
@@ -832,6 +847,8 @@ TEST_CASE("Lifecycle: events that do not apply leave the machine unchanged") {
       {State::kStopped,
        {prepared, started, exit_ours, probe_ok, probe_failed, timer, stop_done, gap, reconciled}},
       {State::kFailed,
+       {prepared, started, exit_ours, probe_ok, probe_failed, timer, stop_done, gap, reconciled}},
+      {State::kCompleted,
        {prepared, started, exit_ours, probe_ok, probe_failed, timer, stop_done, gap, reconciled}},
   };
   REQUIRE(table.size() == kAllStates.size());
