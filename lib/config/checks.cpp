@@ -187,6 +187,13 @@ Problem check_hostname(std::string_view name) {
   return std::nullopt;
 }
 
+Problem check_shim_group(std::string_view group) {
+  bool ok = !group.empty() && group.size() <= 64;
+  for (char c : group) ok = ok && (is_alnum(c) || c == '_' || c == '.' || c == '-');
+  if (ok) return std::nullopt;
+  return "must be 1 to 64 of [A-Za-z0-9_.-], got " + quote(group);
+}
+
 Problem check_image(std::string_view image) {
   if (image.empty()) return std::string("must not be empty");
   for (char c : image) {

@@ -59,6 +59,9 @@ Problem check_http_path(std::string_view path);
 // '-', at most 32 chars) or a numeric gid.
 Problem check_group(std::string_view group);
 
+// Shim group: [A-Za-z0-9_.-], 1 to 64 characters.
+Problem check_shim_group(std::string_view group);
+
 // No NUL byte (argv and env strings end up as C strings).
 Problem check_no_nul(std::string_view text);
 

@@ -441,7 +441,8 @@ Component read_component(const Json& value, const std::string& path, Errors& err
                                "stop_signal",   "labels",
                                "resources",     "init",
                                "capabilities",  "read_only_rootfs",
-                               "tmpfs",         "oom_score_adj"},
+                               "tmpfs",         "oom_score_adj",
+                               "shim_group"},
                  errors);
   if (!r.is_object()) return c;
 

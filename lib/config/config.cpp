@@ -94,7 +94,7 @@ Config read_config(const Json& doc, Errors& errors) {
   Config config;
   ObjectReader r(doc, "",
                  {"containerd", "registry", "data_path", "control_socket", "control_group",
-                  "stop_budget", "components"},
+                  "stop_budget", "shim_group", "components"},
                  errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
@@ -117,6 +117,10 @@ Config read_config(const Json& doc, Errors& errors) {
     config.control_group = *group;
   }
   if (auto d = r.get_duration("stop_budget", Duration(1))) config.stop_budget = *d;
+  if (auto group = r.get_string("shim_group")) {
+    report(errors, r.path_of("shim_group"), internal::check_shim_group(*group));
+    config.shim_group = *group;
+  }
 
   if (!r.require("components")) return config;
   const Json* components = get_array(r, "components");
@@ -140,6 +144,10 @@ Config read_config(const Json& doc, Errors& errors) {
                        pointer_append("/components", it->second) + ")");
       }
     }
+    // The resolved group: the component's own, else the top level's; ""
+    // opts out of the default.
+    if (!c.shim_group) c.shim_group = config.shim_group;
+    if (c.shim_group && c.shim_group->empty()) c.shim_group.reset();
     config.components.push_back(std::move(c));
   }
   internal::check_dependencies(nodes, errors);

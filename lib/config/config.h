@@ -330,6 +330,12 @@ struct Component {
   // `oom_score_adj`: -1000..1000 for the component's processes; absent =
   // inherited (the shim's).
   std::optional<int> oom_score_adj;
+  // `shim_group`: components of one group (in one namespace) share one
+  // containerd-shim-runc-v2 process (containerd's io.containerd.runc.v2.group
+  // annotation). Absent: the top-level `shim_group`; "" or neither: a shim
+  // of its own. After read_config this is the resolved group (nullopt =
+  // own shim). [A-Za-z0-9_.-], at most 64 characters. Part of the spec.
+  std::optional<std::string> shim_group;
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;
@@ -354,6 +360,9 @@ struct Config {
   // `stop_budget`: overall deadline of a shutdown, > 0; default 90s. Keep
   // it below systemd's TimeoutStopSec.
   Duration stop_budget = std::chrono::seconds{90};
+  // `shim_group`: the default shim group of components that name none
+  // (see Component::shim_group); absent = a shim per component.
+  std::optional<std::string> shim_group;
   // `components`: required key, may be empty. Names are unique.
   std::vector<Component> components;
 

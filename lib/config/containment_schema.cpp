@@ -255,6 +255,11 @@ void read_containment(ObjectReader& r, Component& c) {
     }
   }
   if (auto adj = r.get_int("oom_score_adj", -1000, 1000)) c.oom_score_adj = static_cast<int>(*adj);
+  if (auto group = r.get_string("shim_group")) {
+    // "" = a shim of its own even when the top level names a group.
+    if (!group->empty()) report(errors, r.path_of("shim_group"), check_shim_group(*group));
+    c.shim_group = *group;
+  }
 }
 
 }  // namespace internal

@@ -456,7 +456,10 @@ Result<json> build_runtime_spec_impl(const ImageConfig& image, const SpecOptions
       {"rlimits", std::move(*rlimits)},
       {"noNewPrivileges", true}};
   if (options.oom_score_adj) process["oomScoreAdj"] = *options.oom_score_adj;
-  return json{
+  if (options.shim_group && options.shim_group->empty()) {
+    return fail(Status::InvalidArgument("shim_group must not be empty"));
+  }
+  json spec{
       {"ociVersion", "1.0.2"},
       {"process", std::move(process)},
       {"root", {{"path", "rootfs"}, {"readonly", options.read_only_rootfs}}},
@@ -464,6 +467,8 @@ Result<json> build_runtime_spec_impl(const ImageConfig& image, const SpecOptions
       {"mounts", std::move(*mounts)},
       {"linux", build_linux(options, std::move(*resources))},
   };
+  if (options.shim_group) spec["annotations"] = {{kShimGroupAnnotation, *options.shim_group}};
+  return spec;
 }
 
 // Runs `f` and turns any exception (allocation failure, a library bug) into

@@ -141,7 +141,13 @@ struct SpecOptions {
   bool read_only_rootfs = false;     // root.readonly
   std::vector<TmpfsMount> tmpfs;     // after the bind mounts; targets distinct from theirs
   std::optional<int> oom_score_adj;  // process.oomScoreAdj, -1000..1000
+  // annotations["io.containerd.runc.v2.group"] (kShimGroupAnnotation):
+  // containerd's runc shim serves every task of one group (per namespace)
+  // from one process. Non-empty when set.
+  std::optional<std::string> shim_group;
 };
+
+inline constexpr char kShimGroupAnnotation[] = "io.containerd.runc.v2.group";
 
 // The PATH a container gets when its image sets no environment at all
 // (containerd's default).

@@ -2,7 +2,9 @@
 // containerd_ops.h): the calls the component actor used to make itself.
 #include "supervise/containerd_ops.h"
 
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +34,20 @@ std::string spec_hash(const std::string& spec_json, const std::string& manifest_
 }
 
 namespace {
+
+// runc's error for an oom_score_adj it may not set says nothing of it
+// ("can't get final child's PID from pipe: EOF"): lowering the score needs
+// CAP_SYS_RESOURCE. When herdd's own bounding set lacks it (a node that
+// itself runs in a container), containerd's runtime almost surely does too:
+// say so next to runc's message.
+Status explain_create_failure(Status status, const config::Component& c) {
+  if (!c.oom_score_adj || *c.oom_score_adj >= 0) return status;
+  if (::prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) != 0) return status;
+  return Status(status.code(),
+                status.message() + " (oom_score_adj " + std::to_string(*c.oom_score_adj) +
+                    ": lowering the OOM score needs CAP_SYS_RESOURCE, which this machine's "
+                    "processes lack; remove oom_score_adj or use a value >= 0)");
+}
 
 // "busybox" -> "docker.io/library/busybox:latest"; the config checked it
 // parses, so the text as written is only a fallback.
@@ -160,6 +176,7 @@ Result<std::string> ContainerdOps::build_spec() {
   so.read_only_rootfs = config_.read_only_rootfs;
   for (const auto& t : config_.tmpfs) so.tmpfs.push_back({t.target, t.size, t.mode});
   so.oom_score_adj = config_.oom_score_adj;
+  so.shim_group = config_.shim_group;
   auto spec = containerd::build_runtime_spec(*image_config, so);
   if (!spec.ok()) return spec.status();
   return spec->dump();
@@ -363,7 +380,7 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
   req.set_stdout(output);
   req.set_stderr(output);
   auto pid = co_await c.tasks_create(std::move(req), o);
-  if (!pid.ok()) co_return pid.status();
+  if (!pid.ok()) co_return explain_create_failure(pid.status(), config_);
   auto started = co_await c.tasks_start(config_.name, o);
   if (!started.ok()) {
     (void)co_await c.tasks_kill_and_delete(config_.name, call());

@@ -3,6 +3,8 @@
 // the running task's cgroup files (v1 or v2, wherever this kernel has
 // them), a reload that changes them re-creates the task, and a read-only
 // root refuses writes outside its tmpfs.
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -150,6 +152,30 @@ TEST_CASE("read_only_rootfs refuses a write outside the tmpfs", "[e2e]") {
     CHECK(slurp(shared / "err").find("Read-only file system") != std::string::npos);
     CHECK(h.st("ro").restarts == 0);  // the tmpfs write worked (else exit 2)
 
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+}
+
+// A negative oom_score_adj needs CAP_SYS_RESOURCE. Where the machine has
+// it, the task runs with the score; where it lacks it (this one runs in a
+// container without it), runc's opaque refusal gets herd's explanation.
+TEST_CASE("oom_score_adj: set on the task, or a refusal that names CAP_SYS_RESOURCE", "[e2e]") {
+  Herd h("oomadj");
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(busybox("low", "exec sleep 1000", R"(, "oom_score_adj": -500)") + "," +
+            busybox("high", "exec sleep 1000", R"(, "oom_score_adj": 300)"));
+    REQUIRE(co_await eventually([&] { return h.state("high") == State::kReady; }));
+    CHECK(slurp("/proc/" + std::to_string(h.st("high").pid) + "/oom_score_adj") == "300");
+    if (::prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1) {
+      REQUIRE(co_await eventually([&] { return h.state("low") == State::kReady; }));
+      CHECK(slurp("/proc/" + std::to_string(h.st("low").pid) + "/oom_score_adj") == "-500");
+    } else {
+      REQUIRE(co_await eventually(
+          [&] { return h.st("low").last_error.find("CAP_SYS_RESOURCE") != std::string::npos; }));
+      CHECK(h.state("low") != State::kReady);  // refused, retried with backoff
+      CHECK(h.st("low").last_error.find("oom_score_adj -500") != std::string::npos);
+    }
     co_await h.stop();
     co_await h.ns.finish();
   });

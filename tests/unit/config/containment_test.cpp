@@ -236,3 +236,31 @@ TEST_CASE("config: init: true needs tini on the host, and the error names the pa
         }).empty());
   CHECK_FALSE(called);
 }
+
+TEST_CASE("config: shim_group comes from the component, else the top level, and \"\" opts out") {
+  // Neither: a shim of its own.
+  CHECK_FALSE(parse_one(kBase).shim_group.has_value());
+  CHECK(parse_one(with_key("shim_group", R"("seed")")).shim_group == "seed");
+
+  Json doc = Json::parse(kBase);
+  doc["shim_group"] = "node";
+  doc["components"].push_back(
+      {{"name", "b"}, {"image", "herd.local/busybox:latest"}, {"shim_group", "other"}});
+  doc["components"].push_back(
+      {{"name", "c"}, {"image", "herd.local/busybox:latest"}, {"shim_group", ""}});
+  ParseResult r = parse_config(doc.dump());
+  INFO(r.error_text());
+  REQUIRE(r.ok());
+  CHECK(r.config->shim_group == "node");
+  CHECK(r.config->components[0].shim_group == "node");          // inherited
+  CHECK(r.config->components[1].shim_group == "other");         // its own
+  CHECK_FALSE(r.config->components[2].shim_group.has_value());  // opted out
+
+  CHECK_ONE_ERROR(with_key("shim_group", R"("a b")"), "/components/0/shim_group", "[A-Za-z0-9_.-]");
+  CHECK_ONE_ERROR(with_key("shim_group", "7"), "/components/0/shim_group", "string");
+  Json top = Json::parse(kBase);
+  top["shim_group"] = std::string(65, 'x');
+  CHECK_ONE_ERROR(top.dump(), "/shim_group", "1 to 64");
+  top["shim_group"] = "";
+  CHECK_ONE_ERROR(top.dump(), "/shim_group", "1 to 64");
+}

@@ -448,6 +448,16 @@ TEST_CASE("spec: cgroupsPath is /<namespace>/<id>") {
   CHECK(build_ok(etcd_image(), options)["linux"]["cgroupsPath"] == "/herd.test/victoria-metrics");
 }
 
+TEST_CASE("spec: a shim group becomes containerd's runc group annotation, absent by default") {
+  SpecOptions options = options_for("etcd");
+  CHECK_FALSE(build_ok(etcd_image(), options).contains("annotations"));
+  options.shim_group = "seed";
+  json spec = build_ok(etcd_image(), options);
+  CHECK(spec["annotations"] == json{{"io.containerd.runc.v2.group", "seed"}});
+  options.shim_group = "";
+  CHECK(build_error(etcd_image(), options).code() == Code::kInvalidArgument);
+}
+
 TEST_CASE("spec: container id and namespace must be containerd identifiers") {
   for (const char* bad :
        {"", "a/b", "-etcd", "etcd-", "a..b", "a b", "..",
