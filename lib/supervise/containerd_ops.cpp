@@ -379,7 +379,26 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
                                                             s_.output_logger, config_.name);
   req.set_stdout(output);
   req.set_stderr(output);
+  // A shim group's shim creates one task at a time: wait for the group's
+  // turn here, so the create's deadline counts only its own work.
+  AsyncGate::Pass turn;
+  if (config_.shim_group && s_.shim_gates) {
+    std::shared_ptr<AsyncGate> gate = s_.shim_gates->gate(*config_.shim_group);
+    std::shared_ptr<AsyncGate::Entry> entry = AsyncGate::Entry::make(executor_);
+    const uint64_t hook = cancel ? cancel->on_cancel([entry] { entry->cancel(); }) : 0;
+    const auto deadline = std::chrono::steady_clock::now() + kShimGroupWait;
+    turn = co_await gate->enter(deadline, entry);
+    if (cancel) cancel->remove(hook);
+    if (!turn) {
+      if (cancel && cancel->cancelled()) co_return Status::Cancelled("start cancelled");
+      co_return Status::DeadlineExceeded("tasks.create " + config_.name + ": waited " +
+                                         std::to_string(kShimGroupWait.count()) +
+                                         " s for shim group " + *config_.shim_group +
+                                         " (its shim creates one task at a time)");
+    }
+  }
   auto pid = co_await c.tasks_create(std::move(req), o);
+  turn = AsyncGate::Pass();  // the next create of the group may go
   if (!pid.ok()) co_return explain_create_failure(pid.status(), config_);
   auto started = co_await c.tasks_start(config_.name, o);
   if (!started.ok()) {
@@ -492,8 +511,17 @@ class StreamSubscription final : public EventSubscription {
 
 }  // namespace
 
+std::shared_ptr<AsyncGate> ShimGroupGates::gate(const std::string& group) {
+  std::lock_guard lock(mu_);
+  auto& g = gates_[group];
+  if (!g) g = std::make_shared<AsyncGate>();
+  return g;
+}
+
 ContainerdRuntime::ContainerdRuntime(containerd::Client& client, Settings settings)
-    : client_(client), settings_(std::move(settings)) {}
+    : client_(client), settings_(std::move(settings)) {
+  if (!settings_.shim_gates) settings_.shim_gates = std::make_shared<ShimGroupGates>();
+}
 
 std::unique_ptr<ContainerOps> ContainerdRuntime::ops(const config::Component& component,
                                                      asio::any_io_executor strand) {

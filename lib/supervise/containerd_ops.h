@@ -31,6 +31,8 @@
 //   retry::kContainerDelete). The deadline bounds the waits for the
 //   process; each cleanup call has its own short deadline, so a stop
 //   always finishes.
+// - start_task of a component in a shim group waits for the group's turn
+//   (ShimGroupGates, at most kShimGroupWait) before Tasks.Create.
 // - kill: SIGKILL to every process of the task.
 // - reconcile: Tasks.Get, asked again on an answer that is not definitive
 //   (retry::kReconcile).
@@ -40,9 +42,12 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "common/async_gate.h"
 #include "common/blocking_pool.h"
 #include "containerd/client.h"
 #include "supervise/container_ops.h"
@@ -62,6 +67,21 @@ inline constexpr char kLabelComponent[] = "io.herd.component";
 std::string spec_hash(const std::string& spec_json, const std::string& manifest_digest,
                       const std::string& snapshotter);
 
+// One AsyncGate per shim group: the task creates of a group go one at a
+// time (see common/async_gate.h for why). Thread-safe; shared by every
+// actor of a runtime (and outlives it: actors hold it through Settings).
+class ShimGroupGates {
+ public:
+  std::shared_ptr<AsyncGate> gate(const std::string& group);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<AsyncGate>> gates_;  // GUARDED_BY(mu_)
+};
+
+// How long a task create waits for its turn in its shim group.
+inline constexpr std::chrono::seconds kShimGroupWait{120};
+
 class ContainerdRuntime final : public Runtime {
  public:
   struct Settings {
@@ -75,6 +95,8 @@ class ContainerdRuntime final : public Runtime {
     // Pulls from registries; null = none (an image must be present or come
     // from its image_archive). Outlives the runtime.
     registry::Puller* puller = nullptr;
+    // Set by the runtime's constructor when null.
+    std::shared_ptr<ShimGroupGates> shim_gates;
   };
   ContainerdRuntime(containerd::Client& client, Settings settings);
 
