@@ -391,10 +391,9 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
     if (cancel) cancel->remove(hook);
     if (!turn) {
       if (cancel && cancel->cancelled()) co_return Status::Cancelled("start cancelled");
-      co_return Status::DeadlineExceeded("tasks.create " + config_.name + ": waited " +
-                                         std::to_string(kShimGroupWait.count()) +
-                                         " s for shim group " + *config_.shim_group +
-                                         " (its shim creates one task at a time)");
+      co_return Status::DeadlineExceeded(
+          "tasks.create " + config_.name + ": waited " + std::to_string(kShimGroupWait.count()) +
+          " s for shim group " + *config_.shim_group + " (its shim creates one task at a time)");
     }
   }
   auto pid = co_await c.tasks_create(std::move(req), o);
