@@ -24,19 +24,23 @@ if(NOT _root OR NOT IS_DIRECTORY "${_root}/usr")
   message(FATAL_ERROR "cpack_pre_build: no staging tree with usr/share/doc/herd found")
 endif()
 message(STATUS "cpack_pre_build: staging root ${_root}")
-file(INSTALL "${_src}/herd.json" DESTINATION "${_root}/etc/herd"
+file(COPY "${_src}/herd.json" DESTINATION "${_root}/etc/herd"
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 file(MAKE_DIRECTORY "${_root}/lib/systemd/system")
 file(RENAME "${_root}/usr/lib/systemd/system/herd.service"
      "${_root}/lib/systemd/system/herd.service")
 file(REMOVE_RECURSE "${_root}/usr/lib/systemd")
-file(INSTALL "${_src}/copyright" DESTINATION "${_root}/usr/share/doc/herd"
+file(GLOB _usr_lib "${_root}/usr/lib/*")
+if(NOT _usr_lib)
+  file(REMOVE_RECURSE "${_root}/usr/lib")
+endif()
+file(COPY "${_src}/copyright" DESTINATION "${_root}/usr/share/doc/herd"
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 execute_process(COMMAND gzip -9n -c "${_src}/changelog.Debian"
-                OUTPUT_FILE "${_root}/usr/share/doc/herd/changelog.Debian.gz"
+                OUTPUT_FILE "${_root}/usr/share/doc/herd/changelog.gz"
                 RESULT_VARIABLE _rc)
 if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "cpack_pre_build: gzip failed")
 endif()
-file(CHMOD "${_root}/usr/share/doc/herd/changelog.Debian.gz"
+file(CHMOD "${_root}/usr/share/doc/herd/changelog.gz"
      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)

@@ -36,7 +36,7 @@ deb=$(ls "$out"/herd_*_amd64.deb)
 echo "package_test: built $(basename "$deb")"
 
 echo "package_test: lintian"
-lintian --fail-on error --no-tag-display-limit "$deb"
+lintian --fail-on error --tag-display-limit 0 "$deb"
 
 installed=0
 cleanup() {
