@@ -50,7 +50,11 @@ trap cleanup EXIT INT TERM
 # From here on the package may be (partly) installed: the trap removes it.
 installed=1
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q --no-install-recommends "$deb"
+if ! apt-get install -y -q --no-install-recommends "$deb"; then
+  # A fresh machine may have no package lists yet for the dependencies.
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "$deb"
+fi
 
 for f in /usr/sbin/herdd /usr/bin/herdctl /usr/libexec/herd/herd-logger \
   /lib/systemd/system/herd.service /etc/herd/herd.json \
