@@ -354,6 +354,7 @@ int cmd_status(const Target& t, const std::string& name, bool as_json, LogsOptio
       std::streambuf* err = std::cerr.rdbuf(nullptr);  // no "no output" message here
       show_logs(logs, tail);
       std::cerr.rdbuf(err);
+      std::cerr.clear();
       if (!tail.str().empty()) std::cout << "\n" << tail.str();
     }
     return kExitOk;
