@@ -11,6 +11,13 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 
 }  // namespace
 
+bool same_exit(const std::optional<std::chrono::system_clock::time_point>& a,
+               const std::optional<std::chrono::system_clock::time_point>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  const auto d = *a > *b ? *a - *b : *b - *a;
+  return d <= std::chrono::milliseconds(20);
+}
+
 std::string exit_reason(const ComponentStatus* prev, const ComponentStatus& next) {
   if (next.last_exit_reason == "oom_killed") return "oom_killed";
   const bool probing =
@@ -32,8 +39,8 @@ bool ExitHistory::observe(const ComponentStatus& s) {
   Entry& e = it->second;
   const ComponentStatus* prev = seen ? &e.last : nullptr;
   bool added = false;
-  if (s.last_exit_code && s.last_exit_at &&
-      (prev == nullptr || prev->last_exit_at != s.last_exit_at)) {
+  if (s.last_exit_code && s.last_exit_at && !same_exit(s.last_exit_at, e.exit_at)) {
+    e.exit_at = s.last_exit_at;
     ExitRecord r;
     r.at = *s.last_exit_at;
     r.exit_code = *s.last_exit_code;
@@ -41,8 +48,8 @@ bool ExitHistory::observe(const ComponentStatus& s) {
     e.exits.push_back(std::move(r));
     while (e.exits.size() > kKeep) e.exits.pop_front();
     added = true;
-  } else if (prev != nullptr && !e.exits.empty() && s.last_exit_reason == "oom_killed" &&
-             prev->last_exit_reason != "oom_killed" && s.last_exit_at == prev->last_exit_at) {
+  } else if (!e.exits.empty() && s.last_exit_reason == "oom_killed" &&
+             e.exits.back().reason != "oom_killed" && same_exit(s.last_exit_at, e.exit_at)) {
     e.exits.back().reason = "oom_killed";  // the OOM event came after the exit
   }
   e.last = s;

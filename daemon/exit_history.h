@@ -5,7 +5,8 @@
 // Contract:
 // - observe() is handed every status of every component, in the order the
 //   Supervisor reported them. A status whose last_exit_at differs from the
-//   previous one of that component (and has an exit code) is a new exit:
+//   last exit recorded for that component (and has an exit code) is a new
+//   exit (a status without any exit in between changes nothing):
 //   it is recorded with exit_reason() below. An OOM report that arrives
 //   after the exit (the status keeps last_exit_at and its reason turns to
 //   "oom_killed") changes the newest record's reason instead.
@@ -46,6 +47,14 @@ struct ExitRecord {
   std::string reason;
 };
 
+// Whether two statuses' last_exit_at name the same exit. The supervisor
+// converts its steady exit time to wall clock anew for every status, so
+// the same exit comes with times a few microseconds apart: within 20 ms
+// is the same exit (a task is never created, started and gone that fast).
+// A step of the wall clock makes the next status look like a new exit.
+bool same_exit(const std::optional<std::chrono::system_clock::time_point>& a,
+               const std::optional<std::chrono::system_clock::time_point>& b);
+
 // The reason of the exit `next` reports; `prev` is the component's status
 // before it (null: none seen).
 std::string exit_reason(const supervise::ComponentStatus* prev,
@@ -63,6 +72,9 @@ class ExitHistory {
  private:
   struct Entry {
     supervise::ComponentStatus last;  // the previous status
+    // The last exit recorded: statuses without an exit (a new actor after
+    // a reload, a waiting reason) do not make the next one look new.
+    std::optional<std::chrono::system_clock::time_point> exit_at;
     std::deque<ExitRecord> exits;
   };
   std::map<std::string, Entry> by_name_;

@@ -1,6 +1,7 @@
 #include "daemon/metrics.h"
 
 #include "containerd/call_errors.h"
+#include "daemon/exit_history.h"
 #include "metrics/process_stats.h"
 
 namespace herd::daemon {
@@ -39,7 +40,7 @@ void HerdMetrics::observe(const ComponentStatus& s) {
   if (s.oom_kills > c.oom_seen) c.oom_total += s.oom_kills - c.oom_seen;
   c.oom_seen = s.oom_kills;
   const bool stopping = s.state == State::kStopping || s.state == State::kStopped;
-  if (s.last_exit_at && s.last_exit_at != c.last_exit_at) {
+  if (s.last_exit_at && !same_exit(s.last_exit_at, c.last_exit_at)) {
     c.last_exit_at = s.last_exit_at;
     if (!stopping && !c.down_since) c.down_since = s.changed_at;
   }

@@ -88,6 +88,21 @@ TEST_CASE("exit history: OOM kills, liveness, and an OOM report after the exit")
   CHECK(h3.exits("web")[0].reason == "oom_killed");
 }
 
+TEST_CASE("exit history: a status without an exit in between does not repeat one") {
+  ExitHistory h;
+  auto exit = with_exit(status(State::kBackingOff, 2), 137, 2);
+  h.observe(exit);
+  h.observe(status(State::kPending, 3));  // e.g. a new actor's first status
+  h.observe(exit);
+  exit.last_exit_at = *exit.last_exit_at + std::chrono::microseconds(7);  // to_wall's jitter
+  h.observe(exit);
+  auto stopping = exit;
+  stopping.state = State::kStopping;
+  h.observe(stopping);
+  REQUIRE(h.exits("web").size() == 1);
+  CHECK(h.exits("web")[0].reason == "exited");
+}
+
 TEST_CASE("exit history: at most 20 exits, the oldest dropped") {
   ExitHistory h;
   for (int i = 1; i <= 25; ++i) h.observe(with_exit(status(State::kBackingOff, i), i, i));
