@@ -41,7 +41,7 @@ lintian --fail-on error --tag-display-limit 0 "$deb"
 installed=0
 cleanup() {
   if [ "$installed" = 1 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get remove -y -q --purge herd >/dev/null 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get remove -y -q -o DPkg::Lock::Timeout=600 --purge herd >/dev/null 2>&1 ||
       dpkg --purge herd >/dev/null 2>&1 || true
   fi
 }
@@ -50,10 +50,10 @@ trap cleanup EXIT INT TERM
 # From here on the package may be (partly) installed: the trap removes it.
 installed=1
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y -q --no-install-recommends "$deb"; then
+if ! apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "$deb"; then
   # A fresh machine may have no package lists yet for the dependencies.
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "$deb"
+  apt-get update -q -o DPkg::Lock::Timeout=600
+  apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "$deb"
 fi
 
 for f in /usr/sbin/herdd /usr/bin/herdctl /usr/libexec/herd/herd-logger \
@@ -73,7 +73,7 @@ echo "package_test: $check"
 echo "$check" | grep -q "valid, 0 component(s)" || fail "unexpected: $check"
 /usr/bin/herdctl --help >/dev/null || fail "herdctl --help failed"
 
-apt-get remove -y -q --purge herd
+apt-get remove -y -q -o DPkg::Lock::Timeout=600 --purge herd
 installed=0
 [ ! -e /usr/sbin/herdd ] || fail "/usr/sbin/herdd is still there after the purge"
 [ ! -e /etc/herd/herd.json ] || fail "/etc/herd/herd.json is still there after the purge"
