@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <optional>
+#include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -203,6 +205,7 @@ TEST_CASE("herdctl kill signals the task and the exit history shows each exit", 
 
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
 }
 
 TEST_CASE("metrics pass promtool and a real Prometheus sees a restart counted", "[e2e][metrics]") {
@@ -274,6 +277,7 @@ TEST_CASE("metrics pass promtool and a real Prometheus sees a restart counted", 
 
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
   std::filesystem::remove_all(prom_data);
 }
 
@@ -357,6 +361,7 @@ TEST_CASE("herdctl logs reads a component's output from journald", "[.journald-l
 
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
 }
 
 TEST_CASE("herdctl logs reads the output file when output goes to files", "[e2e][logs]") {
@@ -386,6 +391,7 @@ TEST_CASE("herdctl logs reads the output file when output goes to files", "[e2e]
 
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
 }
 
 TEST_CASE("component output files are rotated at the configured caps", "[e2e][logs]") {
@@ -422,6 +428,7 @@ TEST_CASE("component output files are rotated at the configured caps", "[e2e][lo
   CHECK(rotated);
   herdd.signal(SIGTERM);
   CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
   CHECK(std::filesystem::exists(log));
   CHECK(std::filesystem::exists(dir / (name + ".log.1")));
   CHECK_FALSE(std::filesystem::exists(dir / (name + ".log.2")));
@@ -430,4 +437,42 @@ TEST_CASE("component output files are rotated at the configured caps", "[e2e][lo
     CHECK(std::filesystem::file_size(p) <= 4096);
   }
   std::filesystem::remove_all(data);
+}
+
+TEST_CASE("herdctl image import shows the upload's progress as lines or JSON", "[e2e][cli]") {
+  TestNamespace ns("import-progress");
+  auto data = temp_path("data-import-progress");
+  auto cfg = temp_path("import-progress.json");
+  auto sock = socket_of(data);
+  write_file(cfg, base_config(ns, data).dump(2));
+  NotifySocket notify;
+  Herdd herdd(cfg, notify);
+  REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+  const std::string archive = env().image("busybox.tar").string();
+
+  // Not a terminal: plain lines, the last one at 100%, then the result.
+  auto [code, out] = herdctl(sock, "image import " + archive);
+  INFO(out);
+  REQUIRE(code == 0);
+  CHECK_THAT(out, Catch::Contains("uploading ") && Catch::Contains("(100%)") &&
+                      Catch::Contains("importing ") &&
+                      Catch::Contains("imported herd.local/busybox:latest"));
+
+  auto [jcode, jout] = herdctl(sock, "image import --json " + archive);
+  INFO(jout);
+  REQUIRE(jcode == 0);
+  std::istringstream lines(jout);
+  std::vector<json> events;
+  for (std::string l; std::getline(lines, l);) events.push_back(json::parse(l, nullptr, false));
+  REQUIRE(events.size() >= 2);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    CHECK(events[i].value("event", "") == "upload");
+  }
+  CHECK(events[events.size() - 2]["done"] == events[events.size() - 2]["total"]);
+  CHECK(events.back().value("event", "") == "result");
+  CHECK(events.back()["images"][0] == "herd.local/busybox:latest");
+
+  herdd.signal(SIGTERM);
+  CHECK(herdd.wait() == 0);
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
 }
