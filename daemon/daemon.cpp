@@ -140,14 +140,20 @@ std::optional<int> Daemon::setup_logging() {
   spdlog::set_level(spdlog::level::from_str(options_.log_level));
 
   // herd-logger: beside herdd (the build tree, or a custom install), else
-  // where `cmake --install` puts it.
+  // in <exe>/../libexec/herd (an install under another prefix: the Debian
+  // package's /usr), else where `cmake --install` puts it.
+  std::error_code ec;
+  const auto exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  std::string logger = herd::systemd::default_container_logger_path();
+  for (const auto& candidate :
+       {exe_dir / "herd-logger", exe_dir.parent_path() / "libexec" / "herd" / "herd-logger"}) {
+    if (!ec && ::access(candidate.c_str(), X_OK) == 0) {
+      logger = candidate.string();
+      break;
+    }
+  }
+  const bool executable = ::access(logger.c_str(), X_OK) == 0;
   if (options_.component_output != "file") {
-    std::error_code ec;
-    auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "herd-logger";
-    const std::string logger = !ec && ::access(beside.c_str(), X_OK) == 0
-                                   ? beside.string()
-                                   : herd::systemd::default_container_logger_path();
-    const bool executable = ::access(logger.c_str(), X_OK) == 0;
     // journald_available() is only asked when herd-logger is there, as before.
     auto chosen = choose_component_output(options_.component_output, logger, executable,
                                           executable && herd::systemd::journald_available());
@@ -157,9 +163,17 @@ std::optional<int> Daemon::setup_logging() {
     }
     output_logger_ = std::move(chosen.logger);
   }
-  spdlog::info("component output: {}", output_logger_.empty()
-                                           ? "files under " + cfg_->data_path + "/.herd-logs"
-                                           : "journald via " + output_logger_);
+  // Files: herd-logger caps them (config `output`) when it is there.
+  if (output_logger_.empty() && executable) file_logger_ = logger;
+  if (!output_logger_.empty()) {
+    spdlog::info("component output: journald via {}", output_logger_);
+  } else {
+    spdlog::info("component output: files under {}/.herd-logs{}", cfg_->data_path,
+                 file_logger_.empty()
+                     ? " (uncapped: no herd-logger)"
+                     : ", rotated at " + std::to_string(cfg_->output.max_file_bytes) + " bytes x " +
+                           std::to_string(cfg_->output.max_files) + " by " + file_logger_);
+  }
   return std::nullopt;
 }
 
@@ -206,6 +220,25 @@ std::optional<int> Daemon::start_control() {
   return std::nullopt;
 }
 
+std::optional<int> Daemon::start_metrics() {
+  metrics_ = std::make_unique<HerdMetrics>(options_.version);
+  if (!cfg_->metrics) return std::nullopt;
+  metrics::MetricsServer::Options o;
+  o.listen = cfg_->metrics->listen;
+  auto server = metrics::MetricsServer::start(io_.get_executor(), o, [this] {
+    const std::vector<ComponentStatus> none;
+    return sup_ ? metrics_->render(sup_->status(), sup_->gaps()) : metrics_->render(none, 0);
+  });
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().message());
+    err_ << "herdd: " << server.status().message() << "\n";
+    return kExitMetrics;
+  }
+  metrics_server_ = std::move(*server);
+  spdlog::info("metrics on {}", metrics_server_->endpoint());
+  return std::nullopt;
+}
+
 void Daemon::watch_signals() {
   wait_hup();
   signals_->async_wait([this](boost::system::error_code ec, int sig) {
@@ -224,8 +257,7 @@ void Daemon::wait_hup() {
 }
 
 asio::awaitable<bool> Daemon::connect_containerd() {
-  const auto until =
-      std::chrono::steady_clock::now() + std::chrono::seconds(options_.connect_timeout_s);
+  const auto until = std::chrono::steady_clock::now() + options_.connect_timeout;
   Backoff backoff(retry::kContainerdConnect);
   for (;;) {
     auto v = co_await client_->version(
@@ -237,8 +269,8 @@ asio::awaitable<bool> Daemon::connect_containerd() {
     }
     const auto delay = next_connect_delay(backoff, std::chrono::steady_clock::now(), until);
     if (!delay) {
-      spdlog::error("containerd unreachable for {}s: {}", options_.connect_timeout_s,
-                    v.status().to_string());
+      spdlog::error("containerd unreachable for {}: {}",
+                    config::format_duration(options_.connect_timeout), v.status().to_string());
       co_return false;
     }
     spdlog::warn("waiting for containerd: {}", v.status().to_string());
@@ -251,8 +283,13 @@ void Daemon::start_supervisor() {
   assert(io_.get_executor().running_in_this_thread());
   supervise::Supervisor::Options options;
   options.output_logger = output_logger_;
+  options.file_logger = file_logger_;
   options.pool = pool_.get();
   options.puller = puller_.get();
+  options.probe_attempt = [m = metrics_.get()](const std::string& component, std::string_view probe,
+                                               std::chrono::nanoseconds took) {
+    if (m) m->probe_attempt(component, std::string(probe), took);
+  };
   sup_ = supervise::Supervisor::create(
       io_.get_executor(), *client_, *cfg_, [this](const ComponentStatus& s) { on_status(s); },
       options);
@@ -266,6 +303,7 @@ void Daemon::start_supervisor() {
 
 void Daemon::on_status(const ComponentStatus& s) {
   backend_->publish(s);
+  if (metrics_) metrics_->observe(s);
   const bool trouble = s.state == State::kBackingOff || s.state == State::kFailed;
   auto l = component_log(s.name);
   const bool oom = s.last_exit_reason == "oom_killed";
@@ -328,6 +366,7 @@ void Daemon::shutdown(int sig) {
 void Daemon::end_loop() {
   if (watchdog_) watchdog_->stop();
   if (control_) control_->shutdown();
+  if (metrics_server_) metrics_server_->stop();
   io_.stop();
 }
 
@@ -337,6 +376,7 @@ int Daemon::run() {
   try {
     open_loop();
     if (auto code = start_control()) return *code;
+    if (auto code = start_metrics()) return *code;
     watch_signals();
     asio::co_spawn(
         io_,

@@ -14,6 +14,9 @@
 //   4. start_control()    the control API on control_socket, before
 //                         anything talks to containerd: a second herdd on
 //                         the same socket gives up here.
+//      start_metrics()    with `metrics` in the config: GET /metrics on
+//                         metrics.listen (daemon/metrics.h renders it);
+//                         an address that cannot be bound ends herdd.
 //   5. watch_signals()    SIGTERM/SIGINT stop, SIGUSR2 detach, SIGHUP
 //                         reload (signal_action below).
 //   6. connect_containerd()  a coroutine: asks containerd for its version
@@ -67,7 +70,9 @@
 #include "config/config.h"
 #include "containerd/client.h"
 #include "control/server.h"
+#include "daemon/metrics.h"
 #include "daemon/supervisor_backend.h"
+#include "metrics/http_server.h"
 #include "registry/puller.h"
 #include "supervise/supervisor.h"
 #include "systemd/notify.h"
@@ -83,6 +88,8 @@ enum ExitCode : int {
   kExitContainerd = 3,  // containerd unreachable at start for --connect-timeout
   kExitControl = 4,     // the control socket is unusable: another herdd serves
                         // it, or it cannot be created
+  kExitMetrics = 5,     // metrics.listen cannot be bound
+  // (2 also: a bad command line, one line naming the option.)
 };
 
 // "2/3 ready, 1 backing off: web" from the current states: the ready count,
@@ -139,8 +146,9 @@ class Daemon {
     std::string ns;                   // overrides the config's namespace when set
     std::string log_target = "auto";  // journald, stderr, auto
     std::string log_level = "info";
-    int connect_timeout_s = 60;
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds(60)};
     std::string component_output = "auto";  // journald, file, auto
+    std::string version = "unknown";        // herd_build_info{version}
   };
 
   // `out` and `err` take what herdd prints for a person (the config check,
@@ -175,6 +183,9 @@ class Daemon {
   void open_loop();
   // kExitControl when the socket is taken or cannot be created.
   std::optional<int> start_control();
+  // kExitMetrics when metrics.listen cannot be bound; nothing without
+  // `metrics` in the config.
+  std::optional<int> start_metrics();
   void watch_signals();
   void wait_hup();  // one SIGHUP, then waits for the next
   // True once containerd answered; false (logged) when it stayed
@@ -203,6 +214,7 @@ class Daemon {
   std::shared_ptr<spdlog::sinks::sink> sink_;
   std::map<std::string, std::shared_ptr<spdlog::logger>> component_logs_;
   std::string output_logger_;  // empty: component output to files
+  std::string file_logger_;    // files through herd-logger's file mode; empty: the shim's
 
   // The loop (open_loop() on). Declared in the order they must be built;
   // destroyed in reverse: the control server before the backend it
@@ -223,6 +235,8 @@ class Daemon {
   std::shared_ptr<supervise::Supervisor> sup_;  // set once containerd answered
   std::unique_ptr<SupervisorBackend> backend_;
   std::unique_ptr<control::ControlServer> control_;
+  std::unique_ptr<HerdMetrics> metrics_;  // fed by on_status() on the loop
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
 
   int exit_code_ = kExitOk;
   bool announced_ready_ = false;

@@ -5,6 +5,9 @@
 //
 //   herd-logger [component NAME]     fd 3 = stdout, fd 4 = stderr,
 //                                    fd 5 = readiness pipe
+//   herd-logger component NAME file PATH max_bytes N max_files K
+//                                    file mode: lines go to PATH, rotated
+//                                    (systemd/rotating_file.h), not journald
 //   env: CONTAINER_ID, CONTAINER_NAMESPACE (set by the shim)
 //
 // It writes one byte to fd 5 and closes it once it is ready to read, exits
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "systemd/container_logger.h"
+#include "systemd/rotating_file.h"
 
 namespace {
 
@@ -56,7 +60,9 @@ int main(int argc, char** argv) {
                      : !config.container_id.empty() ? config.container_id
                                                     : std::string("herd-logger");
 
-  RecordSender sender = make_journald_sender(config);
+  RecordSender sender = args.file.empty() ? make_journald_sender(config)
+                                          : make_file_sender(std::make_shared<RotatingFile>(
+                                                args.file, args.max_bytes, args.max_files));
   for (const auto& warning : args.warnings) {
     std::string note = "herd-logger: " + warning;
     sender(LogRecord{Stream::kLogger, note});

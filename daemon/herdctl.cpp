@@ -1,10 +1,17 @@
 // herdctl: the command line of herd's control API (proto/herd/v1/control.proto),
 // spoken to herdd over its unix socket (lib/control/server.h).
 //
-//   herdctl [--socket PATH] [--timeout SECONDS] COMMAND
+//   herdctl [--socket PATH] [--timeout DURATION] COMMAND
 //     status [NAME] [--json]   every component as a table (and the last error
 //                              of each that has one), or one in full
 //     start NAME | stop NAME | restart NAME
+//     kill [-s SIGNAL] NAME    send a signal (default SIGTERM) to the
+//                              component's task; herdd does not treat it
+//                              as a stop (herdctl_kill.h)
+//     logs NAME [-n N] [-f] [--since TIME]
+//                              the component's own output, from journald or
+//                              its file (herdctl_logs.h); status NAME ends
+//                              with its last 10 lines
 //     reload                   re-read herdd's config
 //     watch [NAME] [--json]    the current status, then every change, one line
 //                              each, until SIGINT/SIGTERM
@@ -19,7 +26,11 @@
 // The socket is --socket, else $HERD_CONTROL_SOCKET, else
 // /run/herd/control.sock. Every call has a deadline (--timeout, 30 s by
 // default; an import or a pull 30 min unless --timeout is given); watch
-// has none.
+// has none. Durations are written as in the config ("10s", "500ms",
+// "1m30s"); a bare number is seconds.
+//
+// A bad command line is one line on stderr naming the option, e.g.
+// `herdctl: --timeout: invalid duration "10x": ...`, and exit 2.
 //
 // image import opens FILE with O_RDONLY | O_NONBLOCK | O_CLOEXEC and
 // refuses at once anything fstat() does not call a regular file (a FIFO,
@@ -55,6 +66,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,8 +82,11 @@
 #include "control/import_upload.h"
 #include "control/limits.h"
 #include "control/server.h"
+#include "daemon/cli_options.h"
 #include "daemon/herdctl_call.h"
 #include "daemon/herdctl_image.h"
+#include "daemon/herdctl_kill.h"
+#include "daemon/herdctl_logs.h"
 #include "herd/v1/control.grpc.pb.h"
 
 namespace {
@@ -190,6 +205,18 @@ json to_json(const View& v, SysTime now) {
   j["changed_at_unix_ms"] = time_ms_json(changed);
   j["last_error"] = s.last_error;
   j["adopted"] = s.adopted;
+  if (!s.exits.empty()) {
+    json exits = json::array();
+    for (const auto& e : s.exits) {
+      json x;
+      x["at"] = rfc3339(e.at, true);
+      x["at_unix_ms"] = unix_ms(e.at);
+      x["exit_code"] = e.exit_code;
+      x["reason"] = e.reason;
+      exits.push_back(std::move(x));
+    }
+    j["exits"] = std::move(exits);
+  }
   return j;
 }
 
@@ -276,6 +303,13 @@ void print_block(const View& v, SysTime now) {
   line("OOM kills", std::to_string(s.oom_kills));
   line("Last error", s.last_error.empty() ? "-" : s.last_error);
   line("Changed", s.changed_at != SysTime{} ? rfc3339(s.changed_at, true) : "-");
+  if (!s.exits.empty()) {
+    std::printf("\nExits (newest first):\n");
+    for (const auto& e : s.exits) {
+      std::printf("  %s  code %-3u  %s  (%s)\n", rfc3339(e.at, false).c_str(), e.exit_code,
+                  e.reason.c_str(), ago(e.at, now).c_str());
+    }
+  }
 }
 
 std::string watch_line(const v1::WatchEvent& ev) {
@@ -296,7 +330,7 @@ std::string watch_line(const v1::WatchEvent& ev) {
 // ---------------------------------------------------------------------------
 // Talking to herdd.
 
-int cmd_status(const Target& t, const std::string& name, bool as_json) {
+int cmd_status(const Target& t, const std::string& name, bool as_json, LogsOptions logs) {
   auto stub = v1::Control::NewStub(channel_to(t));
   grpc::ClientContext ctx;
   set_deadline(ctx, t);
@@ -312,6 +346,16 @@ int cmd_status(const Target& t, const std::string& name, bool as_json) {
       std::cout << to_json(v, now).dump(2) << "\n";
     } else {
       print_block(v, now);
+      // As systemctl status: the last lines of its output.
+      std::ostringstream tail;
+      logs.name = name;
+      logs.lines = 10;
+      logs.follow = false;
+      std::streambuf* err = std::cerr.rdbuf(nullptr);  // no "no output" message here
+      show_logs(logs, tail);
+      std::cerr.rdbuf(err);
+      std::cerr.clear();
+      if (!tail.str().empty()) std::cout << "\n" << tail.str();
     }
     return kExitOk;
   }
@@ -444,12 +488,13 @@ int main(int argc, char** argv) {
                       ? env_socket
                       : herd::control::kDefaultSocketPath;
   app.add_option("--socket", target.socket, "herdd's control socket")->capture_default_str();
+  std::string timeout_text;
   CLI::Option* timeout =
-      app.add_option("--timeout", target.timeout_s,
-                     "deadline of each call, in seconds (an import or a pull: 1800 unless "
-                     "given)")
-          ->capture_default_str()
-          ->check(CLI::PositiveNumber);
+      app.add_option("--timeout", timeout_text,
+                     "deadline of each call: 10s, 500ms, 1m30s, or seconds (default 30s; an "
+                     "import or a pull: 30m unless given)")
+          ->type_name("DURATION")
+          ->check(herd::cli::duration_check(true));
 
   std::string name;
   bool as_json = false;
@@ -466,6 +511,38 @@ int main(int argc, char** argv) {
     sub->callback([&verb, v] { verb = v; });
   }
 
+  std::string kill_name;
+  std::string signal_text = "TERM";
+  CLI::App* kill = app.add_subcommand(
+      "kill", "send a signal to a component's task (herdd does not treat it as a stop)");
+  kill->add_option("-s,--signal", signal_text, "a signal name (HUP, SIGHUP) or number")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return parse_signal(v) ? std::string() : "unknown signal \"" + v + "\"";
+          },
+          ""));
+  kill->add_option("NAME", kill_name, "the component")->required();
+
+  LogsOptions logs;
+  const char* env_data = std::getenv("HERD_DATA_PATH");
+  logs.data_path = (env_data != nullptr && *env_data != '\0') ? env_data : "/var/lib/herd";
+  std::string since_text;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "a component's own output (journald or file)");
+  logs_cmd->add_option("NAME", logs.name, "the component")->required();
+  logs_cmd->add_option("-n,--lines", logs.lines, "the last N lines (0: all)")
+      ->capture_default_str();
+  logs_cmd->add_flag("-f,--follow", logs.follow, "then every new line until interrupted");
+  logs_cmd->add_option("--since", since_text,
+                       "from this time on: 2026-12-02T14:00:00Z, or a duration ago (10m)");
+  for (CLI::App* sub : {status, logs_cmd}) {
+    sub->add_option("--journal-directory", logs.journal_directory,
+                    "read this journal directory instead of the local journal");
+    sub->add_option("--data-path", logs.data_path,
+                    "herdd's data_path, for output files (or $HERD_DATA_PATH)")
+        ->capture_default_str();
+  }
+
   CLI::App* reload = app.add_subcommand("reload", "re-read herdd's config file");
 
   CLI::App* watch = app.add_subcommand("watch", "print every status change until interrupted");
@@ -478,6 +555,7 @@ int main(int argc, char** argv) {
   CLI::App* import = image->add_subcommand("import", "import an image archive through herdd");
   import->add_option("FILE", file, "the archive, read by herdctl and streamed to herdd")
       ->required();
+  import->add_flag("--json", as_json, "one JSON object per progress event and the result");
   std::string reference;
   CLI::App* pull = image->add_subcommand("pull", "pull an image from its registry through herdd");
   pull->add_option("REF", reference, "the image reference, as a component's `image`")->required();
@@ -489,19 +567,29 @@ int main(int argc, char** argv) {
       ->required();
   CLI::App* prune = image->add_subcommand("prune", "delete every image no component uses");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
-  }
+  if (auto rc = herd::cli::parse_or_exit(app, argc, argv, "herdctl")) return *rc;
 
   target.timeout_given = timeout->count() > 0;
-  if (status->parsed()) return cmd_status(target, name, as_json);
+  if (target.timeout_given) {
+    target.timeout_s = static_cast<double>(herd::cli::duration_of(timeout_text).count()) / 1000.0;
+  }
+  if (kill->parsed()) return cmd_kill(target, kill_name, *parse_signal(signal_text));
+  if (status->parsed()) return cmd_status(target, name, as_json, logs);
+  if (logs_cmd->parsed()) {
+    if (!since_text.empty()) {
+      std::string why;
+      logs.since_unix_us = parse_since(since_text, &why);
+      if (!logs.since_unix_us) {
+        std::cerr << "herdctl: --since: " << why << "\n";
+        return kExitUsage;
+      }
+    }
+    return show_logs(logs, std::cout);
+  }
   if (!verb.empty()) return cmd_act(target, verb, verb_name);
   if (reload->parsed()) return cmd_reload(target);
   if (watch->parsed()) return cmd_watch(target, name, as_json);
-  if (import->parsed()) return cmd_import(target, file);
+  if (import->parsed()) return cmd_import(target, file, as_json);
   if (pull->parsed()) return cmd_pull(target, reference, as_json);
   if (images->parsed()) return cmd_images(target, as_json);
   if (rm->parsed()) return cmd_image_rm(target, reference);

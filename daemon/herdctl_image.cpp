@@ -62,7 +62,74 @@ std::optional<int> open_archive(const std::string& file, herd::UniqueFd& fd, uin
 
 }  // namespace
 
-int cmd_import(const Target& t, const std::string& file) {
+namespace {
+
+// What herdctl shows of an import's upload: a bar redrawn in place on a
+// terminal, a line per 10% otherwise, JSON lines with --json. herdd's
+// import itself (after the upload) reports no progress of its own.
+class UploadView {
+ public:
+  enum class Mode { kTerminal, kPlain, kJson };
+  UploadView(Mode mode, std::string name, uint64_t total)
+      : mode_(mode), name_(std::move(name)), total_(total) {}
+
+  void sent(uint64_t done) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool last = done >= total_;
+    if (mode_ == Mode::kJson) {
+      if (!last && now - last_ < std::chrono::milliseconds(250)) return;
+      last_ = now;
+      json j = {{"event", "upload"}, {"done", done}, {"total", total_}};
+      std::cout << j.dump() << std::endl;
+      return;
+    }
+    if (mode_ == Mode::kTerminal) {
+      if (!last && now - last_ < std::chrono::milliseconds(100)) return;
+      last_ = now;
+      constexpr uint64_t kWidth = 30;
+      const uint64_t filled = total_ > 0 ? done * kWidth / total_ : kWidth;
+      std::string bar = "[" + std::string(filled, '=');
+      if (filled < kWidth) bar += ">" + std::string(kWidth - filled - 1, ' ');
+      bar += "]";
+      std::cout << "\r\x1b[2Kuploading " << name_ << "  " << bar << "  " << human_bytes(done)
+                << " / " << human_bytes(total_) << (last ? "\n" : "") << std::flush;
+      return;
+    }
+    const uint64_t tenth = total_ > 0 ? done * 10 / total_ : 10;
+    if (tenth == shown_tenth_ && !last) return;
+    if (last && shown_tenth_ == 10) return;
+    shown_tenth_ = tenth;
+    std::cout << "uploading " << name_ << ": " << human_bytes(done) << " / " << human_bytes(total_)
+              << " (" << tenth * 10 << "%)" << std::endl;
+  }
+
+  void importing() {
+    if (mode_ != Mode::kJson) std::cout << "importing " << name_ << " in herdd ..." << std::endl;
+  }
+
+  void result(const v1::ImportImageResponse& r, const std::string& file) {
+    if (mode_ == Mode::kJson) {
+      json names = json::array();
+      for (const std::string& n : r.images()) names.push_back(n);
+      json j = {{"event", "result"}, {"images", names}};
+      std::cout << j.dump() << std::endl;
+      return;
+    }
+    for (const std::string& n : r.images()) std::cout << "imported " << n << "\n";
+    if (r.images_size() == 0) std::cout << "imported no named image from " << file << "\n";
+  }
+
+ private:
+  Mode mode_;
+  std::string name_;
+  uint64_t total_;
+  std::chrono::steady_clock::time_point last_{};
+  uint64_t shown_tenth_ = 0;
+};
+
+}  // namespace
+
+int cmd_import(const Target& t, const std::string& file, bool as_json) {
   herd::UniqueFd fd;
   uint64_t size = 0;
   if (std::optional<int> rc = open_archive(file, fd, size)) return *rc;
@@ -79,6 +146,10 @@ int cmd_import(const Target& t, const std::string& file) {
   msg.mutable_header()->set_name(herd::printable(file, herd::control::kMaxImportNameBytes / 2));
   msg.mutable_header()->set_size(size);
   bool open = writer->Write(msg);
+  UploadView view(as_json                   ? UploadView::Mode::kJson
+                  : ::isatty(STDOUT_FILENO) ? UploadView::Mode::kTerminal
+                                            : UploadView::Mode::kPlain,
+                  herd::printable(file, 200), size);
   std::string chunk(herd::control::kImportChunkBytes, '\0');
   uint64_t sent = 0;
   std::optional<std::string> local_error;
@@ -97,6 +168,7 @@ int cmd_import(const Target& t, const std::string& file) {
     data.set_data(chunk.data(), static_cast<size_t>(n));
     open = writer->Write(data);
     sent += static_cast<uint64_t>(n);
+    view.sent(sent);
   }
   if (local_error) {
     ctx.TryCancel();
@@ -105,10 +177,10 @@ int cmd_import(const Target& t, const std::string& file) {
     return kExitError;
   }
   if (open) writer->WritesDone();
+  if (open) view.importing();
   grpc::Status s = writer->Finish();
   if (!s.ok()) return report(s, ctx, t);
-  for (const std::string& n : resp.images()) std::cout << "imported " << n << "\n";
-  if (resp.images_size() == 0) std::cout << "imported no named image from " << file << "\n";
+  view.result(resp, file);
   return kExitOk;
 }
 

@@ -1,7 +1,12 @@
 // herdctl's image verbs (herdctl.cpp parses the command line):
 //
-//   image import FILE        FILE (read by herdctl, its caller's permissions)
-//                            streamed to herdd, which imports it
+//   image import FILE [--json]  FILE (read by herdctl, its caller's
+//                            permissions) streamed to herdd, which imports
+//                            it; the upload's progress is shown as the
+//                            pull's (below): a bar on a terminal, a line
+//                            per 10% otherwise, {"event":"upload",...}
+//                            lines then {"event":"result","images":[...]}
+//                            with --json
 //   image pull REF [--json]  pull REF from its registry through herdd,
 //                            showing progress while it runs
 //   image ls [--json]        herd's images: NAME, DIGEST, SIZE, USED BY
@@ -26,7 +31,7 @@
 
 namespace herd::ctl {
 
-int cmd_import(const Target& t, const std::string& file);
+int cmd_import(const Target& t, const std::string& file, bool as_json);
 int cmd_pull(const Target& t, const std::string& reference, bool as_json);
 int cmd_images(const Target& t, bool as_json);
 int cmd_image_rm(const Target& t, const std::string& reference);

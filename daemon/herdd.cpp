@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "daemon/cli_options.h"
 #include "daemon/daemon.h"
 
 int main(int argc, char** argv) {
@@ -21,8 +22,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
-  app.add_option("--connect-timeout", o.connect_timeout_s,
-                 "Seconds to keep retrying an unreachable containerd at start")
+  std::string connect_timeout = "60s";
+  app.add_option("--connect-timeout", connect_timeout,
+                 "How long to keep retrying an unreachable containerd at start (10s, 2m; a bare "
+                 "number is seconds)")
+      ->type_name("DURATION")
+      ->check(herd::cli::duration_check(false))
       ->capture_default_str();
   app.add_option("--component-output", o.component_output,
                  "Where components' stdout/stderr go: journald (through herd-logger), file "
@@ -30,7 +35,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"journald", "file", "auto"}))
       ->capture_default_str();
   app.add_flag("--version", show_version, "Print the version and exit");
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = herd::cli::parse_or_exit(app, argc, argv, "herdd")) return *rc;
+  o.connect_timeout = herd::cli::duration_of(connect_timeout);
+  o.version = HERD_VERSION;
 
   if (show_version) {
     std::cout << "herdd " << HERD_VERSION << "\n";

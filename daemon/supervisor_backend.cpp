@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/exceptions.h"
 #include "common/log_text.h"
 #include "containerd/images.h"
 #include "daemon/registry_options.h"
@@ -50,6 +51,7 @@ Status SupervisorBackend::unavailable() const {
 }
 
 void SupervisorBackend::publish(const ComponentStatus& s) {
+  history_.observe(s);
   std::lock_guard lock(watch_mu_);
   if (watchers_.empty()) return;
   ComponentView v = view_of(s);
@@ -100,7 +102,59 @@ void SupervisorBackend::get(const std::string& name,
       done(Status::NotFound("no component named '" + printable(name) + "'"));
       return;
     }
-    done(view_of(*s));
+    ComponentView v = view_of(*s);
+    const auto& exits = history_.exits(name);
+    for (auto it = exits.rbegin(); it != exits.rend(); ++it) {
+      control::ExitView e;
+      e.at = it->at;
+      e.exit_code = it->exit_code;
+      e.reason = it->reason;
+      v.exits.push_back(std::move(e));
+    }
+    done(std::move(v));
+  });
+}
+
+void SupervisorBackend::kill(const std::string& name, int signal,
+                             std::function<void(Status)> on_done) {
+  auto answer = std::make_shared<std::function<void(Status)>>(std::move(on_done));
+  asio::post(io_, [this, name, signal, answer] {
+    if (!sup_) {
+      (*answer)(unavailable());
+      return;
+    }
+    const ComponentStatus* s = sup_->status(name);
+    if (!s) {
+      (*answer)(Status::NotFound("no component named '" + printable(name) + "'"));
+      return;
+    }
+    if (s->pid == 0) {
+      (*answer)(Status::FailedPrecondition("component '" + printable(name) +
+                                           "' has no running task (" +
+                                           std::string(supervise::to_string(s->state)) + ")"));
+      return;
+    }
+    const uint32_t pid = s->pid;
+    asio::co_spawn(
+        io_,
+        [this, name, signal, pid, answer]() -> asio::awaitable<void> {
+          auto o = containerd::CallOptions::with_timeout(std::chrono::seconds(10));
+          Status st = co_await client_.tasks_kill(name, static_cast<uint32_t>(signal), false, o);
+          auto done = std::exchange(*answer, nullptr);
+          if (!st.ok()) {
+            st = Status(st.code(), "kill '" + printable(name) + "': " + printable(st.message()));
+            spdlog::warn("control: {}", st.message());
+          } else {
+            spdlog::info("control: sent signal {} to '{}' (pid {})", signal, printable(name), pid);
+          }
+          done(std::move(st));
+        },
+        [answer, name](std::exception_ptr e) {
+          if (!e) return;
+          if (auto done = std::exchange(*answer, nullptr)) {
+            done(Status::Internal("kill '" + printable(name) + "': " + describe_exception(e)));
+          }
+        });
   });
 }
 
@@ -152,6 +206,9 @@ std::vector<std::string> restart_only_changes(const config::Config& now,
     needs_restart("$.containerd.namespace");
   if (next.control_socket != now.control_socket) needs_restart("$.control_socket");
   if (next.control_group != now.control_group) needs_restart("$.control_group");
+  const std::string listen_now = now.metrics ? now.metrics->listen : "";
+  const std::string listen_next = next.metrics ? next.metrics->listen : "";
+  if (listen_now != listen_next) needs_restart("$.metrics.listen");
   return errors;
 }
 

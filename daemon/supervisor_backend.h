@@ -13,6 +13,11 @@
 // - Statuses are handed to the control API as control::ComponentView
 //   (view_of below); names from clients appear in messages and logs only
 //   through printable() (common/log_text.h).
+// - get() adds the component's exit history (exit_history.h), newest
+//   first; list() and watch leave it out.
+// - kill(): Tasks.Kill on the running task only (FailedPrecondition
+//   without one); the supervisor is not told, so an exit it causes is an
+//   ordinary exit.
 // - import_image(): the uploaded file is read off the loop (import_archive
 //   reads and hashes on `pool`); the loop only talks to containerd.
 // - Images (supervisor_backend_images.cpp): pull_image() pulls through
@@ -42,6 +47,7 @@
 #include "config/config.h"
 #include "containerd/client.h"
 #include "control/backend.h"
+#include "daemon/exit_history.h"
 #include "registry/puller.h"
 #include "supervise/supervisor.h"
 #include "systemd/notify.h"
@@ -68,9 +74,10 @@ class SupervisorBackend : public control::Backend {
                     std::function<void(config::Config&)> overrides,
                     const herd::systemd::Notifier& notifier);
 
-  // Event loop only.
+  // Event loop only. publish() also keeps the exit history get() shows.
   void attach(std::shared_ptr<supervise::Supervisor> sup) { sup_ = std::move(sup); }
   void publish(const supervise::ComponentStatus& s);
+  const ExitHistory& history() const { return history_; }
 
   void list(std::function<void(StatusList)> done) override;
   void get(const std::string& name,
@@ -86,6 +93,9 @@ class SupervisorBackend : public control::Backend {
   void remove_image(const std::string& reference,
                     std::function<void(Result<std::string>)> done) override;
   void prune_images(std::function<void(Result<std::vector<std::string>>)> done) override;
+  // Tasks.Kill on the component's task (the container is named after the
+  // component), under a 10 s deadline; the supervisor is not told.
+  void kill(const std::string& name, int signal, std::function<void(Status)> done) override;
   uint64_t watch(std::function<void(const control::ComponentView&)> on_change) override;
   void unwatch(uint64_t id) override;
 
@@ -106,6 +116,7 @@ class SupervisorBackend : public control::Backend {
   const herd::systemd::Notifier& notifier_;
   std::shared_ptr<supervise::Supervisor> sup_;  // event loop only
   bool reloading_ = false;
+  ExitHistory history_;  // event loop only
 
   std::mutex watch_mu_;
   uint64_t next_watch_ = 0;

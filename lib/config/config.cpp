@@ -88,13 +88,40 @@ RegistryConfig read_registry(const Json& value, const std::string& path, Errors&
   return out;
 }
 
+MetricsConfig read_metrics(const Json& value, const std::string& path, Errors& errors) {
+  MetricsConfig out;
+  ObjectReader r(value, path, {"listen"}, errors);
+  if (!r.is_object()) return out;
+  if (!r.require("listen")) return out;
+  if (std::optional<std::string> listen = r.get_string("listen")) {
+    Status s = check_metrics_listen(*listen);
+    if (s.ok()) {
+      out.listen = *listen;
+    } else {
+      r.error("listen", s.message());
+    }
+  }
+  return out;
+}
+
+OutputConfig read_output(const Json& value, const std::string& path, Errors& errors) {
+  OutputConfig out;
+  ObjectReader r(value, path, {"max_file_bytes", "max_files"}, errors);
+  if (!r.is_object()) return out;
+  if (auto b = r.get_int("max_file_bytes", 4096, int64_t{1} << 40)) {
+    out.max_file_bytes = static_cast<uint64_t>(*b);
+  }
+  if (auto n = r.get_int("max_files", 1, 100)) out.max_files = static_cast<uint32_t>(*n);
+  return out;
+}
+
 // --- top level ---------------------------------------------------------------
 
 Config read_config(const Json& doc, Errors& errors) {
   Config config;
   ObjectReader r(doc, "",
                  {"containerd", "registry", "data_path", "control_socket", "control_group",
-                  "stop_budget", "shim_group", "components"},
+                  "stop_budget", "shim_group", "metrics", "output", "components"},
                  errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
@@ -102,6 +129,12 @@ Config read_config(const Json& doc, Errors& errors) {
   }
   if (const Json* registry = r.find("registry")) {
     config.registry = read_registry(*registry, r.path_of("registry"), errors);
+  }
+  if (const Json* metrics = r.find("metrics")) {
+    config.metrics = read_metrics(*metrics, r.path_of("metrics"), errors);
+  }
+  if (const Json* output = r.find("output")) {
+    config.output = read_output(*output, r.path_of("output"), errors);
   }
   if (auto path = get_path(r, "data_path")) config.data_path = *path;
   if (auto path = get_path(r, "control_socket")) {

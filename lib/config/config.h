@@ -343,6 +343,27 @@ struct Component {
 };
 
 // The whole file.
+// `metrics`: herdd's Prometheus endpoint (GET /metrics). Absent = off.
+struct MetricsConfig {
+  // `listen`: required. "HOST:PORT" with HOST an IPv4 literal or a
+  // bracketed IPv6 literal ("127.0.0.1:9464", "[::1]:9464", port 1..65535),
+  // or an absolute unix socket path of at most 107 bytes.
+  std::string listen;
+};
+
+// `output`: component output written to files (herdd without journald).
+struct OutputConfig {
+  // `max_file_bytes`: a file is rotated before it would pass this size,
+  // 4096..1099511627776 (1 TiB). Default 10485760 (10 MiB).
+  uint64_t max_file_bytes = 10u << 20;
+  // `max_files`: files kept per component, the current one included
+  // (NAME.log, NAME.log.1 ... NAME.log.<max_files - 1>), 1..100. Default 5.
+  uint32_t max_files = 5;
+};
+
+// OK, or InvalidArgument saying what is wrong with a metrics.listen value.
+Status check_metrics_listen(std::string_view listen);
+
 struct Config {
   // `containerd`: see ContainerdConfig.
   ContainerdConfig containerd;
@@ -363,6 +384,10 @@ struct Config {
   // `shim_group`: the default shim group of components that name none
   // (see Component::shim_group); absent = a shim per component.
   std::optional<std::string> shim_group;
+  // `metrics`: see MetricsConfig; nullopt = no metrics endpoint.
+  std::optional<MetricsConfig> metrics;
+  // `output`: see OutputConfig.
+  OutputConfig output;
   // `components`: required key, may be empty. Names are unique.
   std::vector<Component> components;
 

@@ -38,6 +38,15 @@ namespace herd::control {
 
 enum class Verb { kStart, kStop, kRestart };
 
+// One exit of a component's task (herd.v1.ExitRecord).
+struct ExitView {
+  std::chrono::system_clock::time_point at{};
+  uint32_t exit_code = 0;
+  // "exited", "oom_killed", "liveness", "readiness_timeout",
+  // "operator_stop", "containerd_lost".
+  std::string reason;
+};
+
 // What the API shows of one component (herd.v1.ComponentStatus).
 struct ComponentView {
   using Time = std::chrono::system_clock::time_point;
@@ -57,6 +66,8 @@ struct ComponentView {
   std::string last_error;
   bool adopted = false;  // the running task was adopted
   Time changed_at{};     // when herdd produced this status
+  // The last exits, newest first (at most 20); filled by get() only.
+  std::vector<ExitView> exits;
 };
 
 // One blob of a pull as it stands (herd.v1.BlobProgress).
@@ -143,6 +154,16 @@ class Backend {
   // Deletes every image no configured component uses; completes with the
   // names deleted (those deleted before an error are not reported).
   virtual void prune_images(std::function<void(Result<std::vector<std::string>>)> done) = 0;
+
+  // Sends `signal` (1..64, checked by the server) to the component's
+  // running task without telling the supervisor. kNotFound for an unknown
+  // name, kFailedPrecondition when it has no running task. The default
+  // (fakes that do not care) answers kUnimplemented.
+  virtual void kill(const std::string& name, int signal, std::function<void(Status)> done) {
+    (void)name;
+    (void)signal;
+    done(Status(Code::kUnimplemented, "kill is not implemented by this backend"));
+  }
 
   // Status changes of every component, from now on.
   virtual uint64_t watch(std::function<void(const ComponentView&)> on_change) = 0;

@@ -51,6 +51,8 @@ inline constexpr std::size_t kMaxNameBytes = 256;
 inline constexpr std::size_t kMaxImportNameBytes = 4096;
 // An image reference (pull, remove); longer is INVALID_ARGUMENT.
 inline constexpr std::size_t kMaxReferenceBytes = 1024;
+// Kill: the highest signal number (Linux's SIGRTMAX).
+inline constexpr uint32_t kMaxSignal = 64;
 
 // herdd answers DEADLINE_EXCEEDED itself when the daemon has not completed
 // a unary call in this time.

@@ -80,6 +80,23 @@ void handle_act(Backend& backend, Verb verb, const v1::ActionRequest& req,
               [done = std::move(done)](Status s) { done(to_grpc(s), v1::ActionResponse()); });
 }
 
+void handle_kill(Backend& backend, const v1::KillRequest& req, Done<v1::KillResponse> done) {
+  if (grpc::Status s = check_name("name", req.name(), true); !s.ok()) {
+    done(s, v1::KillResponse());
+    return;
+  }
+  if (req.signal() < 1 || req.signal() > kMaxSignal) {
+    done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "signal: " + std::to_string(req.signal()) + " is not a signal (1.." +
+                          std::to_string(kMaxSignal) + ")"),
+         v1::KillResponse());
+    return;
+  }
+  spdlog::info("control: kill -{} '{}' requested", req.signal(), printable(req.name()));
+  backend.kill(req.name(), static_cast<int>(req.signal()),
+               [done = std::move(done)](Status s) { done(to_grpc(s), v1::KillResponse()); });
+}
+
 void handle_reload(Backend& backend, const v1::ReloadRequest&, Done<v1::ReloadResponse> done) {
   spdlog::info("control: reload requested");
   backend.reload([done = std::move(done)](ReloadResult r) {

@@ -41,6 +41,9 @@ void handle_get(Backend& backend, const v1::GetRequest& req, Done<v1::GetRespons
 void handle_act(Backend& backend, Verb verb, const v1::ActionRequest& req,
                 Done<v1::ActionResponse> done);
 void handle_reload(Backend& backend, const v1::ReloadRequest& req, Done<v1::ReloadResponse> done);
+// Kill: a name as above and a signal in 1..kMaxSignal, else
+// INVALID_ARGUMENT naming the field. Logged at info when received.
+void handle_kill(Backend& backend, const v1::KillRequest& req, Done<v1::KillResponse> done);
 void handle_list_images(Backend& backend, const v1::ListImagesRequest& req,
                         Done<v1::ListImagesResponse> done);
 void handle_remove_image(Backend& backend, const v1::RemoveImageRequest& req,

@@ -239,4 +239,11 @@ grpc::ServerUnaryReactor* Service::PruneImages(grpc::CallbackServerContext* ctx,
                });
 }
 
+grpc::ServerUnaryReactor* Service::Kill(grpc::CallbackServerContext* ctx,
+                                        const v1::KillRequest* req, v1::KillResponse* resp) {
+  return unary("Kill", ctx, req, resp, [this](const v1::KillRequest& r, Done<v1::KillResponse> d) {
+    handle_kill(*c_.backend, r, std::move(d));
+  });
+}
+
 }  // namespace herd::control::internal

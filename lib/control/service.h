@@ -1,7 +1,7 @@
 // Internal to lib/control: the herd.v1.Control gRPC service, as callback
 // reactors on gRPC's threads.
 //
-// - Unary calls (List, Get, Start/Stop/Restart, Reload) go through
+// - Unary calls (List, Get, Start/Stop/Restart, Kill, Reload) go through
 //   requests.h; each is tracked (shutdown finishes it) and has a server
 //   deadline (call_deadline): whoever comes first of the Backend, the
 //   deadline and shutdown finishes it.
@@ -75,6 +75,8 @@ class Service final : public v1::Control::CallbackService {
   grpc::ServerUnaryReactor* PruneImages(grpc::CallbackServerContext* ctx,
                                         const v1::PruneImagesRequest* req,
                                         v1::PruneImagesResponse* resp) override;
+  grpc::ServerUnaryReactor* Kill(grpc::CallbackServerContext* ctx, const v1::KillRequest* req,
+                                 v1::KillResponse* resp) override;
 
  private:
   template <class Req, class Resp, class Handle>

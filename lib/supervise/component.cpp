@@ -192,8 +192,12 @@ void Component::perform(const Action& a) {
         break;
       }
       const uint32_t pid = machine_.pid;
+      ProbeSpec spec = probe_spec_from(*config_.ready);
+      if (env_.probe_attempt) {
+        spec.on_attempt = [f = env_.probe_attempt](auto took, bool) { f("readiness", took); };
+      }
       probe_ =
-          ReadinessProbe::create(executor_, probe_spec_from(*config_.ready),
+          ReadinessProbe::create(executor_, std::move(spec),
                                  [weak = weak_from_this(), pid](bool ready, std::string detail) {
                                    auto s = weak.lock();
                                    if (!s || s->machine_.pid != pid) return;

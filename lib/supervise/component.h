@@ -71,6 +71,8 @@ class Component : public std::enable_shared_from_this<Component> {
     // ("prepare", "start", "stop", "kill", "reconcile"); it may throw, to
     // exercise what an operation that throws does (see spawn_op).
     std::function<void(std::string_view op)> fault;
+    // Metrics: every probe attempt ("readiness") and its duration.
+    std::function<void(std::string_view probe, std::chrono::nanoseconds took)> probe_attempt;
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 

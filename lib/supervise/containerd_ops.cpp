@@ -374,9 +374,13 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
   containerd::CreateTaskRequest req;
   req.set_container_id(config_.name);
   for (const auto& m : *mounts) *req.add_rootfs() = m;
-  const std::string output = s_.output_logger.empty() ? "file://" + log_path()
-                                                      : herd::systemd::container_logger_uri(
-                                                            s_.output_logger, config_.name);
+  std::string output = "file://" + log_path();
+  if (!s_.output_logger.empty()) {
+    output = herd::systemd::container_logger_uri(s_.output_logger, config_.name);
+  } else if (!s_.file_logger.empty()) {
+    output = herd::systemd::container_file_logger_uri(s_.file_logger, config_.name, log_path(),
+                                                      s_.max_file_bytes, s_.max_files);
+  }
   req.set_stdout(output);
   req.set_stderr(output);
   // A shim group's shim creates one task at a time: wait for the group's

@@ -91,6 +91,11 @@ class ContainerdRuntime final : public Runtime {
     std::chrono::milliseconds call_timeout{10000};
     // herd-logger for component output; empty = files under data_path.
     std::string output_logger;
+    // Without output_logger: herd-logger in file mode, writing log_path
+    // rotated at these caps (config `output`); empty = the shim's file://.
+    std::string file_logger;
+    uint64_t max_file_bytes = 10u << 20;
+    uint32_t max_files = 5;
     BlockingPool* pool = nullptr;  // blocking work (archive reading); never null
     // Pulls from registries; null = none (an image must be present or come
     // from its image_archive). Outlives the runtime.

@@ -100,6 +100,7 @@ std::string quote(std::string_view s) {
 // so a late completion of an aborted attempt can never touch the next one.
 struct ReadinessProbe::Attempt {
   explicit Attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void close() {
     error_code ignored;
@@ -293,6 +294,8 @@ void ReadinessProbe::on_attempt_timeout(const std::shared_ptr<Attempt>& a) {
 // reported: ready once; failed once (then the probe is finished).
 void ReadinessProbe::finish_attempt(bool ok, std::string detail) {
   attempt_timer_.cancel();
+  if (current_ && spec_.on_attempt)
+    spec_.on_attempt(std::chrono::steady_clock::now() - current_->started, ok);
   if (current_) current_->close();
   current_.reset();
 

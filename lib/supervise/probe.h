@@ -81,6 +81,8 @@ struct ProbeSpec {
                                               // (only with continue_after_ready)
   bool continue_after_ready = false;          // keep probing at `interval` after ready (liveness)
   std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
+  // Called on the executor after every attempt with its duration (metrics).
+  std::function<void(std::chrono::nanoseconds took, bool ok)> on_attempt;
 };
 // Values below their minimum are raised to it: interval, timeout and
 // initial_interval >= 1 ms (initial_interval <= interval), thresholds >= 1,

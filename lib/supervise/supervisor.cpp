@@ -30,6 +30,9 @@ std::shared_ptr<Supervisor> Supervisor::create(asio::any_io_executor executor,
   settings.data_path = config.data_path;
   settings.call_timeout = options.call_timeout;
   settings.output_logger = options.output_logger;
+  settings.file_logger = options.file_logger;
+  settings.max_file_bytes = config.output.max_file_bytes;
+  settings.max_files = config.output.max_files;
   settings.pool = options.pool;
   settings.puller = options.puller;
   auto runtime = std::make_unique<ContainerdRuntime>(client, std::move(settings));
@@ -69,6 +72,12 @@ Supervisor::Slot Supervisor::make_actor(const config::Component& c) {
   env.time = options_.time;
   if (options_.fault)
     env.fault = [fault = options_.fault, name = c.name](std::string_view op) { fault(name, op); };
+  if (options_.probe_attempt) {
+    env.probe_attempt = [f = options_.probe_attempt, name = c.name](std::string_view probe,
+                                                                    std::chrono::nanoseconds took) {
+      f(name, probe, took);
+    };
+  }
   env.random = options_.random;
   if (!env.random) {
     // Restart jitter (when a policy asks for it) from a per-actor engine.

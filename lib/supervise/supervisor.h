@@ -74,6 +74,9 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
     // with a Runtime of the caller's):
     std::chrono::milliseconds call_timeout{10000};
     std::string output_logger;  // herd-logger for component output; empty = files
+    // Files: herd-logger in file mode (rotated at the config's `output`
+    // caps); empty = the shim writes the file, uncapped.
+    std::string file_logger;
     // Threads for blocking work (archive reading); null = a pool of the
     // supervisor's own.
     BlockingPool* pool = nullptr;
@@ -82,6 +85,11 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
     registry::Puller* puller = nullptr;
     // Tests only: Component::Env::fault of every actor, with its name.
     std::function<void(const std::string& component, std::string_view op)> fault;
+    // Metrics: Component::Env::probe_attempt of every actor, with its name
+    // (called on the actor's strand).
+    std::function<void(const std::string& component, std::string_view probe,
+                       std::chrono::nanoseconds took)>
+        probe_attempt;
   };
   using Observer = std::function<void(const ComponentStatus&)>;
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,7 @@
 #include <utility>
 
 #include "systemd/journald.h"
+#include "systemd/rotating_file.h"
 
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
@@ -68,6 +70,22 @@ LoggerArgs parse_logger_args(const std::vector<std::string>& args) {
     }
     if (key == "component") {
       out.component = std::move(value);
+    } else if (key == "file") {
+      out.file = std::move(value);
+    } else if (key == "max_bytes" || key == "max_files") {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      const bool bytes = key == "max_bytes";
+      const bool ok = !value.empty() && *end == '\0' && errno == 0 &&
+                      (bytes ? (n >= 4096 && n <= (1ull << 40)) : (n >= 1 && n <= 100));
+      if (!ok) {
+        out.warnings.push_back("bad " + std::string(key) + " '" + value + "', default kept");
+      } else if (bytes) {
+        out.max_bytes = n;
+      } else {
+        out.max_files = static_cast<uint32_t>(n);
+      }
     } else {
       out.warnings.push_back("unknown argument '" + std::string(arg) + "', ignored");
     }
@@ -355,6 +373,25 @@ std::string percent_encode(std::string_view in, bool keep_slash) {
 std::string container_logger_uri(std::string_view logger_path, std::string_view component) {
   return "binary://" + percent_encode(logger_path, true) +
          "?component=" + percent_encode(component, false);
+}
+
+std::string container_file_logger_uri(std::string_view logger_path, std::string_view component,
+                                      std::string_view file, uint64_t max_bytes,
+                                      uint32_t max_files) {
+  return container_logger_uri(logger_path, component) + "&file=" + percent_encode(file, false) +
+         "&max_bytes=" + std::to_string(max_bytes) + "&max_files=" + std::to_string(max_files);
+}
+
+RecordSender make_file_sender(std::shared_ptr<RotatingFile> file) {
+  auto line = std::make_shared<std::string>();
+  return [file = std::move(file), line](const LogRecord& r) {
+    line->clear();
+    if (r.stream == Stream::kStderr) *line += "stderr: ";
+    if (r.stream == Stream::kLogger) *line += "herd-logger: ";
+    line->append(r.message);
+    *line += '\n';
+    return file->write(*line);
+  };
 }
 
 std::string default_container_logger_path() { return HERD_LOGGER_INSTALL_PATH; }

@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,8 +60,17 @@ int priority_of(Stream stream);
 // `component=NAME`. Unknown keys and a key without a value are reported in
 // `warnings` and otherwise ignored: the logger must start whatever it gets,
 // or the container's writes would fail.
+//
+// File mode (config `output`, when herdd has no journald): `file PATH`
+// with `max_bytes N` and `max_files K` writes each line to PATH through
+// RotatingFile (rotating_file.h) instead of journald, stderr lines marked
+// "stderr: " and the logger's notes "herd-logger: ". Bad numbers are
+// warnings and leave the defaults (10 MiB, 5 files).
 struct LoggerArgs {
   std::string component;  // empty when not given
+  std::string file;       // file mode when set
+  uint64_t max_bytes = 10u << 20;
+  uint32_t max_files = 5;
   std::vector<std::string> warnings;
 };
 LoggerArgs parse_logger_args(const std::vector<std::string>& args);
@@ -113,6 +123,14 @@ ForwarderStats forward_container_output(const ForwarderConfig& config, int stdou
 // percent-encoded as a URL needs (logger_path must be absolute). Give it as
 // both stdout and stderr of Tasks.Create (terminal = false).
 std::string container_logger_uri(std::string_view logger_path, std::string_view component);
+// The same in file mode: "...?component=C&file=PATH&max_bytes=N&max_files=K".
+std::string container_file_logger_uri(std::string_view logger_path, std::string_view component,
+                                      std::string_view file, uint64_t max_bytes,
+                                      uint32_t max_files);
+
+// File mode's sender: each record as one line of `file`.
+class RotatingFile;
+RecordSender make_file_sender(std::shared_ptr<RotatingFile> file);
 
 // Where `cmake --install` puts herd-logger
 // (${CMAKE_INSTALL_FULL_LIBEXECDIR}/herd/herd-logger).

@@ -247,7 +247,7 @@ TEST_CASE("run: containerd absent with --connect-timeout 0 is exit 3", "[daemon]
                                       dir.path.string() + R"(", "control_socket": ")" +
                                       control.string() + R"(", "components": []})");
   auto o = options_for(cfg);
-  o.connect_timeout_s = 0;
+  o.connect_timeout = std::chrono::milliseconds(0);
   std::ostringstream out, err;
   Daemon d(o, out, err);
   CHECK(d.run() == kExitContainerd);

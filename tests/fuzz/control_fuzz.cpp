@@ -197,7 +197,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const uint8_t method = data[0] % 12;
+  const uint8_t method = data[0] % 13;
   ++data;
   --size;
   FakeBackend backend;
@@ -274,6 +274,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       v1::PullImageRequest req;
       if (!parse(data, size, req)) return 0;
       check_status(check_pull(req));
+      break;
+    }
+    case 12: {
+      v1::KillRequest req;
+      if (!parse(data, size, req)) return 0;
+      Answer<v1::KillResponse> a;
+      handle_kill(backend, req, a.done());
+      if (a.count != 1) fail();
       break;
     }
     default:
