@@ -94,7 +94,7 @@ Config read_config(const Json& doc, Errors& errors) {
   Config config;
   ObjectReader r(doc, "",
                  {"containerd", "registry", "data_path", "control_socket", "control_group",
-                  "stop_budget", "components"},
+                  "stop_budget", "reconcile_interval", "components"},
                  errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
@@ -117,6 +117,9 @@ Config read_config(const Json& doc, Errors& errors) {
     config.control_group = *group;
   }
   if (auto d = r.get_duration("stop_budget", Duration(1))) config.stop_budget = *d;
+  if (auto d = r.get_duration("reconcile_interval", std::chrono::seconds(1))) {
+    config.reconcile_interval = *d;
+  }
 
   if (!r.require("components")) return config;
   const Json* components = get_array(r, "components");

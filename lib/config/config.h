@@ -137,14 +137,19 @@ struct Rlimit {
   friend bool operator==(const Rlimit&, const Rlimit&) = default;
 };
 
-// `ready`: how to tell that a started component is ready. Exactly one of
-// `tcp` {"host", "port"} or `http` {"host", "port", "path"}.
+// `ready` and `liveness`: how to tell that a component is ready, and that
+// a ready one still works. Exactly one of `tcp` {"host", "port"}, `http`
+// {"host", "port", "path", "status"} or `exec` {"command"}. `liveness` has the same shape without
+// `max_wait` and `success_threshold`, plus `initial_delay`.
 struct ReadyProbe {
   enum class Kind {
-    kTcp,   // ready when a TCP connect to host:port succeeds
-    kHttp,  // ready when GET http://host:port<path> answers 2xx or 3xx
+    kTcp,   // success when a TCP connect to host:port succeeds
+    kHttp,  // success when GET http://host:port<path> answers within `status`
+    kExec,  // success when `command`, run in the container, exits 0
   };
   Kind kind = Kind::kTcp;
+  // `exec.command` (exec only): argv, 1-256 strings, the first non-empty.
+  std::vector<std::string> command;
   // `host`: default "127.0.0.1" (components share the host network by
   // default; never "localhost", which may resolve to ::1 first).
   std::string host = "127.0.0.1";
@@ -152,6 +157,10 @@ struct ReadyProbe {
   uint16_t port = 0;
   // `path` (http only): default "/", must start with '/'.
   std::string path = "/";
+  // `status` (http only): [min, max], the inclusive range of status codes
+  // that count as success, 100-599, min <= max; default [200, 399].
+  uint16_t status_min = 200;
+  uint16_t status_max = 399;
   // `interval`: time between probe attempts, > 0; default 1s.
   Duration interval = std::chrono::seconds{1};
   // `timeout`: deadline of one attempt, > 0; default 1s.
@@ -163,8 +172,13 @@ struct ReadyProbe {
   // ready, >= 1; default 1.
   uint32_t success_threshold = 1;
   // `failure_threshold`: consecutive failures that make a ready component
-  // not ready (when the supervisor keeps probing), >= 1; default 3.
+  // not ready: for `liveness`, consecutive failures of a ready component
+  // that make herd stop and restart it; >= 1; default 3. (`ready` parses
+  // it for compatibility; readiness itself ends only at `max_wait`.)
   uint32_t failure_threshold = 3;
+  // `initial_delay` (liveness only): time after the component became ready
+  // before the first liveness attempt, >= 0; default 0s.
+  Duration initial_delay = Duration::zero();
   friend bool operator==(const ReadyProbe&, const ReadyProbe&) = default;
 };
 
@@ -303,6 +317,11 @@ struct Component {
   std::vector<Rlimit> rlimits;
   // `ready`: optional; absent = ready as soon as the task has started.
   std::optional<ReadyProbe> ready;
+  // `liveness`: optional; absent = a ready component is never probed again.
+  // While ready, `failure_threshold` consecutive failures stop the task
+  // (stop_signal, stop_grace, SIGKILL) and the restart policy restarts it,
+  // counted as a failure. max_wait and success_threshold do not apply.
+  std::optional<ReadyProbe> liveness;
   // `restart`: always set (default preset when absent).
   RestartPolicy restart;
   // `depends_on`: components that must be ready before this one starts
@@ -354,6 +373,10 @@ struct Config {
   // `stop_budget`: overall deadline of a shutdown, > 0; default 90s. Keep
   // it below systemd's TimeoutStopSec.
   Duration stop_budget = std::chrono::seconds{90};
+  // `reconcile_interval`: every this long, herd lists containerd's tasks
+  // and checks each running component's task, so an exit containerd never
+  // published is found; > 0 (at least 1s); default 60s.
+  Duration reconcile_interval = std::chrono::seconds{60};
   // `components`: required key, may be empty. Names are unique.
   std::vector<Component> components;
 

@@ -38,6 +38,15 @@ namespace herd::control {
 
 enum class Verb { kStart, kStop, kRestart };
 
+// One finished probe attempt (herd.v1.ProbeResult).
+struct ProbeView {
+  std::string kind;  // "tcp", "http"
+  bool ok = false;
+  std::chrono::system_clock::time_point at{};
+  std::chrono::milliseconds duration{0};
+  std::string detail;
+};
+
 // What the API shows of one component (herd.v1.ComponentStatus).
 struct ComponentView {
   using Time = std::chrono::system_clock::time_point;
@@ -55,8 +64,10 @@ struct ComponentView {
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at
   std::string last_error;
-  bool adopted = false;  // the running task was adopted
-  Time changed_at{};     // when herdd produced this status
+  bool adopted = false;                       // the running task was adopted
+  Time changed_at{};                          // when herdd produced this status
+  std::optional<ProbeView> last_ready_probe;  // the last readiness attempt
+  std::optional<ProbeView> last_liveness_probe;
 };
 
 // One blob of a pull as it stands (herd.v1.BlobProgress).
