@@ -188,7 +188,7 @@ TEST_CASE("the periodic reconcile finds an exit the events stream did not delive
     // herd never sees the exit events of "lost" (dropped on receipt, as if
     // containerd had not published them); "steady" gets its events.
     Supervisor::Options o;
-    o.drop_event = [](const containerd::TaskEvent& e) { return e.container_id == "lost"; };
+    o.drop_event = [](const herd::containerd::TaskEvent& e) { return e.container_id == "lost"; };
     const std::string sleeper = R"(["sleep", "100000"])";
     h.sup = Supervisor::create(
         h.io.get_executor(), h.ns.client(),
