@@ -5,6 +5,8 @@
 // it (schema.h).
 #include "config/schema.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -260,12 +262,17 @@ std::vector<Rlimit> read_rlimits(const Json& map, const std::string& path, Error
 
 // --- ready ------------------------------------------------------------------
 
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
 // `ready` (liveness = false) and `liveness` (liveness = true) share one
 // shape: one probe kind plus timing; see ReadyProbe.
 ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors, bool liveness) {
   ReadyProbe probe;
-  std::vector<std::string_view> top{"tcp",      "http",    "exec",
-                                    "interval", "timeout", "failure_threshold"};
+  std::vector<std::string_view> top{"tcp",     "http",    "exec", "grpc", "interval",
+                                    "timeout", "failure_threshold"};
   if (liveness) {
     top.push_back("initial_delay");
   } else {
@@ -274,12 +281,13 @@ ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors
   }
   ObjectReader r(value, path, top, errors);
   if (!r.is_object()) return probe;
-  const int kinds = int(r.has("tcp")) + int(r.has("http")) + int(r.has("exec"));
+  const int kinds =
+      int(r.has("tcp")) + int(r.has("http")) + int(r.has("exec")) + int(r.has("grpc"));
   if (kinds > 1) {
-    errors.add(path, "must have exactly one of \"tcp\", \"http\" or \"exec\", got " +
+    errors.add(path, "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\", got " +
                          std::to_string(kinds));
   } else if (kinds == 0) {
-    errors.add(path, "must have exactly one of \"tcp\", \"http\" or \"exec\"");
+    errors.add(path, "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\"");
   }
   if (const Json* exec = r.find("exec")) {
     ObjectReader e(*exec, r.path_of("exec"), {"command"}, errors);
@@ -302,18 +310,31 @@ ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors
       }
     }
   }
-  for (std::string_view kind : {"tcp", "http"}) {
+  for (std::string_view kind : {"tcp", "http", "grpc"}) {
     const Json* target = r.find(kind);
     if (target == nullptr) continue;
     const bool http = kind == "http";
+    const bool grpc = kind == "grpc";
     std::vector<std::string_view> keys{"host", "port"};
     if (http) {
       keys.push_back("path");
       keys.push_back("status");
     }
+    if (grpc) keys.push_back("service");
     ObjectReader t(*target, r.path_of(kind), keys, errors);
     if (!t.is_object()) continue;
-    if (kinds == 1) probe.kind = http ? ReadyProbe::Kind::kHttp : ReadyProbe::Kind::kTcp;
+    if (kinds == 1) {
+      probe.kind = http   ? ReadyProbe::Kind::kHttp
+                   : grpc ? ReadyProbe::Kind::kGrpc
+                          : ReadyProbe::Kind::kTcp;
+    }
+    if (grpc) {
+      if (std::optional<std::string> service = t.get_string("service")) {
+        report(errors, t.path_of("service"), internal::check_no_nul(*service));
+        if (service->size() > 1024) t.error("service", "is longer than 1024 bytes");
+        probe.service = *service;
+      }
+    }
     if (std::optional<std::string> host = t.get_string("host")) {
       report(errors, t.path_of("host"), internal::check_probe_host(*host));
       probe.host = *host;
@@ -558,6 +579,21 @@ Component read_component(const Json& value, const std::string& path, Errors& err
   }
   if (const Json* liveness = r.find("liveness")) {
     c.liveness = read_probe(*liveness, r.path_of("liveness"), errors, /*liveness=*/true);
+  }
+  // "network": "none": tcp/http/grpc probes connect inside the component's
+  // own network namespace, where herdd resolves no names.
+  if (c.network == Network::kNone) {
+    for (const char* key : {"ready", "liveness"}) {
+      const std::optional<ReadyProbe>& p = std::string_view(key) == "ready" ? c.ready : c.liveness;
+      if (!p || p->kind == ReadyProbe::Kind::kExec || is_ip_literal(p->host)) continue;
+      const char* kind = p->kind == ReadyProbe::Kind::kHttp   ? "http"
+                         : p->kind == ReadyProbe::Kind::kGrpc ? "grpc"
+                                                              : "tcp";
+      errors.add(r.path_of(key) + "/" + kind + "/host",
+                 "must be an IP address with \"network\": \"none\" (the probe connects inside "
+                 "the component's network namespace), got \"" +
+                     p->host + "\"");
+    }
   }
   if (const Json* restart = r.find("restart")) {
     c.restart = read_restart(*restart, r.path_of("restart"), errors);

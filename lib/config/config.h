@@ -139,17 +139,22 @@ struct Rlimit {
 
 // `ready` and `liveness`: how to tell that a component is ready, and that
 // a ready one still works. Exactly one of `tcp` {"host", "port"}, `http`
-// {"host", "port", "path", "status"} or `exec` {"command"}. `liveness` has the same shape without
+// {"host", "port", "path", "status"}, `exec` {"command"} or `grpc`
+// {"host", "port", "service"}. `liveness` has the same shape without
 // `max_wait` and `success_threshold`, plus `initial_delay`.
 struct ReadyProbe {
   enum class Kind {
     kTcp,   // success when a TCP connect to host:port succeeds
     kHttp,  // success when GET http://host:port<path> answers within `status`
     kExec,  // success when `command`, run in the container, exits 0
+    kGrpc,  // success when grpc.health.v1.Health/Check of `service` answers SERVING
   };
   Kind kind = Kind::kTcp;
   // `exec.command` (exec only): argv, 1-256 strings, the first non-empty.
   std::vector<std::string> command;
+  // `grpc.service` (grpc only): the service name asked about, at most
+  // 1024 bytes; default "" (the server as a whole).
+  std::string service;
   // `host`: default "127.0.0.1" (components share the host network by
   // default; never "localhost", which may resolve to ::1 first).
   std::string host = "127.0.0.1";

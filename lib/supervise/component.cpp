@@ -29,6 +29,8 @@ std::string probe_kind_name(config::ReadyProbe::Kind kind) {
       return "http";
     case config::ReadyProbe::Kind::kExec:
       return "exec";
+    case config::ReadyProbe::Kind::kGrpc:
+      return "grpc";
   }
   return "unknown";
 }
@@ -45,6 +47,10 @@ ProbeSpec probe_spec_from(const config::ReadyProbe& r, bool liveness) {
     case config::ReadyProbe::Kind::kExec:
       s.kind = ProbeSpec::Kind::kExec;
       s.command = r.command;
+      break;
+    case config::ReadyProbe::Kind::kGrpc:
+      s.kind = ProbeSpec::Kind::kGrpc;
+      s.service = r.service;
       break;
   }
   s.host = r.host;

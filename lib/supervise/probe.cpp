@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/strand_check.h"
+#include "supervise/grpc_health.h"
 
 namespace herd::supervise {
 namespace {
@@ -158,6 +159,7 @@ struct ReadinessProbe::Attempt {
     resolver.cancel();
     socket.close(ignored);
     if (abort) std::exchange(abort, nullptr)();
+    if (grpc) grpc->cancel();
   }
 
   tcp::resolver resolver;
@@ -166,6 +168,7 @@ struct ReadinessProbe::Attempt {
   std::string response;
   Phase phase = Phase::kConnect;
   std::function<void()> abort;  // exec: kills the process of this attempt
+  std::shared_ptr<GrpcHealthCall> grpc;  // grpc: the Check call, once connected
 };
 
 std::shared_ptr<ReadinessProbe> ReadinessProbe::create(asio::any_io_executor executor,
@@ -255,6 +258,8 @@ std::string ReadinessProbe::phase_label(Phase phase) const {
     case Phase::kSend:
     case Phase::kReceive:
       return "GET " + spec_.path;
+    case Phase::kGrpc:
+      return "grpc Check(\"" + spec_.service + "\") " + host_port_;
     case Phase::kExec: {
       std::string argv;
       for (const auto& arg : spec_.command) {
@@ -369,11 +374,33 @@ void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error
   if (spec_.kind == ProbeSpec::Kind::kTcp) {
     return finish_attempt(true, phase_label(Phase::kConnect) + ": connected");
   }
+  if (spec_.kind == ProbeSpec::Kind::kGrpc) return start_grpc(a);
   a->phase = Phase::kSend;
   auto self = shared_from_this();
   // request_ outlives the write: the probe is kept alive by `self`.
   asio::async_write(a->socket, asio::buffer(request_),
                     [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); });
+}
+
+void ReadinessProbe::start_grpc(const std::shared_ptr<Attempt>& a) {
+  error_code ec;
+  const int fd = a->socket.release(ec);
+  if (ec) return finish_attempt(false, phase_label(Phase::kGrpc) + ": " + describe(ec));
+  a->phase = Phase::kGrpc;
+  std::weak_ptr<ReadinessProbe> weak = weak_from_this();
+  // `done` runs on a gRPC thread: back to the executor, where the probe
+  // (and so its last reference) lives.
+  a->grpc = grpc_health_check(
+      executor_, fd, host_port_, spec_.service, spec_.timeout,
+      [weak, a_weak = std::weak_ptr<Attempt>(a), ex = executor_](bool ok, std::string detail) {
+        auto self = weak.lock();
+        if (!self) return;
+        asio::post(ex, [self = std::move(self), a_weak, ok, detail = std::move(detail)] {
+          auto at = a_weak.lock();
+          if (!at || self->stale(at)) return;
+          self->finish_attempt(ok, self->phase_label(Phase::kGrpc) + ": " + detail);
+        });
+      });
 }
 
 void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code& ec) {
@@ -417,7 +444,10 @@ void ReadinessProbe::on_attempt_timeout(const std::shared_ptr<Attempt>& a) {
 // reported: ready once; failed once (then the probe is finished).
 void ReadinessProbe::finish_attempt(bool ok, std::string detail) {
   attempt_timer_.cancel();
-  if (current_) current_->close();
+  if (current_) {
+    current_->close();
+    if (current_->grpc) previous_grpc_ = current_->grpc;
+  }
   current_.reset();
   if (attempt_observer_) {
     ProbeAttempt result;

@@ -35,6 +35,10 @@
 //     never reports true, and `failure_threshold` consecutive failures
 //     report (false, why) once. A success in between resets the count.
 //   - HTTP: a status in [status_min, status_max] is a success.
+//   - gRPC: after the TCP connect (from the component's netns when
+//     netns_pid is set), the connected socket is handed to gRPC
+//     (grpc_health.h) for one grpc.health.v1.Health/Check of `service`;
+//     SERVING is a success, any other answer or error a failure.
 //   - Exec: each attempt is one `exec` call (the component's ExecRunner:
 //     a process in the container, exit 0 = success); at `timeout` the
 //     attempt is aborted (the runner kills and reaps the process) and
@@ -99,7 +103,8 @@ using ExecDone = std::function<void(bool ok, std::string detail)>;
 using ExecRunner = std::function<std::function<void()>(ExecDone done)>;
 
 struct ProbeSpec {
-  enum class Kind { kTcp, kHttp, kExec } kind = Kind::kTcp;
+  enum class Kind { kTcp, kHttp, kExec, kGrpc } kind = Kind::kTcp;
+  std::string service;  // kGrpc: HealthCheckRequest.service ("" = the server as a whole)
   // kExec: the command (for details) and what runs it (ExecRunner).
   std::vector<std::string> command;
   ExecRunner exec;
@@ -165,7 +170,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
 
  private:
   struct Attempt;
-  enum class Phase { kNetns, kResolve, kConnect, kSend, kReceive, kExec };
+  enum class Phase { kNetns, kResolve, kConnect, kSend, kReceive, kExec, kGrpc };
 
   ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb);
 
@@ -176,6 +181,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   void on_netns_socket(const std::shared_ptr<Attempt>& a, int fd, const std::string& error);
   void on_resolved(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_connected(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
+  void start_grpc(const std::shared_ptr<Attempt>& a);
   void on_sent(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_status_line(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec,
                       std::size_t line_end);
@@ -205,6 +211,9 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   asio::steady_timer deadline_timer_;  // max_wait
 
   std::shared_ptr<Attempt> current_;  // the attempt in flight, if any
+  // The last finished gRPC call, kept until the next one finishes (see
+  // grpc_health.h on why a call must outlive its completion a while).
+  std::shared_ptr<void> previous_grpc_;
   bool started_ = false;
   bool cancelled_ = false;
   bool done_ = false;   // finished: a final report was made, or cancelled

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
 #include "e2e_harness.h"
 
 using namespace herd;
@@ -215,4 +218,72 @@ TEST_CASE("the periodic reconcile finds an exit the events stream did not delive
     co_await h.stop();
     co_await h.ns.finish();
   });
+}
+
+TEST_CASE("grpc probes ask a real grpc.health.v1 server, SERVING or not", "[e2e][grpc]") {
+  // The health server: grpc++'s own default health service, in this
+  // process on 127.0.0.1; the component (host network) is what herd
+  // supervises and restarts by its answer.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  REQUIRE(server);
+  REQUIRE(port > 0);
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  REQUIRE(health);
+  health->SetServingStatus("herd.test", true);
+  Herd h("grpc");
+  h.run([&]() -> asio::awaitable<void> {
+    const std::string p = std::to_string(port);
+    h.start(busybox("app", R"(["sleep", "100000"])",
+                    R"(, "ready": {"grpc": {"port": )" + p +
+                        R"(, "service": "herd.test"}, "interval": "100ms"},
+        "liveness": {"grpc": {"port": )" + p +
+                        R"(, "service": "herd.test"}, "interval": "200ms", "failure_threshold": 2})"));
+    REQUIRE(co_await eventually([&] { return h.state("app") == State::kReady; }));
+    REQUIRE(h.st("app").last_ready_probe);
+    CHECK(h.st("app").last_ready_probe->kind == "grpc");
+    CHECK(contains(h.st("app").last_ready_probe->detail, "status SERVING"));
+    REQUIRE(co_await eventually([&] {
+      auto l = h.st("app").last_liveness_probe;
+      return l && l->ok;
+    }));
+    health->SetServingStatus("herd.test", false);
+    REQUIRE(co_await eventually([&] { return h.st("app").restarts == 1; }));
+    const std::string error = h.st("app").last_error;
+    INFO(error);
+    CHECK(contains(error, "liveness: 2 consecutive failures"));
+    CHECK(contains(error, "status NOT_SERVING"));
+    health->SetServingStatus("herd.test", true);
+    REQUIRE(co_await eventually([&] { return h.state("app") == State::kReady; }));
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+  server->Shutdown(std::chrono::system_clock::now() + 5s);
+}
+
+TEST_CASE("a grpc readiness probe of an unknown service never becomes ready", "[e2e][grpc]") {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  REQUIRE(server);
+  Herd h("grpc-unknown");
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(busybox("app", R"(["sleep", "100000"])",
+                    R"(, "ready": {"grpc": {"port": )" + std::to_string(port) +
+                        R"(, "service": "nobody"}, "interval": "100ms", "max_wait": "1s"})"));
+    REQUIRE(co_await eventually([&] { return h.st("app").restarts >= 1; }));
+    const std::string error = h.st("app").last_error;
+    INFO(error);
+    CHECK(contains(error, "readiness: not ready within 1000ms"));
+    CHECK(contains(error, "grpc Check(\"nobody\")"));
+    CHECK(contains(error, "NOT_FOUND"));
+    co_await h.stop();
+    co_await h.ns.finish();
+  });
+  server->Shutdown(std::chrono::system_clock::now() + 5s);
 }

@@ -654,9 +654,9 @@ TEST_CASE("config: ready probe errors") {
   CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "path": "health"}})"), r + "/http/path",
                   "must start with '/', got \"health\"");
   CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "http": {"port": 1}})"), r,
-                  "exactly one of \"tcp\", \"http\" or \"exec\", got 2");
+                  "exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\", got 2");
   CHECK_ONE_ERROR(ready(R"({"interval": "1s"})"), r,
-                  "must have exactly one of \"tcp\", \"http\" or \"exec\"");
+                  "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\"");
   CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "initial_delay": "1s"})"), r + "/initial_delay",
                   "unknown key");
   CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "status": [300, 200]}})"), r + "/http/status",
@@ -710,6 +710,14 @@ TEST_CASE("config: liveness probes and reconcile_interval") {
   CHECK(e.liveness->interval == 1s);
   CHECK(e.liveness->failure_threshold == 3);
   CHECK(e.liveness->initial_delay == 0s);
+  const Component g = only_component(parse_ok(with_component_key(
+      "ready", R"({"grpc": {"port": 50051, "service": "etcd"}, "interval": "100ms"})")));
+  CHECK(g.ready->kind == ReadyProbe::Kind::kGrpc);
+  CHECK(g.ready->port == 50051);
+  CHECK(g.ready->service == "etcd");
+  CHECK(g.ready->host == "127.0.0.1");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"grpc": {"port": 1, "path": "/"}})"),
+                  "/components/0/ready/grpc/path", "unknown key");
   // Defaults of http's status range.
   const Component h =
       only_component(parse_ok(with_component_key("ready", R"({"http": {"port": 1}})")));
@@ -731,6 +739,9 @@ TEST_CASE("config: liveness probes and reconcile_interval") {
       only_component(parse_ok(edit({{"/components/0/network", R"("none")"},
                                     {"/components/0/ready", R"({"tcp": {"port": 1}})"}})));
   CHECK(none.network == herd::config::Network::kNone);
+  CHECK_ONE_ERROR(edit({{"/components/0/network", R"("none")"},
+                        {"/components/0/liveness", R"({"http": {"host": "web.local", "port": 1}})"}}),
+                  "/components/0/liveness/http/host", "must be an IP address with");
 
   CHECK(parse_ok(R"({"components": []})").reconcile_interval == 60s);
   CHECK(parse_ok(R"({"reconcile_interval": "5s", "components": []})").reconcile_interval == 5s);
