@@ -11,6 +11,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "e2e_harness.h"
+#include "github.com/containerd/containerd/api/services/version/v1/version.grpc.pb.h"
 
 using namespace herd;
 using namespace herd::supervise;
@@ -35,6 +36,28 @@ void touch(const std::filesystem::path& p) {
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
+
+// grpc++'s default health service runs only in a server with a sync
+// service: this one (containerd's Version, every method unimplemented) is
+// there for that alone.
+struct HealthServer {
+  ::containerd::services::version::v1::Version::Service placeholder;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  grpc::HealthCheckServiceInterface* health = nullptr;
+
+  HealthServer() {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&placeholder);
+    server = builder.BuildAndStart();
+    if (server) health = server->GetHealthCheckService();
+  }
+  ~HealthServer() {
+    if (server) server->Shutdown(std::chrono::system_clock::now() + 5s);
+  }
+};
 
 }  // namespace
 
@@ -224,24 +247,22 @@ TEST_CASE("grpc probes ask a real grpc.health.v1 server, SERVING or not", "[e2e]
   // The health server: grpc++'s own default health service, in this
   // process on 127.0.0.1; the component (host network) is what herd
   // supervises and restarts by its answer.
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  REQUIRE(server);
-  REQUIRE(port > 0);
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  HealthServer hs;
+  REQUIRE(hs.server);
+  REQUIRE(hs.port > 0);
+  const int port = hs.port;
+  grpc::HealthCheckServiceInterface* health = hs.health;
   REQUIRE(health);
   health->SetServingStatus("herd.test", true);
   Herd h("grpc");
   h.run([&]() -> asio::awaitable<void> {
     const std::string p = std::to_string(port);
-    h.start(busybox("app", R"(["sleep", "100000"])",
-                    R"(, "ready": {"grpc": {"port": )" + p +
-                        R"(, "service": "herd.test"}, "interval": "100ms"},
-        "liveness": {"grpc": {"port": )" + p +
-                        R"(, "service": "herd.test"}, "interval": "200ms", "failure_threshold": 2})"));
+    h.start(busybox(
+        "app", R"(["sleep", "100000"])",
+        R"(, "ready": {"grpc": {"port": )" + p +
+            R"(, "service": "herd.test"}, "interval": "100ms"},
+        "liveness": {"grpc": {"port": )" +
+            p + R"(, "service": "herd.test"}, "interval": "200ms", "failure_threshold": 2})"));
     REQUIRE(co_await eventually([&] { return h.state("app") == State::kReady; }));
     REQUIRE(h.st("app").last_ready_probe);
     CHECK(h.st("app").last_ready_probe->kind == "grpc");
@@ -261,16 +282,12 @@ TEST_CASE("grpc probes ask a real grpc.health.v1 server, SERVING or not", "[e2e]
     co_await h.stop();
     co_await h.ns.finish();
   });
-  server->Shutdown(std::chrono::system_clock::now() + 5s);
 }
 
 TEST_CASE("a grpc readiness probe of an unknown service never becomes ready", "[e2e][grpc]") {
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  REQUIRE(server);
+  HealthServer hs;
+  REQUIRE(hs.server);
+  const int port = hs.port;
   Herd h("grpc-unknown");
   h.run([&]() -> asio::awaitable<void> {
     h.start(busybox("app", R"(["sleep", "100000"])",
@@ -285,5 +302,4 @@ TEST_CASE("a grpc readiness probe of an unknown service never becomes ready", "[
     co_await h.stop();
     co_await h.ns.finish();
   });
-  server->Shutdown(std::chrono::system_clock::now() + 5s);
 }
