@@ -182,6 +182,31 @@ TEST_CASE("an exec probe hanging past its timeout is killed and leaves nothing",
   });
 }
 
+TEST_CASE("a stop in the middle of an exec probe reaps it and leaves nothing",
+          "[e2e][liveness][exec]") {
+  Herd h("exec-stop");
+  h.run([&]() -> asio::awaitable<void> {
+    h.start(busybox("busy", R"(["sleep", "100000"])", R"(,
+        "liveness": {"exec": {"command": ["sleep", "1000"]}, "timeout": "60s"})"));
+    REQUIRE(co_await eventually([&] { return h.state("busy") == State::kReady; }));
+    // The exec process runs: the task has two processes.
+    auto& c = h.ns.client();
+    bool exec_running = false;
+    for (int i = 0; i < 500 && !exec_running; ++i) {
+      auto pids = co_await c.tasks_pids("busy");
+      exec_running = pids.ok() && pids->size() == 2;
+      if (!exec_running) co_await test::sleep_for(20ms);
+    }
+    REQUIRE(exec_running);
+    co_await h.stop();
+    CHECK(h.state("busy") == State::kStopped);
+    CHECK(h.st("busy").last_error.empty());
+    std::error_code ec;
+    CHECK(std::filesystem::is_empty(h.data / ".herd-probes", ec));
+    co_await h.ns.finish();  // no task, no container, nothing left
+  });
+}
+
 TEST_CASE("a network none component with a tcp readiness probe becomes ready", "[e2e][netns]") {
   Herd h("netns");
   const uint16_t port = free_port();
