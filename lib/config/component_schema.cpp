@@ -264,15 +264,16 @@ std::vector<Rlimit> read_rlimits(const Json& map, const std::string& path, Error
 
 bool is_ip_literal(const std::string& host) {
   unsigned char buf[sizeof(struct in6_addr)];
-  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 // `ready` (liveness = false) and `liveness` (liveness = true) share one
 // shape: one probe kind plus timing; see ReadyProbe.
 ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors, bool liveness) {
   ReadyProbe probe;
-  std::vector<std::string_view> top{"tcp",     "http",    "exec", "grpc", "interval",
-                                    "timeout", "failure_threshold"};
+  std::vector<std::string_view> top{
+      "tcp", "http", "exec", "grpc", "interval", "timeout", "failure_threshold"};
   if (liveness) {
     top.push_back("initial_delay");
   } else {
@@ -319,6 +320,8 @@ ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors
     if (http) {
       keys.push_back("path");
       keys.push_back("status");
+      keys.push_back("scheme");
+      keys.push_back("tls_verify");
     }
     if (grpc) keys.push_back("service");
     ObjectReader t(*target, r.path_of(kind), keys, errors);
@@ -347,6 +350,8 @@ ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors
         report(errors, t.path_of("path"), internal::check_http_path(*p));
         probe.path = *p;
       }
+      if (auto scheme = get_choice(t, "scheme", {"http", "https"})) probe.https = *scheme == 1;
+      if (auto verify = t.get_bool("tls_verify")) probe.tls_verify = *verify;
       if (const Json* range = get_array(t, "status")) {
         const std::string range_path = t.path_of("status");
         if (range->size() != 2) {

@@ -162,6 +162,11 @@ struct ReadyProbe {
   uint16_t port = 0;
   // `path` (http only): default "/", must start with '/'.
   std::string path = "/";
+  // `scheme` (http only): "http" (default) or "https".
+  bool https = false;
+  // `tls_verify` (http only): with https, check the server's certificate
+  // (system CAs, host name); default false (loopback, self-signed).
+  bool tls_verify = false;
   // `status` (http only): [min, max], the inclusive range of status codes
   // that count as success, 100-599, min <= max; default [200, 399].
   uint16_t status_min = 200;

@@ -61,6 +61,8 @@ ProbeSpec probe_spec_from(const config::ReadyProbe& r, bool liveness) {
   s.max_wait = r.max_wait;
   s.success_threshold = r.success_threshold;
   s.failure_threshold = r.failure_threshold;
+  s.https = r.https;
+  s.tls_verify = r.tls_verify;
   s.status_min = r.status_min;
   s.status_max = r.status_max;
   s.liveness = liveness;

@@ -122,8 +122,9 @@ class Call final : public GrpcHealthCall {
 }  // namespace
 
 std::shared_ptr<GrpcHealthCall> grpc_health_check(
-    asio::any_io_executor executor, int fd, const std::string& authority, const std::string& service,
-    std::chrono::milliseconds timeout, std::function<void(bool ok, std::string detail)> done) {
+    asio::any_io_executor executor, int fd, const std::string& authority,
+    const std::string& service, std::chrono::milliseconds timeout,
+    std::function<void(bool ok, std::string detail)> done) {
   auto call = std::make_shared<Call>();
   call->channel = grpc::CreateInsecureChannelFromFd(authority, fd);
   call->stub = std::make_unique<grpc::GenericStub>(call->channel);

@@ -36,7 +36,8 @@ class GrpcHealthCall {
 };
 
 std::shared_ptr<GrpcHealthCall> grpc_health_check(
-    asio::any_io_executor executor, int fd, const std::string& authority, const std::string& service,
-    std::chrono::milliseconds timeout, std::function<void(bool ok, std::string detail)> done);
+    asio::any_io_executor executor, int fd, const std::string& authority,
+    const std::string& service, std::chrono::milliseconds timeout,
+    std::function<void(bool ok, std::string detail)> done);
 
 }  // namespace herd::supervise

@@ -6,6 +6,7 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <cassert>
 #include <cctype>
@@ -167,8 +168,9 @@ struct ReadinessProbe::Attempt {
   tcp::resolver::results_type endpoints;
   std::string response;
   Phase phase = Phase::kConnect;
-  std::function<void()> abort;  // exec: kills the process of this attempt
-  std::shared_ptr<GrpcHealthCall> grpc;  // grpc: the Check call, once connected
+  std::function<void()> abort;                           // exec: kills the process of this attempt
+  std::shared_ptr<GrpcHealthCall> grpc;                  // grpc: the Check call, once connected
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // https, once connected
 };
 
 std::shared_ptr<ReadinessProbe> ReadinessProbe::create(asio::any_io_executor executor,
@@ -191,6 +193,17 @@ ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, C
   if (!ec) address_ = address;
   const bool v6 = spec_.host.find(':') != std::string::npos;
   host_port_ = (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(spec_.port);
+  if (spec_.kind == ProbeSpec::Kind::kHttp && spec_.https) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    error_code ignored;
+    if (spec_.tls_verify) {
+      ctx->set_default_verify_paths(ignored);
+      ctx->set_verify_mode(asio::ssl::verify_peer, ignored);
+    } else {
+      ctx->set_verify_mode(asio::ssl::verify_none, ignored);
+    }
+    tls_context_ = ctx;
+  }
   if (spec_.kind == ProbeSpec::Kind::kHttp) {
     request_ = "GET " + spec_.path + " HTTP/1.1\r\n" +  //
                "Host: " + host_port_ + "\r\n" +         //
@@ -255,6 +268,8 @@ std::string ReadinessProbe::phase_label(Phase phase) const {
       return "resolve " + spec_.host;
     case Phase::kConnect:
       return "connect " + host_port_;
+    case Phase::kHandshake:
+      return "TLS handshake " + host_port_;
     case Phase::kSend:
     case Phase::kReceive:
       return "GET " + spec_.path;
@@ -375,11 +390,36 @@ void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error
     return finish_attempt(true, phase_label(Phase::kConnect) + ": connected");
   }
   if (spec_.kind == ProbeSpec::Kind::kGrpc) return start_grpc(a);
+  if (!tls_context_) return send_request(a);
+  auto& ctx = *std::static_pointer_cast<asio::ssl::context>(tls_context_);
+  a->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(a->socket, ctx);
+  if (!address_) {  // SNI, and the name the certificate must carry
+    SSL_set_tlsext_host_name(a->tls->native_handle(), spec_.host.c_str());
+  }
+  if (spec_.tls_verify) {
+    a->tls->set_verify_callback(asio::ssl::host_name_verification(spec_.host));
+  }
+  a->phase = Phase::kHandshake;
+  auto self = shared_from_this();
+  a->tls->async_handshake(asio::ssl::stream_base::client, [self, a](const error_code& e) {
+    if (self->stale(a)) return;
+    if (e) {
+      return self->finish_attempt(false, self->phase_label(Phase::kHandshake) + ": " + describe(e));
+    }
+    self->send_request(a);
+  });
+}
+
+void ReadinessProbe::send_request(const std::shared_ptr<Attempt>& a) {
   a->phase = Phase::kSend;
   auto self = shared_from_this();
   // request_ outlives the write: the probe is kept alive by `self`.
-  asio::async_write(a->socket, asio::buffer(request_),
-                    [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); });
+  auto on_sent = [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); };
+  if (a->tls) {
+    asio::async_write(*a->tls, asio::buffer(request_), std::move(on_sent));
+  } else {
+    asio::async_write(a->socket, asio::buffer(request_), std::move(on_sent));
+  }
 }
 
 void ReadinessProbe::start_grpc(const std::shared_ptr<Attempt>& a) {
@@ -408,9 +448,14 @@ void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code
   if (ec) return finish_attempt(false, phase_label(a->phase) + ": send: " + describe(ec));
   a->phase = Phase::kReceive;
   auto self = shared_from_this();
-  asio::async_read_until(
-      a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
-      [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); });
+  auto on_line = [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); };
+  if (a->tls) {
+    asio::async_read_until(*a->tls, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
+                           std::move(on_line));
+  } else {
+    asio::async_read_until(a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
+                           std::move(on_line));
+  }
 }
 
 void ReadinessProbe::on_status_line(const std::shared_ptr<Attempt>& a, const error_code& ec,

@@ -34,7 +34,11 @@
 //     `interval`; `max_wait` and `success_threshold` do not apply, it
 //     never reports true, and `failure_threshold` consecutive failures
 //     report (false, why) once. A success in between resets the count.
-//   - HTTP: a status in [status_min, status_max] is a success.
+//   - HTTP: a status in [status_min, status_max] is a success. With `https`
+//     a TLS handshake (SNI = host when it is a name) comes first; the
+//     certificate is checked only with `tls_verify` (system CA paths, host
+//     name), off by default: probes mostly go to loopback with
+//     self-signed certificates.
 //   - gRPC: after the TCP connect (from the component's netns when
 //     netns_pid is set), the connected socket is handed to gRPC
 //     (grpc_health.h) for one grpc.health.v1.Health/Check of `service`;
@@ -119,7 +123,9 @@ struct ProbeSpec {
                                               // (only with continue_after_ready)
   bool continue_after_ready = false;          // keep probing at `interval` after ready (liveness)
   std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
-  uint16_t status_min = 200;                      // HTTP: success range, inclusive
+  bool https = false;                             // HTTP: TLS (asio::ssl) before the request
+  bool tls_verify = false;    // https: check the certificate chain and host name
+  uint16_t status_min = 200;  // HTTP: success range, inclusive
   uint16_t status_max = 399;
   bool liveness = false;                       // see the contract above
   std::chrono::milliseconds initial_delay{0};  // liveness: before attempt 1
@@ -170,7 +176,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
 
  private:
   struct Attempt;
-  enum class Phase { kNetns, kResolve, kConnect, kSend, kReceive, kExec, kGrpc };
+  enum class Phase { kNetns, kResolve, kConnect, kHandshake, kSend, kReceive, kExec, kGrpc };
 
   ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb);
 
@@ -182,6 +188,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   void on_resolved(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_connected(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void start_grpc(const std::shared_ptr<Attempt>& a);
+  void send_request(const std::shared_ptr<Attempt>& a);
   void on_sent(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_status_line(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec,
                       std::size_t line_end);
@@ -214,6 +221,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   // The last finished gRPC call, kept until the next one finishes (see
   // grpc_health.h on why a call must outlive its completion a while).
   std::shared_ptr<void> previous_grpc_;
+  std::shared_ptr<void> tls_context_;  // https: one asio::ssl::context per probe
   bool started_ = false;
   bool cancelled_ = false;
   bool done_ = false;   // finished: a final report was made, or cancelled

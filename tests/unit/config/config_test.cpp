@@ -718,11 +718,19 @@ TEST_CASE("config: liveness probes and reconcile_interval") {
   CHECK(g.ready->host == "127.0.0.1");
   CHECK_ONE_ERROR(with_component_key("ready", R"({"grpc": {"port": 1, "path": "/"}})"),
                   "/components/0/ready/grpc/path", "unknown key");
+  const Component tls = only_component(parse_ok(with_component_key(
+      "liveness", R"({"http": {"port": 8443, "scheme": "https", "tls_verify": true}})")));
+  CHECK(tls.liveness->https);
+  CHECK(tls.liveness->tls_verify);
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"http": {"port": 1, "scheme": "ftp"}})"),
+                  "/components/0/ready/http/scheme", "ftp");
   // Defaults of http's status range.
   const Component h =
       only_component(parse_ok(with_component_key("ready", R"({"http": {"port": 1}})")));
   CHECK(h.ready->status_min == 200);
   CHECK(h.ready->status_max == 399);
+  CHECK_FALSE(h.ready->https);
+  CHECK_FALSE(h.ready->tls_verify);
 
   const std::string l = "/components/0/liveness";
   CHECK_ONE_ERROR(with_component_key("liveness", R"({"tcp": {"port": 1}, "max_wait": "1s"})"),
@@ -739,9 +747,10 @@ TEST_CASE("config: liveness probes and reconcile_interval") {
       only_component(parse_ok(edit({{"/components/0/network", R"("none")"},
                                     {"/components/0/ready", R"({"tcp": {"port": 1}})"}})));
   CHECK(none.network == herd::config::Network::kNone);
-  CHECK_ONE_ERROR(edit({{"/components/0/network", R"("none")"},
-                        {"/components/0/liveness", R"({"http": {"host": "web.local", "port": 1}})"}}),
-                  "/components/0/liveness/http/host", "must be an IP address with");
+  CHECK_ONE_ERROR(
+      edit({{"/components/0/network", R"("none")"},
+            {"/components/0/liveness", R"({"http": {"host": "web.local", "port": 1}})"}}),
+      "/components/0/liveness/http/host", "must be an IP address with");
 
   CHECK(parse_ok(R"({"components": []})").reconcile_interval == 60s);
   CHECK(parse_ok(R"({"reconcile_interval": "5s", "components": []})").reconcile_interval == 5s);
