@@ -177,6 +177,24 @@ json time_json(const std::optional<SysTime>& t) {
 }
 json time_ms_json(const std::optional<SysTime>& t) { return t ? json(unix_ms(*t)) : json(nullptr); }
 
+json probe_json(const std::optional<herd::control::ProbeView>& p) {
+  if (!p) return json(nullptr);
+  json j;
+  j["kind"] = p->kind;
+  j["ok"] = p->ok;
+  j["at"] = rfc3339(p->at, true);
+  j["at_unix_ms"] = unix_ms(p->at);
+  j["duration_ms"] = p->duration.count();
+  j["detail"] = p->detail;
+  return j;
+}
+
+std::string probe_line(const std::optional<herd::control::ProbeView>& p, SysTime now) {
+  if (!p) return "-";
+  return p->kind + " " + (p->ok ? "ok" : "failed") + " at " + rfc3339(p->at, false) + " (" +
+         ago(p->at, now) + "): " + p->detail;
+}
+
 json to_json(const View& v, SysTime now) {
   const auto& s = v.s;
   std::optional<SysTime> changed;
@@ -217,6 +235,8 @@ json to_json(const View& v, SysTime now) {
     }
     j["exits"] = std::move(exits);
   }
+  j["last_ready_probe"] = probe_json(s.last_ready_probe);
+  j["last_liveness_probe"] = probe_json(s.last_liveness_probe);
   return j;
 }
 
@@ -302,6 +322,8 @@ void print_block(const View& v, SysTime now) {
   }
   line("OOM kills", std::to_string(s.oom_kills));
   line("Last error", s.last_error.empty() ? "-" : s.last_error);
+  line("Readiness", probe_line(s.last_ready_probe, now));
+  line("Liveness", probe_line(s.last_liveness_probe, now));
   line("Changed", s.changed_at != SysTime{} ? rfc3339(s.changed_at, true) : "-");
   if (!s.exits.empty()) {
     std::printf("\nExits (newest first):\n");

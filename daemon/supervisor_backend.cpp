@@ -12,6 +12,17 @@ namespace herd::daemon {
 using control::ComponentView;
 using supervise::ComponentStatus;
 
+std::optional<control::ProbeView> probe_view(const std::optional<supervise::ProbeResult>& r) {
+  if (!r) return std::nullopt;
+  control::ProbeView v;
+  v.kind = r->kind;
+  v.ok = r->ok;
+  v.at = r->at;
+  v.duration = r->duration;
+  v.detail = r->detail;
+  return v;
+}
+
 ComponentView view_of(const ComponentStatus& s) {
   ComponentView v;
   v.name = s.name;
@@ -28,6 +39,8 @@ ComponentView view_of(const ComponentStatus& s) {
   v.last_error = s.last_error;
   v.adopted = s.adopted;
   v.changed_at = s.changed_at;
+  v.last_ready_probe = probe_view(s.last_ready_probe);
+  v.last_liveness_probe = probe_view(s.last_liveness_probe);
   return v;
 }
 

@@ -5,6 +5,8 @@
 // it (schema.h).
 #include "config/schema.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <limits>
 #include <map>
@@ -260,29 +262,82 @@ std::vector<Rlimit> read_rlimits(const Json& map, const std::string& path, Error
 
 // --- ready ------------------------------------------------------------------
 
-ReadyProbe read_ready(const Json& value, const std::string& path, Errors& errors) {
+bool is_ip_literal(const std::string& host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// `ready` (liveness = false) and `liveness` (liveness = true) share one
+// shape: one probe kind plus timing; see ReadyProbe.
+ReadyProbe read_probe(const Json& value, const std::string& path, Errors& errors, bool liveness) {
   ReadyProbe probe;
-  ObjectReader r(
-      value, path,
-      {"tcp", "http", "interval", "timeout", "max_wait", "success_threshold", "failure_threshold"},
-      errors);
-  if (!r.is_object()) return probe;
-  const bool has_tcp = r.has("tcp");
-  const bool has_http = r.has("http");
-  if (has_tcp && has_http) {
-    errors.add(path, "must have exactly one of \"tcp\" or \"http\", got both");
-  } else if (!has_tcp && !has_http) {
-    errors.add(path, "must have exactly one of \"tcp\" or \"http\"");
+  std::vector<std::string_view> top{
+      "tcp", "http", "exec", "grpc", "interval", "timeout", "failure_threshold"};
+  if (liveness) {
+    top.push_back("initial_delay");
+  } else {
+    top.push_back("max_wait");
+    top.push_back("success_threshold");
   }
-  for (std::string_view kind : {"tcp", "http"}) {
+  ObjectReader r(value, path, top, errors);
+  if (!r.is_object()) return probe;
+  const int kinds =
+      int(r.has("tcp")) + int(r.has("http")) + int(r.has("exec")) + int(r.has("grpc"));
+  if (kinds > 1) {
+    errors.add(path, "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\", got " +
+                         std::to_string(kinds));
+  } else if (kinds == 0) {
+    errors.add(path, "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\"");
+  }
+  if (const Json* exec = r.find("exec")) {
+    ObjectReader e(*exec, r.path_of("exec"), {"command"}, errors);
+    if (e.is_object()) {
+      if (kinds == 1) probe.kind = ReadyProbe::Kind::kExec;
+      constexpr size_t kMaxArgs = 256;
+      const Json* command = e.require("command") ? get_array(e, "command") : nullptr;
+      if (command != nullptr && (command->empty() || command->size() > kMaxArgs)) {
+        e.error("command", "must have 1-" + std::to_string(kMaxArgs) + " strings, got " +
+                               std::to_string(command->size()));
+        command = nullptr;
+      }
+      for (size_t i = 0; command != nullptr && i < command->size(); ++i) {
+        const std::string arg_path = pointer_append(e.path_of("command"), i);
+        if (auto arg = internal::read_string((*command)[i], arg_path, errors)) {
+          report(errors, arg_path, internal::check_no_nul(*arg));
+          if (i == 0 && arg->empty()) errors.add(arg_path, "must not be empty (the program)");
+          probe.command.push_back(*arg);
+        }
+      }
+    }
+  }
+  for (std::string_view kind : {"tcp", "http", "grpc"}) {
     const Json* target = r.find(kind);
     if (target == nullptr) continue;
     const bool http = kind == "http";
+    const bool grpc = kind == "grpc";
     std::vector<std::string_view> keys{"host", "port"};
-    if (http) keys.push_back("path");
+    if (http) {
+      keys.push_back("path");
+      keys.push_back("status");
+      keys.push_back("scheme");
+      keys.push_back("tls_verify");
+    }
+    if (grpc) keys.push_back("service");
     ObjectReader t(*target, r.path_of(kind), keys, errors);
     if (!t.is_object()) continue;
-    if (!has_tcp || !has_http) probe.kind = http ? ReadyProbe::Kind::kHttp : ReadyProbe::Kind::kTcp;
+    if (kinds == 1) {
+      probe.kind = http   ? ReadyProbe::Kind::kHttp
+                   : grpc ? ReadyProbe::Kind::kGrpc
+                          : ReadyProbe::Kind::kTcp;
+    }
+    if (grpc) {
+      if (std::optional<std::string> service = t.get_string("service")) {
+        report(errors, t.path_of("service"), internal::check_no_nul(*service));
+        if (service->size() > 1024) t.error("service", "is longer than 1024 bytes");
+        probe.service = *service;
+      }
+    }
     if (std::optional<std::string> host = t.get_string("host")) {
       report(errors, t.path_of("host"), internal::check_probe_host(*host));
       probe.host = *host;
@@ -295,11 +350,39 @@ ReadyProbe read_ready(const Json& value, const std::string& path, Errors& errors
         report(errors, t.path_of("path"), internal::check_http_path(*p));
         probe.path = *p;
       }
+      if (auto scheme = get_choice(t, "scheme", {"http", "https"})) probe.https = *scheme == 1;
+      if (auto verify = t.get_bool("tls_verify")) probe.tls_verify = *verify;
+      if (const Json* range = get_array(t, "status")) {
+        const std::string range_path = t.path_of("status");
+        if (range->size() != 2) {
+          errors.add(range_path,
+                     "must be [min, max], got " + std::to_string(range->size()) + " entries");
+        } else {
+          std::optional<int64_t> lo, hi;
+          for (size_t i = 0; i < 2; ++i) {
+            const Json& v = (*range)[i];
+            const std::string item_path = pointer_append(range_path, i);
+            if (!v.is_number_integer() || v.get<int64_t>() < 100 || v.get<int64_t>() > 599) {
+              errors.add(item_path, "must be an HTTP status code 100-599, got " + v.dump());
+              continue;
+            }
+            (i == 0 ? lo : hi) = v.get<int64_t>();
+          }
+          if (lo && hi && *lo > *hi) {
+            errors.add(range_path,
+                       "min " + std::to_string(*lo) + " is above max " + std::to_string(*hi));
+          } else if (lo && hi) {
+            probe.status_min = static_cast<uint16_t>(*lo);
+            probe.status_max = static_cast<uint16_t>(*hi);
+          }
+        }
+      }
     }
   }
   if (auto d = r.get_duration("interval", Duration(1))) probe.interval = *d;
   if (auto d = r.get_duration("timeout", Duration(1))) probe.timeout = *d;
   if (auto d = r.get_duration("max_wait")) probe.max_wait = *d;
+  if (auto d = r.get_duration("initial_delay")) probe.initial_delay = *d;
   constexpr int64_t kMaxThreshold = std::numeric_limits<int32_t>::max();
   if (auto n = r.get_int("success_threshold", 1, kMaxThreshold)) {
     probe.success_threshold = static_cast<uint32_t>(*n);
@@ -430,19 +513,13 @@ namespace internal {
 Component read_component(const Json& value, const std::string& path, Errors& errors,
                          DependencyNode& node) {
   Component c;
-  ObjectReader r(value, path, {"name",          "image",
-                               "image_archive", "pull",
-                               "args",          "env",
-                               "mounts",        "network",
-                               "hostname",      "user",
-                               "workdir",       "rlimits",
-                               "ready",         "restart",
-                               "depends_on",    "stop_grace",
-                               "stop_signal",   "labels",
-                               "resources",     "init",
-                               "capabilities",  "read_only_rootfs",
-                               "tmpfs",         "oom_score_adj",
-                               "shim_group"},
+  ObjectReader r(value, path, {"name",         "image",        "image_archive",    "pull",
+                               "args",         "env",          "mounts",           "network",
+                               "hostname",     "user",         "workdir",          "rlimits",
+                               "ready",        "liveness",     "restart",          "depends_on",
+                               "stop_grace",   "stop_signal",  "labels",           "resources",
+                               "init",         "capabilities", "read_only_rootfs", "tmpfs",
+                               "oom_score_adj", "shim_group"},
                  errors);
   if (!r.is_object()) return c;
 
@@ -502,7 +579,27 @@ Component read_component(const Json& value, const std::string& path, Errors& err
   if (const Json* rlimits = get_map(r, "rlimits")) {
     c.rlimits = read_rlimits(*rlimits, r.path_of("rlimits"), errors);
   }
-  if (const Json* ready = r.find("ready")) c.ready = read_ready(*ready, r.path_of("ready"), errors);
+  if (const Json* ready = r.find("ready")) {
+    c.ready = read_probe(*ready, r.path_of("ready"), errors, /*liveness=*/false);
+  }
+  if (const Json* liveness = r.find("liveness")) {
+    c.liveness = read_probe(*liveness, r.path_of("liveness"), errors, /*liveness=*/true);
+  }
+  // "network": "none": tcp/http/grpc probes connect inside the component's
+  // own network namespace, where herdd resolves no names.
+  if (c.network == Network::kNone) {
+    for (const char* key : {"ready", "liveness"}) {
+      const std::optional<ReadyProbe>& p = std::string_view(key) == "ready" ? c.ready : c.liveness;
+      if (!p || p->kind == ReadyProbe::Kind::kExec || is_ip_literal(p->host)) continue;
+      const char* kind = p->kind == ReadyProbe::Kind::kHttp   ? "http"
+                         : p->kind == ReadyProbe::Kind::kGrpc ? "grpc"
+                                                              : "tcp";
+      errors.add(r.path_of(key) + "/" + kind + "/host",
+                 "must be an IP address with \"network\": \"none\" (the probe connects inside "
+                 "the component's network namespace), got \"" +
+                     p->host + "\"");
+    }
+  }
   if (const Json* restart = r.find("restart")) {
     c.restart = read_restart(*restart, r.path_of("restart"), errors);
   }

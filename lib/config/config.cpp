@@ -121,7 +121,8 @@ Config read_config(const Json& doc, Errors& errors) {
   Config config;
   ObjectReader r(doc, "",
                  {"containerd", "registry", "data_path", "control_socket", "control_group",
-                  "stop_budget", "shim_group", "metrics", "output", "components"},
+                  "stop_budget", "shim_group", "metrics", "output", "reconcile_interval",
+                  "components"},
                  errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
@@ -153,6 +154,9 @@ Config read_config(const Json& doc, Errors& errors) {
   if (auto group = r.get_string("shim_group")) {
     report(errors, r.path_of("shim_group"), internal::check_shim_group(*group));
     config.shim_group = *group;
+  }
+  if (auto d = r.get_duration("reconcile_interval", std::chrono::seconds(1))) {
+    config.reconcile_interval = *d;
   }
 
   if (!r.require("components")) return config;

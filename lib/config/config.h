@@ -137,14 +137,24 @@ struct Rlimit {
   friend bool operator==(const Rlimit&, const Rlimit&) = default;
 };
 
-// `ready`: how to tell that a started component is ready. Exactly one of
-// `tcp` {"host", "port"} or `http` {"host", "port", "path"}.
+// `ready` and `liveness`: how to tell that a component is ready, and that
+// a ready one still works. Exactly one of `tcp` {"host", "port"}, `http`
+// {"host", "port", "path", "status"}, `exec` {"command"} or `grpc`
+// {"host", "port", "service"}. `liveness` has the same shape without
+// `max_wait` and `success_threshold`, plus `initial_delay`.
 struct ReadyProbe {
   enum class Kind {
-    kTcp,   // ready when a TCP connect to host:port succeeds
-    kHttp,  // ready when GET http://host:port<path> answers 2xx or 3xx
+    kTcp,   // success when a TCP connect to host:port succeeds
+    kHttp,  // success when GET http://host:port<path> answers within `status`
+    kExec,  // success when `command`, run in the container, exits 0
+    kGrpc,  // success when grpc.health.v1.Health/Check of `service` answers SERVING
   };
   Kind kind = Kind::kTcp;
+  // `exec.command` (exec only): argv, 1-256 strings, the first non-empty.
+  std::vector<std::string> command;
+  // `grpc.service` (grpc only): the service name asked about, at most
+  // 1024 bytes; default "" (the server as a whole).
+  std::string service;
   // `host`: default "127.0.0.1" (components share the host network by
   // default; never "localhost", which may resolve to ::1 first).
   std::string host = "127.0.0.1";
@@ -152,6 +162,15 @@ struct ReadyProbe {
   uint16_t port = 0;
   // `path` (http only): default "/", must start with '/'.
   std::string path = "/";
+  // `scheme` (http only): "http" (default) or "https".
+  bool https = false;
+  // `tls_verify` (http only): with https, check the server's certificate
+  // (system CAs, host name); default false (loopback, self-signed).
+  bool tls_verify = false;
+  // `status` (http only): [min, max], the inclusive range of status codes
+  // that count as success, 100-599, min <= max; default [200, 399].
+  uint16_t status_min = 200;
+  uint16_t status_max = 399;
   // `interval`: time between probe attempts, > 0; default 1s.
   Duration interval = std::chrono::seconds{1};
   // `timeout`: deadline of one attempt, > 0; default 1s.
@@ -163,8 +182,13 @@ struct ReadyProbe {
   // ready, >= 1; default 1.
   uint32_t success_threshold = 1;
   // `failure_threshold`: consecutive failures that make a ready component
-  // not ready (when the supervisor keeps probing), >= 1; default 3.
+  // not ready: for `liveness`, consecutive failures of a ready component
+  // that make herd stop and restart it; >= 1; default 3. (`ready` parses
+  // it for compatibility; readiness itself ends only at `max_wait`.)
   uint32_t failure_threshold = 3;
+  // `initial_delay` (liveness only): time after the component became ready
+  // before the first liveness attempt, >= 0; default 0s.
+  Duration initial_delay = Duration::zero();
   friend bool operator==(const ReadyProbe&, const ReadyProbe&) = default;
 };
 
@@ -303,6 +327,11 @@ struct Component {
   std::vector<Rlimit> rlimits;
   // `ready`: optional; absent = ready as soon as the task has started.
   std::optional<ReadyProbe> ready;
+  // `liveness`: optional; absent = a ready component is never probed again.
+  // While ready, `failure_threshold` consecutive failures stop the task
+  // (stop_signal, stop_grace, SIGKILL) and the restart policy restarts it,
+  // counted as a failure. max_wait and success_threshold do not apply.
+  std::optional<ReadyProbe> liveness;
   // `restart`: always set (default preset when absent).
   RestartPolicy restart;
   // `depends_on`: components that must be ready before this one starts
@@ -388,6 +417,10 @@ struct Config {
   std::optional<MetricsConfig> metrics;
   // `output`: see OutputConfig.
   OutputConfig output;
+  // `reconcile_interval`: every this long, herd lists containerd's tasks
+  // and checks each running component's task, so an exit containerd never
+  // published is found; > 0 (at least 1s); default 60s.
+  Duration reconcile_interval = std::chrono::seconds{60};
   // `components`: required key, may be empty. Names are unique.
   std::vector<Component> components;
 

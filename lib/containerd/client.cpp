@@ -297,6 +297,90 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_i
   co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
 }
 
+asio::awaitable<Status> Client::exec_create(std::string container_id, std::string exec_id,
+                                            std::string process_json, std::string stdout_uri,
+                                            std::string stderr_uri, CallOptions o) {
+  cs::tasks::v1::ExecProcessRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  req.set_stdout(stdout_uri);
+  req.set_stderr(stderr_uri);
+  req.set_terminal(false);
+  req.mutable_spec()->set_type_url(kProcessTypeUrl);
+  req.mutable_spec()->set_value(std::move(process_json));
+  auto r =
+      co_await HERD_UNARY(Empty, tasks, Exec, req, o, "tasks.exec " + container_id + " " + exec_id);
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+asio::awaitable<Result<uint32_t>> Client::exec_start(std::string container_id, std::string exec_id,
+                                                     CallOptions o) {
+  cs::tasks::v1::StartRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::StartResponse, tasks, Start, req, o,
+                               "tasks.start " + container_id + " " + exec_id);
+  if (!r.ok()) co_return r.status();
+  co_return r->pid();
+}
+
+asio::awaitable<Result<ExitStatus>> Client::exec_wait(std::string container_id, std::string exec_id,
+                                                      CallOptions o) {
+  cs::tasks::v1::WaitRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::WaitResponse, tasks, Wait, req, o,
+                               "tasks.wait " + container_id + " " + exec_id);
+  if (!r.ok()) co_return r.status();
+  co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
+}
+
+asio::awaitable<Status> Client::exec_kill(std::string container_id, std::string exec_id,
+                                          uint32_t signal, CallOptions o) {
+  cs::tasks::v1::KillRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  req.set_signal(signal);
+  auto r = co_await HERD_UNARY(
+      Empty, tasks, Kill, req, o,
+      "tasks.kill " + container_id + " " + exec_id + " signal " + std::to_string(signal));
+  co_return r.ok() ? Status::Ok() : r.status();
+}
+
+asio::awaitable<Result<Process>> Client::exec_get(std::string container_id, std::string exec_id,
+                                                  CallOptions o) {
+  cs::tasks::v1::GetRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::GetResponse, tasks, Get, req, o,
+                               "tasks.get " + container_id + " " + exec_id);
+  if (!r.ok()) co_return r.status();
+  co_return std::move(*r->mutable_process());
+}
+
+asio::awaitable<Result<std::vector<uint32_t>>> Client::tasks_pids(std::string container_id,
+                                                                  CallOptions o) {
+  cs::tasks::v1::ListPidsRequest req;
+  req.set_container_id(container_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::ListPidsResponse, tasks, ListPids, req, o,
+                               "tasks.list_pids " + container_id);
+  if (!r.ok()) co_return r.status();
+  std::vector<uint32_t> pids;
+  for (const auto& p : r->processes()) pids.push_back(p.pid());
+  co_return pids;
+}
+
+asio::awaitable<Result<ExitStatus>> Client::exec_delete(std::string container_id,
+                                                        std::string exec_id, CallOptions o) {
+  cs::tasks::v1::DeleteProcessRequest req;
+  req.set_container_id(container_id);
+  req.set_exec_id(exec_id);
+  auto r = co_await HERD_UNARY(cs::tasks::v1::DeleteResponse, tasks, DeleteProcess, req, o,
+                               "tasks.delete_process " + container_id + " " + exec_id);
+  if (!r.ok()) co_return r.status();
+  co_return ExitStatus{r->exit_status(), detail::to_time_point(r->exited_at())};
+}
+
 asio::awaitable<Result<ExitStatus>> Client::tasks_kill_and_delete(std::string container_id,
                                                                   CallOptions o) {
   using namespace std::chrono;

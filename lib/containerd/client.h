@@ -63,6 +63,8 @@ using Labels = std::map<std::string, std::string>;
 
 inline constexpr char kRuntimeRuncV2[] = "io.containerd.runc.v2";
 inline constexpr char kSpecTypeUrl[] = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+inline constexpr char kProcessTypeUrl[] =
+    "types.containerd.io/opencontainers/runtime-spec/1/Process";
 inline constexpr char kDefaultSnapshotter[] = "overlayfs";
 
 struct VersionInfo {
@@ -196,6 +198,31 @@ class Client {
   // record. NotFound when there is no task. One deadline covers all steps.
   asio::awaitable<Result<ExitStatus>> tasks_kill_and_delete(std::string container_id,
                                                             CallOptions o = {});
+
+  // --- exec processes of a running task (Tasks.Exec and friends)
+  // Creates (does not start) process `exec_id` in the task of
+  // `container_id`: `process_json` is an OCI runtime-spec Process (JSON),
+  // stdout/stderr are shim stdio URIs ("file:///abs/path", or "" for none).
+  asio::awaitable<Status> exec_create(std::string container_id, std::string exec_id,
+                                      std::string process_json, std::string stdout_uri,
+                                      std::string stderr_uri, CallOptions o = {});
+  // Starts it; returns its pid.
+  asio::awaitable<Result<uint32_t>> exec_start(std::string container_id, std::string exec_id,
+                                               CallOptions o = {});
+  // Until it exits (or the deadline passes / the call is cancelled).
+  asio::awaitable<Result<ExitStatus>> exec_wait(std::string container_id, std::string exec_id,
+                                                CallOptions o);
+  asio::awaitable<Status> exec_kill(std::string container_id, std::string exec_id, uint32_t signal,
+                                    CallOptions o = {});
+  // The exec process `exec_id` (Tasks.Get with an exec id); NotFound once deleted.
+  asio::awaitable<Result<Process>> exec_get(std::string container_id, std::string exec_id,
+                                            CallOptions o = {});
+  // The pids of every process of the task, init and exec processes (Tasks.ListPids).
+  asio::awaitable<Result<std::vector<uint32_t>>> tasks_pids(std::string container_id,
+                                                            CallOptions o = {});
+  // Removes the exec process and its id (Tasks.DeleteProcess); it must have exited.
+  asio::awaitable<Result<ExitStatus>> exec_delete(std::string container_id, std::string exec_id,
+                                                  CallOptions o = {});
 
   // --- diff
   asio::awaitable<Result<Descriptor>> diff_apply(Descriptor layer, std::vector<Mount> mounts,

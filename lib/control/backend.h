@@ -47,6 +47,15 @@ struct ExitView {
   std::string reason;
 };
 
+// One finished probe attempt (herd.v1.ProbeResult).
+struct ProbeView {
+  std::string kind;  // "tcp", "http"
+  bool ok = false;
+  std::chrono::system_clock::time_point at{};
+  std::chrono::milliseconds duration{0};
+  std::string detail;
+};
+
 // What the API shows of one component (herd.v1.ComponentStatus).
 struct ComponentView {
   using Time = std::chrono::system_clock::time_point;
@@ -64,10 +73,12 @@ struct ComponentView {
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at
   std::string last_error;
-  bool adopted = false;  // the running task was adopted
-  Time changed_at{};     // when herdd produced this status
+  bool adopted = false;                       // the running task was adopted
+  Time changed_at{};                          // when herdd produced this status
   // The last exits, newest first (at most 20); filled by get() only.
   std::vector<ExitView> exits;
+  std::optional<ProbeView> last_ready_probe;  // the last readiness attempt
+  std::optional<ProbeView> last_liveness_probe;
 };
 
 // One blob of a pull as it stands (herd.v1.BlobProgress).

@@ -25,6 +25,28 @@ std::chrono::system_clock::time_point from_unix_nano(int64_t ns) {
           std::chrono::nanoseconds(ns)));
 }
 
+namespace {
+
+void probe_to_proto(const ProbeView& v, herd::v1::ProbeResult* p) {
+  p->set_kind(v.kind);
+  p->set_ok(v.ok);
+  p->set_at_unix_nano(to_unix_nano(v.at));
+  p->set_duration_ms(v.duration.count());
+  p->set_detail(v.detail);
+}
+
+ProbeView probe_from_proto(const herd::v1::ProbeResult& p) {
+  ProbeView v;
+  v.kind = p.kind();
+  v.ok = p.ok();
+  v.at = from_unix_nano(p.at_unix_nano());
+  v.duration = std::chrono::milliseconds(p.duration_ms());
+  v.detail = p.detail();
+  return v;
+}
+
+}  // namespace
+
 herd::v1::ComponentStatus to_proto(const ComponentView& s) {
   herd::v1::ComponentStatus p;
   p.set_name(s.name);
@@ -47,6 +69,9 @@ herd::v1::ComponentStatus to_proto(const ComponentView& s) {
     r->set_exit_code(e.exit_code);
     r->set_reason(e.reason);
   }
+  if (s.last_ready_probe) probe_to_proto(*s.last_ready_probe, p.mutable_last_ready_probe());
+  if (s.last_liveness_probe)
+    probe_to_proto(*s.last_liveness_probe, p.mutable_last_liveness_probe());
   return p;
 }
 
@@ -73,6 +98,9 @@ ComponentView from_proto(const herd::v1::ComponentStatus& p) {
     e.reason = r.reason();
     s.exits.push_back(std::move(e));
   }
+  if (p.has_last_ready_probe()) s.last_ready_probe = probe_from_proto(p.last_ready_probe());
+  if (p.has_last_liveness_probe())
+    s.last_liveness_probe = probe_from_proto(p.last_liveness_probe());
   return s;
 }
 

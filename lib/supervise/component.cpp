@@ -1,6 +1,7 @@
 #include "supervise/component.h"
 
 #include <cassert>
+#include <cctype>
 
 #include <spdlog/spdlog.h>
 
@@ -20,10 +21,38 @@ bool is_init_exit(const containerd::TaskEvent& e) {
 
 }  // namespace
 
-ProbeSpec probe_spec_from(const config::ReadyProbe& r) {
+std::string probe_kind_name(config::ReadyProbe::Kind kind) {
+  switch (kind) {
+    case config::ReadyProbe::Kind::kTcp:
+      return "tcp";
+    case config::ReadyProbe::Kind::kHttp:
+      return "http";
+    case config::ReadyProbe::Kind::kExec:
+      return "exec";
+    case config::ReadyProbe::Kind::kGrpc:
+      return "grpc";
+  }
+  return "unknown";
+}
+
+ProbeSpec probe_spec_from(const config::ReadyProbe& r, bool liveness) {
   ProbeSpec s;
-  s.kind =
-      r.kind == config::ReadyProbe::Kind::kHttp ? ProbeSpec::Kind::kHttp : ProbeSpec::Kind::kTcp;
+  switch (r.kind) {
+    case config::ReadyProbe::Kind::kTcp:
+      s.kind = ProbeSpec::Kind::kTcp;
+      break;
+    case config::ReadyProbe::Kind::kHttp:
+      s.kind = ProbeSpec::Kind::kHttp;
+      break;
+    case config::ReadyProbe::Kind::kExec:
+      s.kind = ProbeSpec::Kind::kExec;
+      s.command = r.command;
+      break;
+    case config::ReadyProbe::Kind::kGrpc:
+      s.kind = ProbeSpec::Kind::kGrpc;
+      s.service = r.service;
+      break;
+  }
   s.host = r.host;
   s.port = r.port;
   s.path = r.path;
@@ -32,6 +61,12 @@ ProbeSpec probe_spec_from(const config::ReadyProbe& r) {
   s.max_wait = r.max_wait;
   s.success_threshold = r.success_threshold;
   s.failure_threshold = r.failure_threshold;
+  s.https = r.https;
+  s.tls_verify = r.tls_verify;
+  s.status_min = r.status_min;
+  s.status_max = r.status_max;
+  s.liveness = liveness;
+  s.initial_delay = r.initial_delay;
   return s;
 }
 
@@ -79,6 +114,9 @@ void Component::detach(std::function<void()> idle) {
     self->restart_timer_->cancel();
     if (self->probe_) self->probe_->cancel();
     self->probe_.reset();
+    if (self->liveness_) self->liveness_->cancel();
+    self->liveness_.reset();
+    if (self->terminate_) self->terminate_->cancel();
     if (!idle) return;
     // Cancelled calls still unwind; `idle` runs once none can touch
     // containerd any more (a replacing actor must not race them).
@@ -107,6 +145,20 @@ void Component::on_stream_gap() {
   asio::post(executor_, [self = shared_from_this()] { self->feed(StreamGap{}); });
 }
 
+void Component::on_task_listed(std::optional<ListedTask> task) {
+  asio::post(executor_, [self = shared_from_this(), task] {
+    const State st = self->machine_.state;
+    if (st != State::kWaitingReady && st != State::kReady) return;
+    if (task && task->running && task->pid == self->machine_.pid) return;  // as expected
+    spdlog::info("component {}: periodic reconcile: task {} (expected pid {}), checking it",
+                 self->config_.name,
+                 !task ? std::string("not listed")
+                       : (task->running ? "pid " + std::to_string(task->pid) : "not running"),
+                 self->machine_.pid);
+    self->feed(StreamGap{});
+  });
+}
+
 std::chrono::system_clock::time_point Component::to_wall(TimePoint t) const {
   return env_.time->wall_now() -
          std::chrono::duration_cast<std::chrono::system_clock::duration>(env_.time->now() - t);
@@ -129,7 +181,15 @@ ComponentStatus Component::status() const {
   s.adopted = adopted_;
   if (machine_.pid != 0 && started_at_) s.started_at = *started_at_;
   s.changed_at = env_.time->wall_now();
+  ProbeResults probes = probe_results();
+  s.last_ready_probe = std::move(probes.ready);
+  s.last_liveness_probe = std::move(probes.liveness);
   return s;
+}
+
+Component::ProbeResults Component::probe_results() const {
+  std::lock_guard<std::mutex> lock(probe_mu_);
+  return probe_results_;
 }
 
 // ------------------------------------------------------------ machine
@@ -151,13 +211,140 @@ void Component::feed(const Event& e) {
     probe_->cancel();
     probe_.reset();
   }
+  // Liveness belongs to a ready task: it starts when the machine becomes
+  // ready (or is ready with a new task) and goes when it leaves ready.
+  if (machine_.state == State::kReady) {
+    if (config_.liveness && !machine_.liveness_failed &&
+        (!liveness_ || liveness_pid_ != machine_.pid))
+      start_liveness();
+  } else if (liveness_) {
+    liveness_->cancel();
+    liveness_.reset();
+    liveness_pid_ = 0;
+  }
   notify();
+}
+
+ProbeSpec Component::make_probe_spec(const config::ReadyProbe& r, bool liveness, uint32_t pid) {
+  ProbeSpec spec = probe_spec_from(r, liveness);
+  // Its own network namespace: tcp/http connect from inside it.
+  if (config_.network == config::Network::kNone) spec.netns_pid = pid;
+  if (r.kind == config::ReadyProbe::Kind::kExec) {
+    spec.exec = [weak = weak_from_this(), command = r.command,
+                 timeout = r.timeout](ExecDone done) -> std::function<void()> {
+      auto s = weak.lock();
+      if (!s) return {};
+      auto cancel = std::make_shared<Canceller>();
+      asio::co_spawn(s->executor_, s->run_exec(command, timeout, cancel, std::move(done)),
+                     asio::detached);
+      return [cancel] { cancel->cancel(); };
+    };
+  }
+  return spec;
+}
+
+namespace {
+
+// Exec output for a detail: trailing space cut, newlines as "; ", other
+// control bytes as '?'.
+std::string output_for_detail(std::string out) {
+  while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) out.pop_back();
+  std::string r;
+  for (unsigned char c : out) {
+    if (c == '\n') {
+      r += "; ";
+    } else if (c < 0x20 || c == 0x7f) {
+      r += '?';
+    } else {
+      r += static_cast<char>(c);
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+asio::awaitable<void> Component::run_exec(std::vector<std::string> command,
+                                          std::chrono::milliseconds timeout,
+                                          std::shared_ptr<Canceller> cancel, ExecDone done) {
+  auto self = shared_from_this();
+  // Counted like prepare/start: a stop (and detach's idle) waits until the
+  // exec process is reaped and its id removed.
+  OpCount running(running_ops_, idle_);
+  bool ok = false;
+  std::string detail;
+  try {
+    ContainerOps::ExecOutcome out = co_await ops_->exec(std::move(command), timeout, cancel);
+    const std::string output = output_for_detail(std::move(out.output));
+    if (out.ran) {
+      ok = out.exit_code == 0;
+      detail = "exit code " + std::to_string(out.exit_code);
+    } else {
+      detail = out.error;
+    }
+    if (!output.empty()) detail += ": " + output;
+  } catch (const std::exception& e) {
+    detail = std::string("internal error: exec threw: ") + e.what();
+  }
+  if (done && !cancel->cancelled()) done(ok, std::move(detail));
+}
+
+void Component::start_liveness() {
+  if (liveness_) liveness_->cancel();
+  const uint32_t pid = machine_.pid;
+  liveness_pid_ = pid;
+  ProbeSpec spec = make_probe_spec(*config_.liveness, /*liveness=*/true, pid);
+  if (env_.probe_attempt) {
+    spec.on_attempt = [f = env_.probe_attempt](auto took, bool) { f("liveness", took); };
+  }
+  liveness_ = ReadinessProbe::create(
+      executor_, std::move(spec), [weak = weak_from_this(), pid](bool ok, std::string detail) {
+        auto s = weak.lock();
+        if (!s || ok || s->machine_.pid != pid) return;
+        spdlog::warn("component {}: liveness failed: {}", s->config_.name, detail);
+        s->liveness_.reset();
+        s->feed(LivenessFailed{std::move(detail)});
+      });
+  liveness_->observe_attempts([weak = weak_from_this(), pid](const ProbeAttempt& a) {
+    auto s = weak.lock();
+    if (!s || s->machine_.pid != pid) return;
+    s->record_attempt(/*liveness=*/true, a);
+  });
+  liveness_->start();
+}
+
+void Component::record_attempt(bool liveness, const ProbeAttempt& a) {
+  const config::ReadyProbe& spec = liveness ? *config_.liveness : *config_.ready;
+  ProbeResult r;
+  r.kind = probe_kind_name(spec.kind);
+  r.ok = a.ok;
+  r.at = env_.time->wall_now();
+  r.duration = a.duration;
+  r.detail = a.detail;
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(probe_mu_);
+    std::optional<ProbeResult>& last = liveness ? probe_results_.liveness : probe_results_.ready;
+    changed = !last || last->ok != a.ok;
+    last = std::move(r);
+  }
+  // Transitions only: a probe failing every second logs once, not each time.
+  if (!changed) return;
+  notify_probe_ = true;
+  notify();
+  const char* what = liveness ? "liveness" : "readiness";
+  if (a.ok) {
+    spdlog::info("component {}: {} probe succeeds: {}", config_.name, what, a.detail);
+  } else {
+    spdlog::info("component {}: {} probe fails: {}", config_.name, what, a.detail);
+  }
 }
 
 void Component::notify() {
   ComponentStatus s = status();
-  if (s.state == last_notified_.state && s.pid == last_notified_.pid &&
-      s.restarts == last_notified_.restarts && s.last_error == last_notified_.last_error &&
+  if (!std::exchange(notify_probe_, false) && s.state == last_notified_.state &&
+      s.pid == last_notified_.pid && s.restarts == last_notified_.restarts &&
+      s.last_error == last_notified_.last_error &&
       s.last_exit_code == last_notified_.last_exit_code &&
       s.last_exit_reason == last_notified_.last_exit_reason &&
       s.oom_kills == last_notified_.oom_kills)
@@ -192,7 +379,7 @@ void Component::perform(const Action& a) {
         break;
       }
       const uint32_t pid = machine_.pid;
-      ProbeSpec spec = probe_spec_from(*config_.ready);
+      ProbeSpec spec = make_probe_spec(*config_.ready, /*liveness=*/false, pid);
       if (env_.probe_attempt) {
         spec.on_attempt = [f = env_.probe_attempt](auto took, bool) { f("readiness", took); };
       }
@@ -207,6 +394,11 @@ void Component::perform(const Action& a) {
                                      s->feed(ProbeFailed{"readiness: " + detail});
                                    }
                                  });
+      probe_->observe_attempts([weak = weak_from_this(), pid](const ProbeAttempt& at) {
+        auto s = weak.lock();
+        if (!s || s->machine_.pid != pid) return;
+        s->record_attempt(/*liveness=*/false, at);
+      });
       probe_->start();
       break;
     }
@@ -220,7 +412,14 @@ void Component::perform(const Action& a) {
     case ActionKind::kCancelTimer:
       restart_timer_->cancel();
       break;
+    case ActionKind::kTerminateTask:
+      if (terminate_) terminate_->cancel();
+      terminate_ = std::make_shared<Canceller>();
+      spawn_op(Op::kTerminate, 0, run_terminate(terminate_));
+      break;
     case ActionKind::kStopTask:
+      if (terminate_) terminate_->cancel();  // the stop signals and kills itself
+      terminate_.reset();
       ++stop_gen_;
       spawn_op(Op::kStop, stop_gen_, run_stop(stop_gen_));
       break;
@@ -251,7 +450,8 @@ void Component::spawn_op(Op op, uint64_t gen, asio::awaitable<void> body) {
 }
 
 void Component::on_op_exception(Op op, uint64_t gen, const std::string& what) {
-  static constexpr const char* kNames[] = {"prepare", "start", "stop", "kill", "reconcile"};
+  static constexpr const char* kNames[] = {"prepare", "start",     "stop",
+                                           "kill",    "reconcile", "terminate"};
   const char* name = kNames[static_cast<int>(op)];
   spdlog::error("component {}: {} threw: {}", config_.name, name, what);
   if (detached_) return;
@@ -284,6 +484,7 @@ void Component::on_op_exception(Op op, uint64_t gen, const std::string& what) {
       return;
     case Op::kKill:
     case Op::kReconcile:
+    case Op::kTerminate:
       return;  // the exit event, or the next gap's reconcile, decides
   }
 }
@@ -363,6 +564,17 @@ asio::awaitable<void> Component::run_kill() {
   if (env_.fault) env_.fault("kill");
   Status s = co_await ops_->kill();
   (void)s;  // the exit event (or a reconcile) drives what follows
+}
+
+asio::awaitable<void> Component::run_terminate(std::shared_ptr<Canceller> cancel) {
+  auto self = shared_from_this();
+  if (env_.fault) env_.fault("terminate");
+  Status s = co_await ops_->terminate(std::move(cancel));
+  if (!s.ok() && !s.is_not_found() && s.code() != Code::kCancelled) {
+    spdlog::warn("component {}: terminating after failed liveness: {}", config_.name,
+                 s.to_string());
+  }
+  // The exit event (or a reconcile) drives what follows.
 }
 
 asio::awaitable<void> Component::run_reconcile(uint64_t gen) {

@@ -3,7 +3,9 @@
 //
 // It owns the component's lifecycle Machine (lifecycle.h) and carries out
 // the machine's actions with the containerd client, a restart timer and a
-// readiness probe; their results come back to the machine as events. It
+// readiness probe; while ready, the liveness probe (its giving up is the
+// machine's LivenessFailed); their results come back to the machine as
+// events. It
 // never blocks: every containerd call is a coroutine on the actor's strand.
 //
 // What the actions do is the ContainerOps' business (container_ops.h;
@@ -22,6 +24,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +38,16 @@
 #include "supervise/time_source.h"
 
 namespace herd::supervise {
+
+// The last finished attempt of a readiness or liveness probe.
+struct ProbeResult {
+  std::string kind;  // "tcp", "http", "exec"
+  bool ok = false;
+  std::chrono::system_clock::time_point at{};  // when the attempt finished
+  std::chrono::milliseconds duration{0};
+  std::string detail;  // what the attempt saw, e.g. "GET /health: status 404"
+  friend bool operator==(const ProbeResult&, const ProbeResult&) = default;
+};
 
 // What status reporting shows of one component.
 struct ComponentStatus {
@@ -58,6 +71,12 @@ struct ComponentStatus {
   // When herd produced this status (wall clock), e.g. the moment it handled
   // the exit event that made it. Benchmarks and `herdctl watch` use it.
   std::chrono::system_clock::time_point changed_at{};
+  // The last readiness and liveness attempts (of this or an earlier task);
+  // empty before the first. An attempt calls the observer only when its
+  // outcome differs from the previous attempt's (Component::probe_results
+  // has the latest).
+  std::optional<ProbeResult> last_ready_probe;
+  std::optional<ProbeResult> last_liveness_probe;
 };
 
 class Component : public std::enable_shared_from_this<Component> {
@@ -94,6 +113,19 @@ class Component : public std::enable_shared_from_this<Component> {
   void detach(std::function<void()> idle = {});
   void on_task_event(const containerd::TaskEvent& e);
   void on_stream_gap();
+  // The periodic reconcile's task list: `task` is this component's entry
+  // (nullopt: not listed). While waiting_ready/ready, a running task with
+  // the machine's pid is left alone; anything else asks for a Reconcile
+  // (Tasks.Get decides, as after a stream gap). Other states ignore it.
+  void on_task_listed(std::optional<ListedTask> task);
+
+  // The last readiness and liveness attempts. Any thread: status reporting
+  // reads them fresh, since an attempt alone does not call the observer.
+  struct ProbeResults {
+    std::optional<ProbeResult> ready;
+    std::optional<ProbeResult> liveness;
+  };
+  ProbeResults probe_results() const;
 
   // Strand only.
   ComponentStatus status() const;
@@ -114,7 +146,7 @@ class Component : public std::enable_shared_from_this<Component> {
   // reconcile that throws changes nothing (the exit event or the next gap
   // decides). Counters of running operations are RAII guards (OpCount), so
   // an exception cannot leave wait_idle() waiting for ever.
-  enum class Op { kPrepare, kStart, kStop, kKill, kReconcile };
+  enum class Op { kPrepare, kStart, kStop, kKill, kReconcile, kTerminate };
   void spawn_op(Op op, uint64_t gen, asio::awaitable<void> body);
   void on_op_exception(Op op, uint64_t gen, const std::string& what);
   // ++counter now, --counter (and wake wait_idle) when it goes out of scope.
@@ -136,6 +168,17 @@ class Component : public std::enable_shared_from_this<Component> {
   asio::awaitable<void> run_start(uint64_t gen);
   asio::awaitable<void> run_stop(uint64_t gen);
   asio::awaitable<void> run_kill();
+  asio::awaitable<void> run_terminate(std::shared_ptr<Canceller> cancel);
+  // Starts the liveness probe of the current (ready) task; REQUIRES: ready.
+  void start_liveness();
+  // The ProbeSpec of `r` for task `pid`: netns for "network": "none", and
+  // for exec the runner (run_exec on this actor's ContainerOps).
+  ProbeSpec make_probe_spec(const config::ReadyProbe& r, bool liveness, uint32_t pid);
+  asio::awaitable<void> run_exec(std::vector<std::string> command,
+                                 std::chrono::milliseconds timeout,
+                                 std::shared_ptr<Canceller> cancel, ExecDone done);
+  // Records a finished probe attempt; logs when its outcome changed.
+  void record_attempt(bool liveness, const ProbeAttempt& a);
   asio::awaitable<void> run_reconcile(uint64_t gen);
 
   // Until no prepare/start (and, with_stop, no stop) coroutine runs.
@@ -161,11 +204,21 @@ class Component : public std::enable_shared_from_this<Component> {
   std::shared_ptr<Canceller> stop_wait_;  // cancelled when a stop shortens
   std::unique_ptr<Timer> restart_timer_;
   std::shared_ptr<ReadinessProbe> probe_;
+  std::shared_ptr<ReadinessProbe> liveness_;  // while ready, with `liveness` configured
+  uint32_t liveness_pid_ = 0;                 // the task liveness_ probes
+  std::shared_ptr<Canceller> terminate_;      // a liveness termination in flight
+  mutable std::mutex probe_mu_;
+  ProbeResults probe_results_;  // GUARDED_BY(probe_mu_); written on the strand
+  bool notify_probe_ = false;   // a probe's outcome changed: notify() reports
   ComponentStatus last_notified_;
   uint32_t started_pid_ = 0;  // the task started_at_ belongs to
   std::optional<std::chrono::system_clock::time_point> started_at_;
 };
 
-ProbeSpec probe_spec_from(const config::ReadyProbe& r);
+// "tcp", "http", "exec".
+std::string probe_kind_name(config::ReadyProbe::Kind kind);
+// The probe of `ready` (liveness = false) or `liveness` (true); without
+// what needs the task (netns_pid, the exec runner).
+ProbeSpec probe_spec_from(const config::ReadyProbe& r, bool liveness = false);
 
 }  // namespace herd::supervise

@@ -23,8 +23,11 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/asio.h"
 #include "common/status.h"
@@ -68,6 +71,30 @@ class ContainerOps {
   // SIGKILL the task now (failed readiness); the exit event follows.
   virtual asio::awaitable<Status> kill() = 0;
 
+  // Failed liveness: stop_signal, wait stop_grace, SIGKILL; the task record
+  // and the container stay (the restart's start_task deletes the task).
+  // The exit event follows. `cancel` ends it early (a stop took over).
+  virtual asio::awaitable<Status> terminate(std::shared_ptr<Canceller> cancel) = 0;
+
+  // An exec probe: runs `command` in the task (Tasks.Exec: the container's
+  // namespaces, rootfs, user and environment) with stdout and stderr
+  // captured (the first kMaxExecOutput bytes), waits at most `timeout`.
+  // Cancelled or past `timeout`, the process is SIGKILLed. Whatever
+  // happened, the exec process is reaped and its exec id removed before
+  // this returns (cleanup calls have their own short deadlines and ignore
+  // `cancel`).
+  struct ExecOutcome {
+    bool ran = false;  // it started and exited (exit_code is valid)
+    uint32_t exit_code = 0;
+    bool timed_out = false;  // killed at `timeout` (or cancelled)
+    std::string output;      // stdout + stderr, at most kMaxExecOutput bytes
+    std::string error;       // when !ran: what went wrong
+  };
+  static constexpr std::size_t kMaxExecOutput = 4096;
+  virtual asio::awaitable<ExecOutcome> exec(std::vector<std::string> command,
+                                            std::chrono::milliseconds timeout,
+                                            std::shared_ptr<Canceller> cancel) = 0;
+
   // After an events-stream gap: the task's real state. Only a definitive
   // answer may end a task; `still_wanted` returning false (the reconcile
   // was superseded) ends the asking early with nullopt, as does a run of
@@ -86,9 +113,23 @@ class EventSubscription {
   virtual bool live() const = 0;
 };
 
+// One task as a task list shows it (the periodic reconcile).
+struct ListedTask {
+  bool running = false;  // its process runs
+  uint32_t pid = 0;
+};
+using TaskList = std::map<std::string, ListedTask>;  // by container id
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
+  // Every task of the namespace, one call with a deadline; nullopt when the
+  // runtime did not answer (nothing is concluded from that). Runs on, and
+  // resumes on, `executor`. The default lists nothing (nullopt).
+  virtual asio::awaitable<std::optional<TaskList>> list_tasks(asio::any_io_executor executor) {
+    (void)executor;
+    co_return std::nullopt;
+  }
   // The operations of one actor, for this configuration of the component.
   virtual std::unique_ptr<ContainerOps> ops(const config::Component& component,
                                             asio::any_io_executor strand) = 0;

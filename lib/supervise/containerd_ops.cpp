@@ -8,9 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -75,6 +79,10 @@ class ContainerdOps final : public ContainerOps {
   asio::awaitable<Result<uint32_t>> start_task(std::shared_ptr<Canceller> cancel) override;
   asio::awaitable<Status> stop(StopControl control) override;
   asio::awaitable<Status> kill() override;
+  asio::awaitable<Status> terminate(std::shared_ptr<Canceller> cancel) override;
+  asio::awaitable<ExecOutcome> exec(std::vector<std::string> command,
+                                    std::chrono::milliseconds timeout,
+                                    std::shared_ptr<Canceller> cancel) override;
   asio::awaitable<std::optional<ReconcileResult>> reconcile(
       uint32_t pid, std::function<bool()> still_wanted) override;
 
@@ -460,6 +468,113 @@ asio::awaitable<Status> ContainerdOps::kill() {
   co_return co_await client_.tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
 }
 
+asio::awaitable<Status> ContainerdOps::terminate(std::shared_ptr<Canceller> cancel) {
+  auto& c = client_;
+  Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal), false,
+                                   call(cancel));
+  if (k.is_not_found() || cancel->cancelled()) co_return k;
+  CallOptions o = call(cancel);
+  o.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
+  auto w = co_await c.tasks_wait(config_.name, o);
+  if (w.ok() || w.status().is_not_found() || cancel->cancelled()) co_return Status();
+  co_return co_await c.tasks_kill(config_.name, SIGKILL, /*all=*/true, call(cancel));
+}
+
+// ------------------------------------------------------------ exec probe
+
+asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::string> command,
+                                                               std::chrono::milliseconds timeout,
+                                                               std::shared_ptr<Canceller> cancel) {
+  auto& c = client_;
+  ExecOutcome out;
+  // The container's own process spec (user, env, cwd, capabilities, ...)
+  // with the probe's argv.
+  auto ctr = co_await c.containers_get(config_.name, call(cancel));
+  if (!ctr.ok()) {
+    out.error = "exec: " + ctr.status().to_string();
+    co_return out;
+  }
+  std::string process_json;
+  {
+    auto spec = nlohmann::json::parse(ctr->spec().value(), nullptr, /*allow_exceptions=*/false);
+    if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
+      out.error = "exec: the container's spec has no process";
+      co_return out;
+    }
+    nlohmann::json process = spec["process"];
+    process["args"] = command;
+    process["terminal"] = false;
+    process.erase("consoleSize");
+    process_json = process.dump();
+  }
+  static std::atomic<uint64_t> counter{0};
+  const std::string exec_id =
+      "herd-probe-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  const fs::path dir = fs::path(s_.data_path) / ".herd-probes";
+  const fs::path out_file = dir / (config_.name + "." + exec_id + ".out");
+  {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      out.error = "exec: create " + dir.string() + ": " + ec.message();
+      co_return out;
+    }
+  }
+  const std::string uri = "file://" + out_file.string();
+  // Cleanup calls: short deadlines of their own, never the probe's cancel.
+  CallOptions cleanup = CallOptions::with_timeout(2s);
+  const TimePoint deadline = Clock::now() + timeout;
+
+  Status created =
+      co_await c.exec_create(config_.name, exec_id, process_json, uri, uri, call(cancel));
+  if (!created.ok()) {
+    out.error = "exec: " + created.to_string();
+    // A create that went through before the cancel still left an id.
+    (void)co_await c.exec_delete(config_.name, exec_id, cleanup);
+    co_return out;
+  }
+  auto started = co_await c.exec_start(config_.name, exec_id, call(cancel));
+  if (started.ok()) {
+    CallOptions w = call(cancel);
+    w.timeout = until(deadline, 1ms);
+    auto waited = co_await c.exec_wait(config_.name, exec_id, w);
+    if (waited.ok()) {
+      out.ran = true;
+      out.exit_code = waited->code;
+    } else {
+      out.timed_out = true;
+      out.error = "exec: timeout after " + std::to_string(timeout.count()) + "ms, killed";
+      (void)co_await c.exec_kill(config_.name, exec_id, SIGKILL, cleanup);
+      (void)co_await c.exec_wait(config_.name, exec_id, cleanup);
+    }
+  } else {
+    out.error = "exec: " + started.status().to_string();
+  }
+  auto deleted = co_await c.exec_delete(config_.name, exec_id, cleanup);
+  if (!deleted.ok() && !deleted.status().is_not_found()) {
+    spdlog::warn("component {}: exec probe {}: delete: {}", config_.name, exec_id,
+                 deleted.status().to_string());
+  }
+  // Its output: the first kMaxExecOutput bytes, read off the event loop.
+  auto read = [path = out_file]() -> Result<std::string> {
+    std::string text;
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      text.resize(kMaxExecOutput);
+      in.read(text.data(), static_cast<std::streamsize>(kMaxExecOutput));
+      text.resize(static_cast<std::size_t>(in.gcount()));
+    }
+    std::error_code ec;
+    fs::remove(path, ec);
+    return text;
+  };
+  if (s_.pool) {
+    auto text = co_await run_blocking(*s_.pool, std::move(read));
+    if (text.ok()) out.output = std::move(*text);
+  }
+  co_return out;
+}
+
 asio::awaitable<std::optional<ReconcileResult>> ContainerdOps::reconcile(
     uint32_t pid, std::function<bool()> still_wanted) {
   // Only a definitive answer ends a task (a lost stream, or a containerd
@@ -535,6 +650,26 @@ std::shared_ptr<EventSubscription> ContainerdRuntime::subscribe(
     asio::any_io_executor executor, containerd::EventStream::Handlers handlers) {
   return std::make_shared<StreamSubscription>(
       containerd::EventStream::create(client_, std::move(executor), {}, std::move(handlers)));
+}
+
+asio::awaitable<std::optional<TaskList>> ContainerdRuntime::list_tasks(
+    asio::any_io_executor executor) {
+  (void)executor;  // the client's calls resume on the caller's executor
+  auto listed = co_await client_.tasks_list({}, CallOptions::with_timeout(settings_.call_timeout));
+  if (!listed.ok()) {
+    spdlog::debug("periodic reconcile: Tasks.List: {}", listed.status().to_string());
+    co_return std::nullopt;
+  }
+  TaskList out;
+  for (const auto& p : *listed) {
+    ListedTask t;
+    t.running = p.status() == containerd::ProcessStatus::RUNNING ||
+                p.status() == containerd::ProcessStatus::PAUSED ||
+                p.status() == containerd::ProcessStatus::PAUSING;
+    t.pid = p.pid();
+    out[p.id()] = t;
+  }
+  co_return out;
 }
 
 }  // namespace herd::supervise

@@ -36,6 +36,7 @@
 // - kill: SIGKILL to every process of the task.
 // - reconcile: Tasks.Get, asked again on an answer that is not definitive
 //   (retry::kReconcile).
+// - list_tasks (the Runtime's, for the periodic reconcile): one Tasks.List.
 //
 // Strand: each ContainerOps runs on its actor's strand; the Runtime itself
 // is immutable after construction and may be shared by every actor.
@@ -109,6 +110,8 @@ class ContainerdRuntime final : public Runtime {
                                     asio::any_io_executor strand) override;
   std::shared_ptr<EventSubscription> subscribe(asio::any_io_executor executor,
                                                containerd::EventStream::Handlers handlers) override;
+  // Tasks.List (one call, call_timeout).
+  asio::awaitable<std::optional<TaskList>> list_tasks(asio::any_io_executor executor) override;
 
  private:
   containerd::Client& client_;

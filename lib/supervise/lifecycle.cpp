@@ -57,6 +57,8 @@ std::string_view to_string(ActionKind k) {
       return "kill_task";
     case ActionKind::kReconcile:
       return "reconcile";
+    case ActionKind::kTerminateTask:
+      return "terminate_task";
   }
   return "unknown";
 }
@@ -89,6 +91,8 @@ std::string_view event_name(const Event& e) {
           return "ReconcileResult";
         else if constexpr (std::is_same_v<T, OomSeen>)
           return "OomSeen";
+        else if constexpr (std::is_same_v<T, LivenessFailed>)
+          return "LivenessFailed";
         else
           static_assert(!sizeof(T), "event_name: an Event alternative has no name");
       },
@@ -140,6 +144,7 @@ class Stepper {
   void operator()(const StopRequested& e) {
     m_.desired = Desired::kStop;
     m_.reconciling = false;
+    m_.liveness_failed = false;
     clear_early_exit();
     switch (m_.state) {
       case State::kPending:
@@ -250,6 +255,15 @@ class Stepper {
     out_.push_back(act(ActionKind::kKillTask));
   }
 
+  // Liveness gave up on a ready task: stop it gracefully; its exit then
+  // takes the failure path (exit_of_live_task).
+  void operator()(const LivenessFailed& e) {
+    if (m_.state != State::kReady || m_.liveness_failed) return;
+    m_.liveness_failed = true;
+    m_.last_error = "liveness: " + e.error;
+    out_.push_back(act(ActionKind::kTerminateTask));
+  }
+
   void operator()(const TimerFired&) {
     if (m_.state != State::kBackingOff) return;
     if (m_.prepared) {
@@ -327,6 +341,15 @@ class Stepper {
     // tracker and measures the stable run, so on_not_ready is not called.
     m_.ready_since.reset();
     record_exit(code, now_);
+    if (std::exchange(m_.liveness_failed, false)) {
+      // herd ended it: a failure whatever the code (last_error says why).
+      if (m_.restarts.policy().on == config::RestartOn::kNever) {
+        end_run(State::kFailed);
+        return;
+      }
+      fail(FailureCause::kExit);
+      return;
+    }
     exited(code);
   }
 
@@ -359,6 +382,7 @@ class Stepper {
   // The run ends without a restart: completed, or failed at once.
   void end_run(State to) {
     m_.restarts.on_not_ready();
+    m_.liveness_failed = false;
     m_.pid = 0;
     m_.ready_since.reset();
     m_.reconciling = false;
@@ -372,6 +396,7 @@ class Stepper {
   // such a failure counts toward max_restarts like an exit.
   void fail(FailureCause cause) {
     const RestartTracker::Decision d = m_.restarts.on_failure(now_, cause);
+    m_.liveness_failed = false;
     m_.pid = 0;
     m_.ready_since.reset();
     m_.reconciling = false;

@@ -22,6 +22,8 @@
 //     (a refused prepare or start counts as a restart like an exit does,
 //     and waits at least the refused-start floor: restart_policy.h)
 //   waiting_ready --ProbeFailed (max_wait)--> backing_off (the task is killed)
+//   ready --LivenessFailed--> ready, terminating (stop_signal, stop_grace,
+//     SIGKILL; the container stays) --Exit--> backing_off (or failed)
 //   any --Stop--> stopping --StopDone--> stopped
 //   stopped|failed|completed --Start--> preparing
 //   completed --Stop--> stopping (the exited task and its container go)
@@ -54,6 +56,15 @@
 //   (137), is an OOM kill (last_exit_oom). When the exit was seen first
 //   (the two events race), an OomSeen while no task runs marks that last
 //   SIGKILL exit instead.
+// - Liveness: the actor runs the liveness probe while the machine is
+//   ready (from the moment it became ready; it goes when the machine
+//   leaves ready). LivenessFailed (failure_threshold consecutive failures)
+//   applies in ready only and once per task: last_error = "liveness: ..."
+//   and TerminateTask. The task's exit that follows, whatever its code, is
+//   a failure: it backs off (or gives up at max_restarts) and counts for
+//   the backoff like a crash; with restart.on "never" it fails. In every
+//   other state, and again while terminating, LivenessFailed changes
+//   nothing. A Stop while terminating is an ordinary stop.
 // - Which exit restarts (restart_policy.h has the backoff): an exit code in
 //   restart.prevent_exit_codes fails at once, last_error naming the code,
 //   whatever restart.on says; otherwise a clean exit (0) of a job
@@ -111,6 +122,7 @@ enum class ActionKind {
   kShortenStop,     // a stop is running; its deadline is now `deadline`
   kKillTask,        // the task must die now (failed readiness): SIGKILL, keep container
   kReconcile,       // query the task's real state (after a stream gap)
+  kTerminateTask,   // failed liveness: stop_signal, stop_grace, SIGKILL; keep container
 };
 std::string_view to_string(ActionKind k);
 
@@ -146,6 +158,9 @@ struct ProbeOk {};
 struct ProbeFailed {
   std::string error{};  // max_wait elapsed, or failure_threshold after ready
 };
+struct LivenessFailed {
+  std::string error{};  // what failed, e.g. "3 consecutive failures, last error: ..."
+};
 struct TimerFired {};
 struct StopDone {
   bool ok = false;
@@ -159,7 +174,8 @@ struct ReconcileResult {
   uint32_t exit_code = 0;  // when !running and the task had exited
 };
 using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen, ProbeOk,
-                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult, OomSeen>;
+                           ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult, OomSeen,
+                           LivenessFailed>;
 std::string_view event_name(const Event& e);
 
 enum class Desired { kRun, kStop };
@@ -186,6 +202,9 @@ struct Machine {
   bool oom_pending = false;                // an OOM event since the current task started
   bool last_exit_oom = false;              // the last exit was an OOM kill
   uint64_t oom_kills = 0;                  // OOM events seen
+  // Liveness failed for the current task; it is being terminated and its
+  // exit is a failure whatever its code.
+  bool liveness_failed = false;
 };
 
 struct Transition {

@@ -6,12 +6,24 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <cassert>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <string_view>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/strand_check.h"
+#include "supervise/grpc_health.h"
 
 namespace herd::supervise {
 namespace {
@@ -35,6 +47,11 @@ std::string describe(const error_code& ec) {
 
 // Why `spec` cannot be probed, or "" when it can.
 std::string validate(const ProbeSpec& spec) {
+  if (spec.kind == ProbeSpec::Kind::kExec) {
+    if (spec.command.empty()) return "invalid probe: exec without a command";
+    if (!spec.exec) return "invalid probe: exec probes need a running task";
+    return "";
+  }
   if (spec.host.empty()) return "invalid probe: empty host";
   if (spec.port == 0) return "invalid probe: port 0";
   if (spec.kind == ProbeSpec::Kind::kHttp) {
@@ -50,7 +67,38 @@ std::string validate(const ProbeSpec& spec) {
   for (unsigned char c : spec.host) {
     if (c <= 0x20 || c == 0x7f) return "invalid probe: host contains a space or control character";
   }
+  if (spec.netns_pid != 0) {
+    error_code ec;
+    (void)asio::ip::make_address(spec.host, ec);
+    if (ec) {
+      return "invalid probe: host \"" + spec.host +
+             "\" is not an IP address (needed to probe inside the component's network namespace)";
+    }
+  }
   return "";
+}
+
+// On a helper thread of its own (which ends right after): enters the
+// network namespace of `pid` and makes a non-blocking TCP socket of
+// `family` there; the socket keeps that namespace for its life. Returns the
+// fd, or -1 with `error` set.
+int socket_in_netns(uint32_t pid, int family, std::string& error) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  const int ns = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) {
+    error = "open " + path + ": " + std::strerror(errno);
+    return -1;
+  }
+  const int entered = ::setns(ns, CLONE_NEWNET);
+  const int setns_errno = errno;
+  ::close(ns);
+  if (entered != 0) {
+    error = "setns " + path + ": " + std::strerror(setns_errno);
+    return -1;
+  }
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) error = std::string("socket in ") + path + ": " + std::strerror(errno);
+  return fd;
 }
 
 ProbeSpec normalised(ProbeSpec spec) {
@@ -61,6 +109,12 @@ ProbeSpec normalised(ProbeSpec spec) {
   spec.max_wait = std::max(spec.max_wait, milliseconds{0});
   spec.success_threshold = std::max<uint32_t>(spec.success_threshold, 1);
   spec.failure_threshold = std::max<uint32_t>(spec.failure_threshold, 1);
+  spec.initial_delay = std::max(spec.initial_delay, milliseconds{0});
+  if (spec.status_min > spec.status_max) std::swap(spec.status_min, spec.status_max);
+  if (spec.liveness) {
+    spec.max_wait = milliseconds{0};
+    spec.continue_after_ready = true;
+  }
   return spec;
 }
 
@@ -100,12 +154,13 @@ std::string quote(std::string_view s) {
 // so a late completion of an aborted attempt can never touch the next one.
 struct ReadinessProbe::Attempt {
   explicit Attempt(const asio::any_io_executor& ex) : resolver(ex), socket(ex) {}
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   void close() {
     error_code ignored;
     resolver.cancel();
     socket.close(ignored);
+    if (abort) std::exchange(abort, nullptr)();
+    if (grpc) grpc->cancel();
   }
 
   tcp::resolver resolver;
@@ -113,6 +168,9 @@ struct ReadinessProbe::Attempt {
   tcp::resolver::results_type endpoints;
   std::string response;
   Phase phase = Phase::kConnect;
+  std::function<void()> abort;                           // exec: kills the process of this attempt
+  std::shared_ptr<GrpcHealthCall> grpc;                  // grpc: the Check call, once connected
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // https, once connected
 };
 
 std::shared_ptr<ReadinessProbe> ReadinessProbe::create(asio::any_io_executor executor,
@@ -135,6 +193,17 @@ ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, C
   if (!ec) address_ = address;
   const bool v6 = spec_.host.find(':') != std::string::npos;
   host_port_ = (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(spec_.port);
+  if (spec_.kind == ProbeSpec::Kind::kHttp && spec_.https) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    error_code ignored;
+    if (spec_.tls_verify) {
+      ctx->set_default_verify_paths(ignored);
+      ctx->set_verify_mode(asio::ssl::verify_peer, ignored);
+    } else {
+      ctx->set_verify_mode(asio::ssl::verify_none, ignored);
+    }
+    tls_context_ = ctx;
+  }
   if (spec_.kind == ProbeSpec::Kind::kHttp) {
     request_ = "GET " + spec_.path + " HTTP/1.1\r\n" +  //
                "Host: " + host_port_ + "\r\n" +         //
@@ -155,6 +224,16 @@ void ReadinessProbe::start() {
     asio::post(executor_, [self = shared_from_this()] {
       if (self->done_) return;
       self->finish(false, self->invalid_);
+    });
+    return;
+  }
+  if (spec_.liveness) {
+    // As if ready: failures count from attempt 1, steady interval.
+    ready_ = true;
+    interval_timer_.expires_after(spec_.initial_delay);
+    interval_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->done_) return;
+      self->do_attempt();
     });
     return;
   }
@@ -183,13 +262,28 @@ bool ReadinessProbe::stale(const std::shared_ptr<Attempt>& a) const {
 
 std::string ReadinessProbe::phase_label(Phase phase) const {
   switch (phase) {
+    case Phase::kNetns:
+      return "socket in the network namespace of pid " + std::to_string(spec_.netns_pid);
     case Phase::kResolve:
       return "resolve " + spec_.host;
     case Phase::kConnect:
       return "connect " + host_port_;
+    case Phase::kHandshake:
+      return "TLS handshake " + host_port_;
     case Phase::kSend:
     case Phase::kReceive:
       return "GET " + spec_.path;
+    case Phase::kGrpc:
+      return "grpc Check(\"" + spec_.service + "\") " + host_port_;
+    case Phase::kExec: {
+      std::string argv;
+      for (const auto& arg : spec_.command) {
+        if (!argv.empty()) argv += ' ';
+        argv += arg.size() > 64 ? arg.substr(0, 64) + "..." : arg;
+        if (argv.size() > 200) break;
+      }
+      return "exec [" + argv + "]";
+    }
   }
   return "probe";
 }
@@ -198,6 +292,7 @@ void ReadinessProbe::do_attempt() {
   auto a = std::make_shared<Attempt>(executor_);
   current_ = a;
   attempts_.fetch_add(1, std::memory_order_relaxed);
+  attempt_started_ = std::chrono::steady_clock::now();
   auto self = shared_from_this();
 
   attempt_timer_.expires_after(spec_.timeout);
@@ -206,6 +301,15 @@ void ReadinessProbe::do_attempt() {
     self->on_attempt_timeout(a);
   });
 
+  if (spec_.kind == ProbeSpec::Kind::kExec) {
+    a->phase = Phase::kExec;
+    a->abort = spec_.exec([self, a](bool ok, std::string detail) {
+      if (self->stale(a)) return;
+      self->finish_attempt(ok, self->phase_label(Phase::kExec) + ": " + detail);
+    });
+    return;
+  }
+  if (address_ && spec_.netns_pid != 0) return connect_in_netns(a);
   if (address_) {
     a->phase = Phase::kConnect;
     a->socket.async_connect(tcp::endpoint(*address_, spec_.port),
@@ -218,6 +322,44 @@ void ReadinessProbe::do_attempt() {
                               a->endpoints = std::move(results);
                               self->on_resolved(a, ec);
                             });
+}
+
+void ReadinessProbe::connect_in_netns(const std::shared_ptr<Attempt>& a) {
+  a->phase = Phase::kNetns;
+  const uint32_t pid = spec_.netns_pid;
+  const int family = address_->is_v6() ? AF_INET6 : AF_INET;
+  try {
+    // The thread holds no reference once it has posted: the probe is
+    // only ever destroyed on its executor.
+    std::thread([self = shared_from_this(), a, pid, family, ex = executor_]() mutable {
+      std::string error;
+      const int fd = socket_in_netns(pid, family, error);
+      asio::post(ex, [self = std::move(self), a = std::move(a), fd, error = std::move(error)] {
+        self->on_netns_socket(a, fd, error);
+      });
+    }).detach();
+  } catch (const std::system_error& e) {
+    finish_attempt(false, phase_label(Phase::kNetns) + ": no helper thread: " + e.what());
+  }
+}
+
+void ReadinessProbe::on_netns_socket(const std::shared_ptr<Attempt>& a, int fd,
+                                     const std::string& error) {
+  if (stale(a)) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  if (fd < 0) return finish_attempt(false, phase_label(Phase::kNetns) + ": " + error);
+  error_code ec;
+  a->socket.assign(address_->is_v6() ? tcp::v6() : tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return finish_attempt(false, phase_label(Phase::kNetns) + ": " + describe(ec));
+  }
+  a->phase = Phase::kConnect;
+  a->socket.async_connect(
+      tcp::endpoint(*address_, spec_.port),
+      [self = shared_from_this(), a](const error_code& e) { self->on_connected(a, e); });
 }
 
 void ReadinessProbe::on_resolved(const std::shared_ptr<Attempt>& a, const error_code& ec) {
@@ -247,11 +389,58 @@ void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error
   if (spec_.kind == ProbeSpec::Kind::kTcp) {
     return finish_attempt(true, phase_label(Phase::kConnect) + ": connected");
   }
+  if (spec_.kind == ProbeSpec::Kind::kGrpc) return start_grpc(a);
+  if (!tls_context_) return send_request(a);
+  auto& ctx = *std::static_pointer_cast<asio::ssl::context>(tls_context_);
+  a->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(a->socket, ctx);
+  if (!address_) {  // SNI, and the name the certificate must carry
+    SSL_set_tlsext_host_name(a->tls->native_handle(), spec_.host.c_str());
+  }
+  if (spec_.tls_verify) {
+    a->tls->set_verify_callback(asio::ssl::host_name_verification(spec_.host));
+  }
+  a->phase = Phase::kHandshake;
+  auto self = shared_from_this();
+  a->tls->async_handshake(asio::ssl::stream_base::client, [self, a](const error_code& e) {
+    if (self->stale(a)) return;
+    if (e) {
+      return self->finish_attempt(false, self->phase_label(Phase::kHandshake) + ": " + describe(e));
+    }
+    self->send_request(a);
+  });
+}
+
+void ReadinessProbe::send_request(const std::shared_ptr<Attempt>& a) {
   a->phase = Phase::kSend;
   auto self = shared_from_this();
   // request_ outlives the write: the probe is kept alive by `self`.
-  asio::async_write(a->socket, asio::buffer(request_),
-                    [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); });
+  auto on_sent = [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); };
+  if (a->tls) {
+    asio::async_write(*a->tls, asio::buffer(request_), std::move(on_sent));
+  } else {
+    asio::async_write(a->socket, asio::buffer(request_), std::move(on_sent));
+  }
+}
+
+void ReadinessProbe::start_grpc(const std::shared_ptr<Attempt>& a) {
+  error_code ec;
+  const int fd = a->socket.release(ec);
+  if (ec) return finish_attempt(false, phase_label(Phase::kGrpc) + ": " + describe(ec));
+  a->phase = Phase::kGrpc;
+  std::weak_ptr<ReadinessProbe> weak = weak_from_this();
+  // `done` runs on a gRPC thread: back to the executor, where the probe
+  // (and so its last reference) lives.
+  a->grpc = grpc_health_check(
+      executor_, fd, host_port_, spec_.service, spec_.timeout,
+      [weak, a_weak = std::weak_ptr<Attempt>(a), ex = executor_](bool ok, std::string detail) {
+        auto self = weak.lock();
+        if (!self) return;
+        asio::post(ex, [self = std::move(self), a_weak, ok, detail = std::move(detail)] {
+          auto at = a_weak.lock();
+          if (!at || self->stale(at)) return;
+          self->finish_attempt(ok, self->phase_label(Phase::kGrpc) + ": " + detail);
+        });
+      });
 }
 
 void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code& ec) {
@@ -259,9 +448,14 @@ void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code
   if (ec) return finish_attempt(false, phase_label(a->phase) + ": send: " + describe(ec));
   a->phase = Phase::kReceive;
   auto self = shared_from_this();
-  asio::async_read_until(
-      a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
-      [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); });
+  auto on_line = [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); };
+  if (a->tls) {
+    asio::async_read_until(*a->tls, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
+                           std::move(on_line));
+  } else {
+    asio::async_read_until(a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
+                           std::move(on_line));
+  }
 }
 
 void ReadinessProbe::on_status_line(const std::shared_ptr<Attempt>& a, const error_code& ec,
@@ -280,12 +474,13 @@ void ReadinessProbe::on_status_line(const std::shared_ptr<Attempt>& a, const err
   std::string_view line(a->response.data(), line_end >= 2 ? line_end - 2 : 0);
   std::optional<int> status = parse_status_line(line);
   if (!status) return finish_attempt(false, label + ": malformed status line " + quote(line));
-  const bool ok = *status >= 200 && *status < 400;
+  const bool ok = *status >= spec_.status_min && *status <= spec_.status_max;
   finish_attempt(ok, label + ": status " + std::to_string(*status));
 }
 
 void ReadinessProbe::on_attempt_timeout(const std::shared_ptr<Attempt>& a) {
   std::string what = phase_label(a->phase) + ": timeout after " + ms_string(spec_.timeout);
+  if (a->phase == Phase::kExec) what += ", killed";
   if (a->phase == Phase::kReceive) what += " waiting for the status line";
   finish_attempt(false, std::move(what));
 }
@@ -295,9 +490,20 @@ void ReadinessProbe::on_attempt_timeout(const std::shared_ptr<Attempt>& a) {
 void ReadinessProbe::finish_attempt(bool ok, std::string detail) {
   attempt_timer_.cancel();
   if (current_ && spec_.on_attempt)
-    spec_.on_attempt(std::chrono::steady_clock::now() - current_->started, ok);
-  if (current_) current_->close();
+    spec_.on_attempt(std::chrono::steady_clock::now() - attempt_started_, ok);
+  if (current_) {
+    current_->close();
+    if (current_->grpc) previous_grpc_ = current_->grpc;
+  }
   current_.reset();
+  if (attempt_observer_) {
+    ProbeAttempt result;
+    result.ok = ok;
+    result.detail = detail;
+    result.duration = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
+                                                               attempt_started_);
+    attempt_observer_(result);
+  }
 
   if (ok) {
     consecutive_failures_ = 0;
@@ -316,8 +522,10 @@ void ReadinessProbe::finish_attempt(bool ok, std::string detail) {
     if (ready_) {
       ++consecutive_failures_;
       if (consecutive_failures_ >= spec_.failure_threshold) {
-        return finish(false, std::to_string(consecutive_failures_) +
-                                 " consecutive failures after ready, last error: " + detail);
+        const std::string when = spec_.liveness ? "" : " after ready";
+        return finish(false, std::to_string(consecutive_failures_) + " consecutive failure" +
+                                 (consecutive_failures_ == 1 ? "" : "s") + when +
+                                 ", last error: " + detail);
       }
     }
   }

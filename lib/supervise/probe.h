@@ -29,6 +29,36 @@
 //   - With `continue_after_ready` the probe keeps checking every `interval`
 //     (liveness); `failure_threshold` consecutive failures report (false,
 //     why) once and finish the probe. A success in between resets the count.
+//   - With `liveness` the probe starts as if ready was already reported:
+//     attempt 1 starts `initial_delay` after start(), then one every
+//     `interval`; `max_wait` and `success_threshold` do not apply, it
+//     never reports true, and `failure_threshold` consecutive failures
+//     report (false, why) once. A success in between resets the count.
+//   - HTTP: a status in [status_min, status_max] is a success. With `https`
+//     a TLS handshake (SNI = host when it is a name) comes first; the
+//     certificate is checked only with `tls_verify` (system CA paths, host
+//     name), off by default: probes mostly go to loopback with
+//     self-signed certificates.
+//   - gRPC: after the TCP connect (from the component's netns when
+//     netns_pid is set), the connected socket is handed to gRPC
+//     (grpc_health.h) for one grpc.health.v1.Health/Check of `service`;
+//     SERVING is a success, any other answer or error a failure.
+//   - Exec: each attempt is one `exec` call (the component's ExecRunner:
+//     a process in the container, exit 0 = success); at `timeout` the
+//     attempt is aborted (the runner kills and reaps the process) and
+//     fails with "timeout".
+//   - With `netns_pid`, each attempt's socket is made inside that process's
+//     network namespace: a short-lived helper thread (one per attempt)
+//     opens /proc/<pid>/ns/net, setns()es into it, creates a non-blocking
+//     socket and ends; the socket (which stays in that namespace) is
+//     handed back to the executor and connects asynchronously there. No
+//     herdd thread ever stays in a component's namespace. The attempt's
+//     timeout covers the helper too.
+//   - Every finished attempt (not an aborted one) is handed to the
+//     AttemptObserver, when one is set, with its outcome, detail and
+//     duration: status reporting keeps the last one, and a per-attempt
+//     metric can hook in there. It runs on the executor; it must not
+//     cancel() the probe.
 //   - After a report of false, the probe is finished: it never reports again.
 //     Create a new probe for a new task.
 //   - cancel() closes the socket and cancels every timer; once it returns
@@ -63,13 +93,25 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/asio.h"
 
 namespace herd::supervise {
 
+// kExec: starts one exec attempt; `done(ok, detail)` must be called on the
+// probe's executor once it has finished. Returns a function that aborts
+// the attempt (kills the process); `done` may still be called afterwards,
+// and is then ignored.
+using ExecDone = std::function<void(bool ok, std::string detail)>;
+using ExecRunner = std::function<std::function<void()>(ExecDone done)>;
+
 struct ProbeSpec {
-  enum class Kind { kTcp, kHttp } kind = Kind::kTcp;
+  enum class Kind { kTcp, kHttp, kExec, kGrpc } kind = Kind::kTcp;
+  std::string service;  // kGrpc: HealthCheckRequest.service ("" = the server as a whole)
+  // kExec: the command (for details) and what runs it (ExecRunner).
+  std::vector<std::string> command;
+  ExecRunner exec;
   std::string host = "127.0.0.1";  // IP literal or a name (resolved asynchronously)
   uint16_t port = 0;
   std::string path = "/";  // HTTP only; must start with '/', no spaces or controls
@@ -83,6 +125,23 @@ struct ProbeSpec {
   std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
   // Called on the executor after every attempt with its duration (metrics).
   std::function<void(std::chrono::nanoseconds took, bool ok)> on_attempt;
+  bool https = false;                             // HTTP: TLS (asio::ssl) before the request
+  bool tls_verify = false;    // https: check the certificate chain and host name
+  uint16_t status_min = 200;  // HTTP: success range, inclusive
+  uint16_t status_max = 399;
+  bool liveness = false;                       // see the contract above
+  std::chrono::milliseconds initial_delay{0};  // liveness: before attempt 1
+  // Non-zero: connect from inside the network namespace of this process
+  // (/proc/<pid>/ns/net; a component with "network": "none"), never from
+  // herdd's. `host` must then be an IP address.
+  uint32_t netns_pid = 0;
+};
+
+// One finished attempt, for AttemptObserver.
+struct ProbeAttempt {
+  bool ok = false;
+  std::string detail;  // e.g. "GET /health: status 404"
+  std::chrono::milliseconds duration{0};
 };
 // Values below their minimum are raised to it: interval, timeout and
 // initial_interval >= 1 ms (initial_interval <= interval), thresholds >= 1,
@@ -94,6 +153,7 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   // after ready with continue_after_ready, failure_threshold consecutive
   // failures; `detail` says why (the last error). Runs on the executor.
   using Callback = std::function<void(bool ready, std::string detail)>;
+  using AttemptObserver = std::function<void(const ProbeAttempt&)>;
 
   static std::shared_ptr<ReadinessProbe> create(asio::any_io_executor executor, ProbeSpec spec,
                                                 Callback cb);
@@ -106,6 +166,9 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   // call, or a call after cancel(), does nothing. REQUIRES: on the executor.
   void start();
 
+  // Sets the per-attempt observer (before start()). REQUIRES: on the executor.
+  void observe_attempts(AttemptObserver observer) { attempt_observer_ = std::move(observer); }
+
   // Closes the socket, cancels every timer; afterwards the callback never
   // runs. Idempotent. REQUIRES: on the executor.
   void cancel();
@@ -115,15 +178,19 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
 
  private:
   struct Attempt;
-  enum class Phase { kResolve, kConnect, kSend, kReceive };
+  enum class Phase { kNetns, kResolve, kConnect, kHandshake, kSend, kReceive, kExec, kGrpc };
 
   ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, Callback cb);
 
   bool stale(const std::shared_ptr<Attempt>& a) const;
 
   void do_attempt();
+  void connect_in_netns(const std::shared_ptr<Attempt>& a);
+  void on_netns_socket(const std::shared_ptr<Attempt>& a, int fd, const std::string& error);
   void on_resolved(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_connected(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
+  void start_grpc(const std::shared_ptr<Attempt>& a);
+  void send_request(const std::shared_ptr<Attempt>& a);
   void on_sent(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec);
   void on_status_line(const std::shared_ptr<Attempt>& a, const boost::system::error_code& ec,
                       std::size_t line_end);
@@ -141,6 +208,8 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   asio::any_io_executor executor_;
   ProbeSpec spec_;
   Callback cb_;
+  AttemptObserver attempt_observer_;
+  std::chrono::steady_clock::time_point attempt_started_{};
   std::string invalid_;                       // non-empty: why the spec is unusable
   std::optional<asio::ip::address> address_;  // set when spec_.host is an IP literal
   std::string host_port_;                     // "127.0.0.1:8080", "[::1]:8080"
@@ -151,6 +220,10 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   asio::steady_timer deadline_timer_;  // max_wait
 
   std::shared_ptr<Attempt> current_;  // the attempt in flight, if any
+  // The last finished gRPC call, kept until the next one finishes (see
+  // grpc_health.h on why a call must outlive its completion a while).
+  std::shared_ptr<void> previous_grpc_;
+  std::shared_ptr<void> tls_context_;  // https: one asio::ssl::context per probe
   bool started_ = false;
   bool cancelled_ = false;
   bool done_ = false;   // finished: a final report was made, or cancelled

@@ -1,11 +1,14 @@
 #include "supervise/supervisor.h"
 
+#include "common/exceptions.h"
 #include "common/strand_check.h"
 #include "supervise/containerd_ops.h"
 
 #include <algorithm>
 #include <cassert>
 #include <random>
+
+#include <spdlog/spdlog.h>
 
 namespace herd::supervise {
 
@@ -104,6 +107,7 @@ void Supervisor::start() {
     h.on_event = [weak](const containerd::TaskEvent& e) {
       auto sup = weak.lock();
       if (!sup) return;
+      if (sup->options_.drop_event && sup->options_.drop_event(e)) return;
       auto it = sup->components_.find(e.container_id);
       if (it != sup->components_.end()) it->second.actor->on_task_event(e);
     };
@@ -120,7 +124,47 @@ void Supervisor::start() {
     };
     self->stream_ = self->runtime_->subscribe(self->executor_, std::move(h));
     self->stream_->start();
+    self->reconcile_timer_ = self->options_.time->timer(self->executor_);
+    self->arm_reconcile();
   });
+}
+
+void Supervisor::arm_reconcile() {
+  if (!reconcile_timer_ || !running_ || stopping_) return;
+  std::weak_ptr<Supervisor> weak = shared_from_this();
+  reconcile_timer_->arm(config_.reconcile_interval, [weak] {
+    if (auto sup = weak.lock()) sup->periodic_reconcile();
+  });
+}
+
+void Supervisor::periodic_reconcile() {
+  if (!running_ || stopping_ || listing_) return;
+  listing_ = true;
+  asio::co_spawn(
+      executor_,
+      [self = shared_from_this()]() -> asio::awaitable<void> {
+        std::optional<TaskList> tasks = co_await self->runtime_->list_tasks(self->executor_);
+        self->listing_ = false;
+        if (!self->running_ || self->stopping_) co_return;
+        if (tasks) {
+          ++self->periodic_reconciles_;
+          for (auto& [name, slot] : self->components_) {
+            auto it = tasks->find(name);
+            std::optional<ListedTask> mine;
+            if (it != tasks->end()) mine = it->second;
+            slot.actor->on_task_listed(mine);
+          }
+        }
+        self->arm_reconcile();
+      },
+      [self = shared_from_this()](std::exception_ptr e) {
+        if (!e) return;
+        spdlog::error("periodic reconcile threw: {}", describe_exception(e));
+        asio::post(self->executor_, [self] {
+          self->listing_ = false;
+          self->arm_reconcile();
+        });
+      });
 }
 
 void Supervisor::on_status(uint64_t id, const ComponentStatus& s) {
@@ -244,6 +288,7 @@ void Supervisor::stop_unblocked() {
   }
   if (all_stopped && stop_done_) {
     if (stream_) stream_->stop();
+    if (reconcile_timer_) reconcile_timer_->cancel();
     auto done = std::move(stop_done_);
     stop_done_ = nullptr;
     running_ = false;
@@ -254,6 +299,7 @@ void Supervisor::stop_unblocked() {
 void Supervisor::detach(std::function<void()> done) {
   asio::post(executor_, [self = shared_from_this(), done = std::move(done)] {
     if (self->stream_) self->stream_->stop();
+    if (self->reconcile_timer_) self->reconcile_timer_->cancel();
     for (auto& [name, slot] : self->components_) slot.actor->detach();
     // Removed components mid-stop are let go too: the next herdd cleans
     // up what is left of them (it is not in its config).
@@ -404,15 +450,22 @@ void Supervisor::reload(config::Config next, std::function<void(ReloadSummary)> 
 std::vector<ComponentStatus> Supervisor::status() const {
   std::vector<ComponentStatus> out;
   for (const auto& name : order_) {
-    auto it = status_.find(name);
-    if (it != status_.end()) out.push_back(it->second);
+    if (const ComponentStatus* s = status(name)) out.push_back(*s);
   }
   return out;
 }
 
 const ComponentStatus* Supervisor::status(const std::string& name) const {
   auto it = status_.find(name);
-  return it == status_.end() ? nullptr : &it->second;
+  if (it == status_.end()) return nullptr;
+  // Probe attempts do not call the observer each time: take the latest.
+  auto slot = components_.find(name);
+  if (slot != components_.end() && slot->second.actor) {
+    Component::ProbeResults probes = slot->second.actor->probe_results();
+    it->second.last_ready_probe = std::move(probes.ready);
+    it->second.last_liveness_probe = std::move(probes.liveness);
+  }
+  return &it->second;
 }
 
 }  // namespace herd::supervise

@@ -4,6 +4,9 @@
 // - Exits from the events stream are dispatched to the actor whose
 //   container id they name. After every stream gap each actor re-checks
 //   its task (Reconcile), since events sent during the gap are lost.
+//   Every `reconcile_interval` too (one Runtime::list_tasks, each live
+//   actor comparing its entry), so an exit containerd never published is
+//   found within one interval.
 // - Components start only once the events stream is proven live (so no
 //   exit can be missed), in dependency order: a component starts when every
 //   component it depends on is ready, or, for a job (restart.on not
@@ -83,6 +86,9 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
     // Pulls missing images from registries; null = no pulls (see
     // ContainerdRuntime::Settings::puller). Outlives the supervisor.
     registry::Puller* puller = nullptr;
+    // Tests only: an event for which this returns true is dropped as if
+    // containerd had never published it (the periodic reconcile's e2e test).
+    std::function<bool(const containerd::TaskEvent&)> drop_event;
     // Tests only: Component::Env::fault of every actor, with its name.
     std::function<void(const std::string& component, std::string_view op)> fault;
     // Metrics: Component::Env::probe_attempt of every actor, with its name
@@ -133,6 +139,8 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   const ComponentStatus* status(const std::string& name) const;
   bool stream_live() const { return stream_ && stream_->live(); }
   uint64_t gaps() const { return gaps_; }
+  // Periodic reconciles done (task lists that answered). Supervisor strand.
+  uint64_t periodic_reconciles() const { return periodic_reconciles_; }
 
  private:
   Supervisor(asio::any_io_executor executor, Runtime& runtime, config::Config config,
@@ -171,7 +179,8 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   // until its retiree is gone.
   std::map<uint64_t, std::pair<std::string, std::shared_ptr<Component>>> retiring_;
   uint64_t next_id_ = 0;
-  std::map<std::string, ComponentStatus> status_;
+  // mutable: status() refreshes the probe results (Component::probe_results).
+  mutable std::map<std::string, ComponentStatus> status_;
   std::vector<std::string> order_;  // start order
   std::set<std::string> started_;
   std::set<std::string> stop_sent_;
@@ -180,6 +189,13 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   TimePoint stop_deadline_{};
   std::function<void()> stop_done_;
   uint64_t gaps_ = 0;
+  // Every config_.reconcile_interval: one task list, each live actor checks
+  // its entry (Component::on_task_listed). Armed from start() to the stop.
+  std::unique_ptr<Timer> reconcile_timer_;
+  bool listing_ = false;  // a list is in flight
+  uint64_t periodic_reconciles_ = 0;
+  void arm_reconcile();
+  void periodic_reconcile();
 };
 
 }  // namespace herd::supervise

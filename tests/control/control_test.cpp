@@ -127,6 +127,37 @@ TEST_CASE("control: status NAME prints every field of one component") {
   CHECK(contains(r.out, "Ready since: "));
   CHECK(contains(r.out, "Started: "));
   CHECK(contains(r.out, "Last error: -"));
+  CHECK(contains(r.out, "Readiness: tcp ok at "));
+  CHECK(contains(r.out, "): connect 127.0.0.1:2379: connected\n"));
+  CHECK(contains(r.out, "Liveness: exec failed at "));
+  CHECK(contains(r.out, "): exec [etcdctl endpoint health]: exit code 1: unhealthy\n"));
+  Run web = herdctl({"--socket", env.sock(), "status", "web"});
+  REQUIRE(web.code == 0);
+  CHECK(contains(web.out, "Readiness: -\n"));
+  CHECK(contains(web.out, "Liveness: -\n"));
+}
+
+TEST_CASE("control: status --json has the last probe results") {
+  Env env;
+  Run r = herdctl({"--socket", env.sock(), "status", "etcd", "--json"});
+  REQUIRE(r.code == 0);
+  json o = json::parse(r.out);
+  const json& ready = o["last_ready_probe"];
+  CHECK(ready["kind"] == "tcp");
+  CHECK(ready["ok"] == true);
+  CHECK(ready["at_unix_ms"] == ms(env.sample().etcd_ready));
+  CHECK(ready["duration_ms"] == 3);
+  CHECK(ready["detail"] == "connect 127.0.0.1:2379: connected");
+  const json& live = o["last_liveness_probe"];
+  CHECK(live["kind"] == "exec");
+  CHECK(live["ok"] == false);
+  CHECK(live["duration_ms"] == 40);
+  CHECK(live["detail"] == "exec [etcdctl endpoint health]: exit code 1: unhealthy");
+  Run web = herdctl({"--socket", env.sock(), "status", "web", "--json"});
+  REQUIRE(web.code == 0);
+  json w = json::parse(web.out);
+  CHECK(w["last_ready_probe"].is_null());
+  CHECK(w["last_liveness_probe"].is_null());
 }
 
 TEST_CASE("control: an unknown component is exit 1 with its name") {

@@ -592,3 +592,91 @@ TEST_CASE("an invalid spec is reported once and asynchronously") {
   CHECK(run.reports[0].detail == "invalid probe: port 0");
   CHECK(run.probe().attempts() == 0);
 }
+
+TEST_CASE("liveness mode: a recovering probe never reports, the threshold reports once") {
+  asio::io_context ioc;
+  // 200, 503, 200, 503, 200, 503, 503, 503 (failed at the 3rd in a row)
+  HttpResponder server(
+      ioc, [](std::size_t n) { return status_response(n == 2 || n == 4 || n >= 6 ? 503 : 200); });
+  ProbeSpec spec = http_spec(server.port(), "/live");
+  spec.liveness = true;
+  spec.failure_threshold = 3;
+  spec.interval = 5ms;
+  spec.max_wait = 10ms;  // ignored in liveness mode
+  ProbeRun run(ioc, spec);
+  std::vector<herd::supervise::ProbeAttempt> attempts;
+  run.probe().observe_attempts(
+      [&](const herd::supervise::ProbeAttempt& a) { attempts.push_back(a); });
+  run.then = [&](const Report&) { server.close(); };
+  run.start();
+  run_to_completion(ioc);
+
+  REQUIRE(run.reports.size() == 1);  // never a "ready" report
+  CHECK_FALSE(run.reports[0].ready);
+  CHECK(run.reports[0].attempts == 8);
+  CHECK_THAT(run.reports[0].detail, StartsWith("3 consecutive failures, last error: "));
+  CHECK_THAT(run.reports[0].detail, Contains("GET /live: status 503"));
+  REQUIRE(attempts.size() == 8);
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    INFO(i);
+    const bool ok = i == 0 || i == 2 || i == 4;
+    CHECK(attempts[i].ok == ok);
+    CHECK_THAT(attempts[i].detail, Contains(ok ? "status 200" : "status 503"));
+  }
+}
+
+TEST_CASE("http status range: only codes inside it succeed") {
+  asio::io_context ioc;
+  // 302 fails with [200, 299]; 204 succeeds.
+  HttpResponder server(ioc, [](std::size_t n) { return status_response(n == 1 ? 302 : 204); });
+  ProbeSpec spec = http_spec(server.port());
+  spec.status_min = 200;
+  spec.status_max = 299;
+  ProbeRun run(ioc, spec);
+  run.then = [&](const Report&) { server.close(); };
+  run.start();
+  run_to_completion(ioc);
+  REQUIRE(run.reports.size() == 1);
+  CHECK(run.reports[0].ready);
+  CHECK(run.reports[0].attempts == 2);
+}
+
+TEST_CASE("exec probe: the runner's outcome decides, a hang is aborted at the timeout") {
+  asio::io_context ioc;
+  int started = 0;
+  int aborted = 0;
+  std::vector<herd::supervise::ExecDone> pending;
+  ProbeSpec spec;
+  spec.kind = ProbeSpec::Kind::kExec;
+  spec.command = {"check", "--quick"};
+  spec.liveness = true;
+  spec.failure_threshold = 2;
+  spec.interval = 1ms;
+  spec.timeout = 20ms;
+  // Attempt 1 succeeds, attempt 2 fails, attempt 3 hangs (aborted at its timeout).
+  spec.exec = [&](herd::supervise::ExecDone done) -> std::function<void()> {
+    ++started;
+    if (started == 1) asio::post(ioc, [done] { done(true, "exit code 0"); });
+    if (started == 2) asio::post(ioc, [done] { done(false, "exit code 1: nope"); });
+    if (started == 3) pending.push_back(done);
+    return [&] { ++aborted; };
+  };
+  ProbeRun run(ioc, spec);
+  std::vector<herd::supervise::ProbeAttempt> attempts;
+  run.probe().observe_attempts(
+      [&](const herd::supervise::ProbeAttempt& a) { attempts.push_back(a); });
+  run.start();
+  run_to_completion(ioc);
+  REQUIRE(run.reports.size() == 1);
+  CHECK_FALSE(run.reports[0].ready);
+  CHECK_THAT(run.reports[0].detail, Contains("exec [check --quick]: timeout after 20ms, killed"));
+  CHECK(started == 3);
+  CHECK(aborted >= 1);  // the hung one at least (abort after a finished attempt is harmless)
+  REQUIRE(attempts.size() == 3);
+  CHECK(attempts[0].ok);
+  CHECK(attempts[0].detail == "exec [check --quick]: exit code 0");
+  CHECK(attempts[1].detail == "exec [check --quick]: exit code 1: nope");
+  // A late completion of the aborted attempt is ignored.
+  for (auto& done : pending) done(true, "late");
+  CHECK(attempts.size() == 3);
+}

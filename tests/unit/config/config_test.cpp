@@ -654,9 +654,24 @@ TEST_CASE("config: ready probe errors") {
   CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "path": "health"}})"), r + "/http/path",
                   "must start with '/', got \"health\"");
   CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "http": {"port": 1}})"), r,
-                  "exactly one of \"tcp\" or \"http\", got both");
+                  "exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\", got 2");
   CHECK_ONE_ERROR(ready(R"({"interval": "1s"})"), r,
-                  "must have exactly one of \"tcp\" or \"http\"");
+                  "must have exactly one of \"tcp\", \"http\", \"exec\" or \"grpc\"");
+  CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "initial_delay": "1s"})"), r + "/initial_delay",
+                  "unknown key");
+  CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "status": [300, 200]}})"), r + "/http/status",
+                  "min 300 is above max 200");
+  CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "status": [200]}})"), r + "/http/status",
+                  "must be [min, max], got 1 entries");
+  CHECK_ONE_ERROR(ready(R"({"http": {"port": 1, "status": [200, 600]}})"), r + "/http/status/1",
+                  "must be an HTTP status code 100-599, got 600");
+  CHECK_ONE_ERROR(ready(R"({"exec": {"command": []}})"), r + "/exec/command",
+                  "must have 1-256 strings, got 0");
+  CHECK_ONE_ERROR(ready(R"({"exec": {}})"), r + "/exec/command", "required key is missing");
+  CHECK_ONE_ERROR(ready(R"({"exec": {"command": ["", "x"]}})"), r + "/exec/command/0",
+                  "must not be empty");
+  CHECK_ONE_ERROR(ready(R"({"exec": {"command": ["sh", 3]}})"), r + "/exec/command/1",
+                  "expected a string");
   CHECK_ONE_ERROR(ready(R"({"tcp": 80})"), r + "/tcp", "expected an object, got a number");
   CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "interval": "0"})"), r + "/interval",
                   "must be greater than 0, got \"0\"");
@@ -669,6 +684,78 @@ TEST_CASE("config: ready probe errors") {
   CHECK_ONE_ERROR(ready(R"({"tcp": {"port": 1}, "failure_threshold": -3})"),
                   r + "/failure_threshold", "got -3");
   CHECK_ONE_ERROR(ready("true"), r, "expected an object, got a boolean");
+}
+
+TEST_CASE("config: liveness probes and reconcile_interval") {
+  const Component c = only_component(parse_ok(with_component_key(
+      "liveness", R"({"http": {"port": 8080, "path": "/health", "status": [200, 204]},
+                      "interval": "10s", "timeout": "2s", "failure_threshold": 5,
+                      "initial_delay": "30s"})")));
+  REQUIRE(c.liveness.has_value());
+  CHECK_FALSE(c.ready.has_value());
+  CHECK(c.liveness->kind == ReadyProbe::Kind::kHttp);
+  CHECK(c.liveness->port == 8080);
+  CHECK(c.liveness->status_min == 200);
+  CHECK(c.liveness->status_max == 204);
+  CHECK(c.liveness->interval == 10s);
+  CHECK(c.liveness->timeout == 2s);
+  CHECK(c.liveness->failure_threshold == 5);
+  CHECK(c.liveness->initial_delay == 30s);
+
+  const Component e = only_component(parse_ok(with_component_key(
+      "liveness", R"({"exec": {"command": ["etcdctl", "endpoint", "health"]}})")));
+  REQUIRE(e.liveness.has_value());
+  CHECK(e.liveness->kind == ReadyProbe::Kind::kExec);
+  CHECK(e.liveness->command == std::vector<std::string>{"etcdctl", "endpoint", "health"});
+  CHECK(e.liveness->interval == 1s);
+  CHECK(e.liveness->failure_threshold == 3);
+  CHECK(e.liveness->initial_delay == 0s);
+  const Component g = only_component(parse_ok(with_component_key(
+      "ready", R"({"grpc": {"port": 50051, "service": "etcd"}, "interval": "100ms"})")));
+  CHECK(g.ready->kind == ReadyProbe::Kind::kGrpc);
+  CHECK(g.ready->port == 50051);
+  CHECK(g.ready->service == "etcd");
+  CHECK(g.ready->host == "127.0.0.1");
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"grpc": {"port": 1, "path": "/"}})"),
+                  "/components/0/ready/grpc/path", "unknown key");
+  const Component tls = only_component(parse_ok(with_component_key(
+      "liveness", R"({"http": {"port": 8443, "scheme": "https", "tls_verify": true}})")));
+  CHECK(tls.liveness->https);
+  CHECK(tls.liveness->tls_verify);
+  CHECK_ONE_ERROR(with_component_key("ready", R"({"http": {"port": 1, "scheme": "ftp"}})"),
+                  "/components/0/ready/http/scheme", "ftp");
+  // Defaults of http's status range.
+  const Component h =
+      only_component(parse_ok(with_component_key("ready", R"({"http": {"port": 1}})")));
+  CHECK(h.ready->status_min == 200);
+  CHECK(h.ready->status_max == 399);
+  CHECK_FALSE(h.ready->https);
+  CHECK_FALSE(h.ready->tls_verify);
+
+  const std::string l = "/components/0/liveness";
+  CHECK_ONE_ERROR(with_component_key("liveness", R"({"tcp": {"port": 1}, "max_wait": "1s"})"),
+                  l + "/max_wait", "unknown key");
+  CHECK_ONE_ERROR(with_component_key("liveness", R"({"tcp": {"port": 1}, "success_threshold": 1})"),
+                  l + "/success_threshold", "unknown key");
+  CHECK_ONE_ERROR(with_component_key("liveness", R"({"interval": "1s"})"), l,
+                  "must have exactly one of");
+  CHECK_ONE_ERROR(
+      with_component_key("liveness", R"({"tcp": {"port": 1}, "initial_delay": "soon"})"),
+      l + "/initial_delay", "invalid duration");
+  // A network none component may have tcp/http probes (they run in its netns).
+  const Component none =
+      only_component(parse_ok(edit({{"/components/0/network", R"("none")"},
+                                    {"/components/0/ready", R"({"tcp": {"port": 1}})"}})));
+  CHECK(none.network == herd::config::Network::kNone);
+  CHECK_ONE_ERROR(
+      edit({{"/components/0/network", R"("none")"},
+            {"/components/0/liveness", R"({"http": {"host": "web.local", "port": 1}})"}}),
+      "/components/0/liveness/http/host", "must be an IP address with");
+
+  CHECK(parse_ok(R"({"components": []})").reconcile_interval == 60s);
+  CHECK(parse_ok(R"({"reconcile_interval": "5s", "components": []})").reconcile_interval == 5s);
+  CHECK_ONE_ERROR(R"({"reconcile_interval": "500ms", "components": []})", "/reconcile_interval",
+                  "");
 }
 
 TEST_CASE("config: restart presets and overrides") {

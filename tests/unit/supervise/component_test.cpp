@@ -327,3 +327,56 @@ TEST_CASE("component: status times come from the time source", "[component]") {
   CHECK(*s.ready_since == ready_wall);
   CHECK(s.changed_at == ready_wall + std::chrono::minutes(5));
 }
+
+// --- liveness (exec probes run through the fake ops: no socket, no sleep)
+
+TEST_CASE("component: a failing exec liveness check terminates the task and restarts it",
+          "[component][liveness]") {
+  Rig r(R"(, "restart": {"base": "1s"},
+      "liveness": {"exec": {"command": ["false"]}, "failure_threshold": 1})");
+  r.rt.manual = {"exec"};
+  r.up();
+  auto exec = r.rt.pending("a", "exec");
+  REQUIRE(exec);
+  exec->exit_code = 1;
+  FakeRuntime::ok(exec);
+  settle(r.io);
+  CHECK(r.rt.count("a", "terminate") == 1);
+  CHECK(r.state() == State::kReady);  // until the task is gone
+  const std::string error = r.status().last_error;
+  CHECK(error == "liveness: 1 consecutive failure, last error: exec [false]: exit code 1");
+  REQUIRE(r.status().last_liveness_probe);
+  CHECK(r.status().last_liveness_probe->kind == "exec");
+  CHECK_FALSE(r.status().last_liveness_probe->ok);
+  CHECK(r.status().last_liveness_probe->detail == "exec [false]: exit code 1");
+  // No further attempt once it gave up.
+  CHECK(r.rt.count("a", "exec") == 1);
+  // The terminated task exits 0 (it handled SIGTERM): still a restart.
+  r.exit(r.status().pid, 0);
+  CHECK(r.state() == State::kBackingOff);
+  CHECK(r.status().restarts == 1);
+  r.time.advance(1s);
+  settle(r.io);
+  CHECK(r.state() == State::kReady);
+  // The new task gets its own liveness probe.
+  CHECK(r.rt.pending("a", "exec"));
+}
+
+TEST_CASE("component: a stop during an exec probe waits until the exec is reaped",
+          "[component][liveness][stop]") {
+  Rig r(R"(, "liveness": {"exec": {"command": ["sleep", "1000"]}})");
+  r.rt.manual = {"exec"};
+  r.up();
+  auto exec = r.rt.pending("a", "exec");
+  REQUIRE(exec);
+  r.c->stop(r.time.now() + 30s);
+  settle(r.io);
+  CHECK(r.state() == State::kStopping);
+  REQUIRE(exec->cancel);
+  CHECK(exec->cancel->cancelled());     // the probe's abort: the process is killed
+  CHECK(r.rt.count("a", "stop") == 0);  // not before the exec is cleaned up
+  FakeRuntime::ok(exec);
+  settle(r.io);
+  CHECK(r.rt.count("a", "stop") == 1);
+  CHECK(r.state() == State::kStopped);
+}

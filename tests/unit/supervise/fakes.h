@@ -139,6 +139,13 @@ class FakeRuntime final : public Runtime {
                                     asio::any_io_executor strand) override {
     return std::make_unique<Ops>(*this, c.name, std::move(strand), ++ops_ids_);
   }
+  // The periodic reconcile's list: answers task_list (nullopt: no answer).
+  std::optional<TaskList> task_list;
+  size_t lists = 0;
+  asio::awaitable<std::optional<TaskList>> list_tasks(asio::any_io_executor) override {
+    ++lists;
+    co_return task_list;
+  }
   std::shared_ptr<EventSubscription> subscribe(asio::any_io_executor executor,
                                                containerd::EventStream::Handlers h) override {
     auto s = std::make_shared<Subscription>(executor, std::move(h));
@@ -254,6 +261,22 @@ class FakeRuntime final : public Runtime {
     }
     asio::awaitable<Status> kill() override {
       auto c = co_await call("kill", nullptr);
+      co_return c->status;
+    }
+    asio::awaitable<ExecOutcome> exec(std::vector<std::string> command,
+                                      std::chrono::milliseconds timeout,
+                                      std::shared_ptr<Canceller> cancel) override {
+      (void)command;
+      (void)timeout;
+      auto c = co_await call("exec", cancel, [](Call& k) { k.exit_code = 0; });
+      ExecOutcome out;
+      out.ran = c->status.ok();
+      out.exit_code = c->exit_code;
+      if (!c->status.ok()) out.error = c->status.to_string();
+      co_return out;
+    }
+    asio::awaitable<Status> terminate(std::shared_ptr<Canceller> cancel) override {
+      auto c = co_await call("terminate", cancel);
       co_return c->status;
     }
     asio::awaitable<std::optional<ReconcileResult>> reconcile(

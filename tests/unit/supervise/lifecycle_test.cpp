@@ -20,6 +20,7 @@ using herd::supervise::Desired;
 using herd::supervise::Duration;
 using herd::supervise::Event;
 using herd::supervise::ExitSeen;
+using herd::supervise::LivenessFailed;
 using herd::supervise::Machine;
 using herd::supervise::PrepareDone;
 using herd::supervise::ProbeFailed;
@@ -95,7 +96,7 @@ std::string dump(const Machine& m) {
       << " exit=" << opt(m.last_exit_code) << "@" << opt(m.last_exit_at)
       << " ready_since=" << opt(m.ready_since) << " stop_deadline=" << opt(m.stop_deadline)
       << " error='" << m.last_error << "' reconciling=" << m.reconciling
-      << " prepared=" << m.prepared << " early_exit="
+      << " liveness_failed=" << m.liveness_failed << " prepared=" << m.prepared << " early_exit="
       << (m.early_exit
               ? std::to_string(m.early_exit->pid) + ":" + std::to_string(m.early_exit->exit_code)
               : "-")
@@ -234,6 +235,7 @@ TEST_CASE("Lifecycle: to_string names every state, action and event") {
       {ActionKind::kShortenStop, "shorten_stop"},
       {ActionKind::kKillTask, "kill_task"},
       {ActionKind::kReconcile, "reconcile"},
+      {ActionKind::kTerminateTask, "terminate_task"},
   };
   for (const auto& [k, name] : actions) CHECK(herd::supervise::to_string(k) == name);
   CHECK(herd::supervise::to_string(static_cast<ActionKind>(99)) == "unknown");
@@ -251,6 +253,7 @@ TEST_CASE("Lifecycle: to_string names every state, action and event") {
       {StreamGap{}, "StreamGap"},
       {ReconcileResult{}, "ReconcileResult"},
       {herd::supervise::OomSeen{}, "OomSeen"},
+      {LivenessFailed{}, "LivenessFailed"},
   };
   REQUIRE(events.size() == std::variant_size_v<Event>);
   for (const auto& [e, name] : events) CHECK(herd::supervise::event_name(e) == name);
@@ -861,4 +864,114 @@ TEST_CASE("Lifecycle: events that do not apply leave the machine unchanged") {
       CHECK(dump(s.m) == before);
     }
   }
+}
+
+// --- liveness
+
+TEST_CASE("Lifecycle: liveness failing while ready terminates the task, its exit backs off") {
+  Sim s;
+  s.to_ready();
+  s.advance(10s);
+  CHECK(s.on(LivenessFailed{"3 consecutive failures, last error: GET /: status 404"}) ==
+        Actions{act(ActionKind::kTerminateTask)});
+  CHECK(s.m.state == State::kReady);  // until the task is gone
+  CHECK(s.m.liveness_failed);
+  CHECK(s.m.last_error == "liveness: 3 consecutive failures, last error: GET /: status 404");
+  // The task exits 0 on its stop_signal: still a failure, backed off.
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  CHECK(s.m.state == State::kBackingOff);
+  CHECK(s.m.restarts.consecutive() == 1);
+  CHECK(s.m.restarts.total() == 1);
+  CHECK_FALSE(s.m.liveness_failed);
+  CHECK(s.m.last_error == "liveness: 3 consecutive failures, last error: GET /: status 404");
+  CHECK(s.m.last_exit_code == 0u);
+  // The restart runs in the same container, and the count doubles the next delay.
+  s.restart(kPid + 1);
+  CHECK(s.on(ProbeOk{}).empty());
+  CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
+  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 143}) == Actions{arm(4s)});
+}
+
+TEST_CASE("Lifecycle: a liveness failure of a job is a failure, not a completion") {
+  Sim s(job(herd::config::RestartOn::kOnFailure));
+  s.to_ready();
+  CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  CHECK(s.m.state == State::kBackingOff);
+
+  Sim never(job(herd::config::RestartOn::kNever));
+  never.to_ready();
+  CHECK(never.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
+  CHECK(never.on(ExitSeen{.pid = kPid, .exit_code = 0}).empty());
+  CHECK(never.m.state == State::kFailed);
+  CHECK(never.m.last_error == "liveness: x");
+}
+
+TEST_CASE("Lifecycle: a liveness failure at max_restarts gives up") {
+  Sim s = reach(State::kReady);  // one restart allowed
+  CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) == Actions{arm(2s)});
+  s.restart(kPid + 1);
+  CHECK(s.on(ProbeOk{}).empty());
+  CHECK(s.on(LivenessFailed{"y"}) == Actions{act(ActionKind::kTerminateTask)});
+  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 137}).empty());
+  CHECK(s.m.state == State::kFailed);
+  CHECK(s.m.last_error == "liveness: y");
+}
+
+TEST_CASE("Lifecycle: a second liveness failure while terminating changes nothing") {
+  Sim s;
+  s.to_ready();
+  s.on(LivenessFailed{"first"});
+  const std::string before = dump(s.m);
+  CHECK(s.on(LivenessFailed{"second"}).empty());
+  CHECK(dump(s.m) == before);
+  CHECK(s.m.last_error == "liveness: first");
+}
+
+TEST_CASE("Lifecycle: a stop while terminating is an ordinary stop") {
+  Sim s;
+  s.to_ready();
+  s.on(LivenessFailed{"x"});
+  CHECK(s.on(StopRequested{.deadline = s.now + 30s}) == Actions{stop_task(s.now + 30s)});
+  CHECK(s.m.state == State::kStopping);
+  CHECK_FALSE(s.m.liveness_failed);
+  // The terminated task's exit during the stop is only recorded.
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 143}).empty());
+  CHECK(s.on(StopDone{.ok = true}).empty());
+  CHECK(s.m.state == State::kStopped);
+  CHECK(s.m.restarts.total() == 0);
+}
+
+TEST_CASE("Lifecycle: a reconcile that finds the terminated task gone backs off") {
+  Sim s;
+  s.to_ready();
+  s.on(LivenessFailed{"x"});
+  CHECK(s.on(StreamGap{}) == Actions{act(ActionKind::kReconcile)});
+  CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  CHECK(s.m.state == State::kBackingOff);
+  CHECK(s.m.last_error == "liveness: x");
+}
+
+TEST_CASE("Lifecycle: a liveness failure in any state but ready changes nothing") {
+  for (State st : kAllStates) {
+    if (st == State::kReady) continue;
+    CAPTURE(st);
+    Sim s = reach(st);
+    const std::string before = dump(s.m);
+    CHECK(s.on(LivenessFailed{"late"}).empty());
+    CHECK(dump(s.m) == before);
+    CHECK_FALSE(s.m.liveness_failed);
+  }
+}
+
+TEST_CASE("Lifecycle: after a liveness restart a plain exit is judged as usual again") {
+  Sim s(job(herd::config::RestartOn::kOnFailure));
+  s.to_ready();
+  s.on(LivenessFailed{"x"});
+  s.on(ExitSeen{.pid = kPid, .exit_code = 0});
+  s.restart(kPid + 1);
+  CHECK(s.on(ProbeOk{}).empty());
+  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 0}).empty());
+  CHECK(s.m.state == State::kCompleted);
 }

@@ -263,3 +263,79 @@ TEST_CASE("supervisor: operator requests name the component, and an unknown one 
   CHECK(st.ok());
   CHECK(r.state("c") == State::kReady);
 }
+
+TEST_CASE("supervisor: the periodic reconcile lists tasks every reconcile_interval",
+          "[supervisor][reconcile]") {
+  Rig r;
+  r.boot();
+  // Default interval 60s; nothing before it.
+  r.time.advance(59s);
+  settle(r.io);
+  CHECK(r.rt.lists == 0);
+  const uint32_t a_pid = r.pid("a");
+  const uint32_t b_pid = r.pid("b");
+  const uint32_t c_pid = r.pid("c");
+  // a runs as expected; b is listed with another pid; c is not listed.
+  herd::supervise::TaskList list;
+  list["a"] = herd::supervise::ListedTask{true, a_pid};
+  list["b"] = herd::supervise::ListedTask{true, b_pid + 1000};
+  r.rt.task_list = list;
+  r.rt.reconcile_running = false;
+  r.time.advance(1s);
+  settle(r.io);
+  CHECK(r.rt.lists == 1);
+  CHECK(r.sup->periodic_reconciles() == 1);
+  // A task found running with the expected pid is left alone...
+  CHECK(r.rt.count("a", "reconcile") == 0);
+  CHECK(r.state("a") == State::kReady);
+  CHECK(r.pid("a") == a_pid);
+  // ...the others are checked with a reconcile, which found them gone.
+  CHECK(r.rt.count("b", "reconcile") == 1);
+  CHECK(r.rt.count("c", "reconcile") == 1);
+  CHECK(r.state("b") == State::kBackingOff);
+  CHECK(r.state("c") == State::kBackingOff);
+  CHECK(r.sup->status("c")->restarts == 1);
+  (void)c_pid;
+  // And again one interval later.
+  r.rt.reconcile_running = true;
+  r.rt.task_list.reset();  // no answer: nothing concluded
+  r.time.advance(60s);
+  settle(r.io);
+  CHECK(r.rt.lists == 2);
+  CHECK(r.sup->periodic_reconciles() == 1);
+  CHECK(r.state("a") == State::kReady);
+  CHECK(r.pid("a") == a_pid);
+}
+
+TEST_CASE("supervisor: reconcile_interval sets the period", "[supervisor][reconcile]") {
+  auto parsed = herd::config::parse_config(
+      R"({"reconcile_interval": "5s", "components": [{"name": "a", "image": "herd.local/a:1"}]})");
+  REQUIRE(parsed.ok());
+  FakeRuntime rt;
+  FakeTime time;
+  asio::io_context io;
+  Supervisor::Options o;
+  o.time = &time;
+  auto sup = Supervisor::create(io.get_executor(), rt, *parsed.config, {}, o);
+  sup->start();
+  settle(io);
+  rt.subscription->go_live(true);
+  settle(io);
+  for (int i = 1; i <= 3; ++i) {
+    time.advance(5s);
+    settle(io);
+    CHECK(rt.lists == static_cast<size_t>(i));
+  }
+  bool stopped = false;
+  sup->stop([&] { stopped = true; });
+  settle(io);
+  CHECK(stopped);
+  time.advance(5s);
+  settle(io);
+  CHECK(rt.lists == 3);  // none after the stop
+  for (auto& call : rt.calls) FakeRuntime::release(call);
+  settle(io);
+  rt.calls.clear();
+  time.clear();
+  rt.subscription.reset();
+}
