@@ -513,12 +513,12 @@ namespace internal {
 Component read_component(const Json& value, const std::string& path, Errors& errors,
                          DependencyNode& node) {
   Component c;
-  ObjectReader r(value, path, {"name",         "image",        "image_archive",    "pull",
-                               "args",         "env",          "mounts",           "network",
-                               "hostname",     "user",         "workdir",          "rlimits",
-                               "ready",        "liveness",     "restart",          "depends_on",
-                               "stop_grace",   "stop_signal",  "labels",           "resources",
-                               "init",         "capabilities", "read_only_rootfs", "tmpfs",
+  ObjectReader r(value, path, {"name",          "image",        "image_archive",    "pull",
+                               "args",          "env",          "mounts",           "network",
+                               "hostname",      "user",         "workdir",          "rlimits",
+                               "ready",         "liveness",     "restart",          "depends_on",
+                               "stop_grace",    "stop_signal",  "labels",           "resources",
+                               "init",          "capabilities", "read_only_rootfs", "tmpfs",
                                "oom_score_adj", "shim_group"},
                  errors);
   if (!r.is_object()) return c;

@@ -119,11 +119,11 @@ OutputConfig read_output(const Json& value, const std::string& path, Errors& err
 
 Config read_config(const Json& doc, Errors& errors) {
   Config config;
-  ObjectReader r(doc, "",
-                 {"containerd", "registry", "data_path", "control_socket", "control_group",
-                  "stop_budget", "shim_group", "metrics", "output", "reconcile_interval",
-                  "components"},
-                 errors);
+  ObjectReader r(
+      doc, "",
+      {"containerd", "registry", "data_path", "control_socket", "control_group", "stop_budget",
+       "shim_group", "metrics", "output", "reconcile_interval", "components"},
+      errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
     config.containerd = read_containerd(*containerd, r.path_of("containerd"), errors);

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <limits>
 #include <random>
 
 #include "common/backoff.h"
@@ -81,6 +82,15 @@ Status from_grpc(const grpc::Status& s, const std::string& what) {
 }
 
 std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts) {
+  // system_clock counts int64 nanoseconds: about 1678..2262. containerd
+  // sends Go's zero time (year 1) for "never" (an exec process's exited_at
+  // after a kill, say), and a hostile peer anything: outside that range
+  // (with a margin for the nanos) the answer is the epoch, "unset".
+  constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
+  if (ts.seconds() < -kMaxSeconds || ts.seconds() > kMaxSeconds || ts.nanos() < 0 ||
+      ts.nanos() > 999'999'999) {
+    return std::chrono::system_clock::time_point{};
+  }
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::seconds(ts.seconds()) + std::chrono::nanoseconds(ts.nanos())));

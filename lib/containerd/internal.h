@@ -12,7 +12,8 @@
 
 namespace herd::containerd::detail {
 
-// A protobuf Timestamp as a system_clock time point.
+// A protobuf Timestamp as a system_clock time point; one outside what
+// system_clock can hold (Go's zero time, year 1, say) gives the epoch.
 std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& ts);
 
 // 16 random hex digits: unique lease ids, content refs, snapshot keys and

@@ -73,8 +73,8 @@ struct ComponentView {
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at
   std::string last_error;
-  bool adopted = false;                       // the running task was adopted
-  Time changed_at{};                          // when herdd produced this status
+  bool adopted = false;  // the running task was adopted
+  Time changed_at{};     // when herdd produced this status
   // The last exits, newest first (at most 20); filled by get() only.
   std::vector<ExitView> exits;
   std::optional<ProbeView> last_ready_probe;  // the last readiness attempt

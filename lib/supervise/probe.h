@@ -125,7 +125,7 @@ struct ProbeSpec {
   std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
   // Called on the executor after every attempt with its duration (metrics).
   std::function<void(std::chrono::nanoseconds took, bool ok)> on_attempt;
-  bool https = false;                             // HTTP: TLS (asio::ssl) before the request
+  bool https = false;         // HTTP: TLS (asio::ssl) before the request
   bool tls_verify = false;    // https: check the certificate chain and host name
   uint16_t status_min = 200;  // HTTP: success range, inclusive
   uint16_t status_max = 399;

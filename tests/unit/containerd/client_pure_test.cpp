@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "containerd/client.h"
 #include "containerd/events.h"
@@ -79,6 +80,23 @@ TEST_CASE("task events decode from bare and prefixed type_urls") {
   REQUIRE(d.ok());
   CHECK(d->kind == TaskEvent::Kind::kDelete);
   CHECK(d->exit_status == 1);
+}
+
+// Go's zero time (year 1) is what containerd sends for "never"; it and any
+// other time system_clock cannot hold decode as the epoch, not as an
+// overflow (UBSan found this on an exec process's exited_at).
+TEST_CASE("task events: an exit time outside system_clock's range decodes as the epoch") {
+  for (const int64_t seconds : {int64_t{-62135596800}, std::numeric_limits<int64_t>::max(),
+                                std::numeric_limits<int64_t>::min()}) {
+    INFO(seconds);
+    ::containerd::events::TaskExit exit;
+    exit.set_container_id("etcd");
+    exit.mutable_exited_at()->set_seconds(seconds);
+    exit.mutable_exited_at()->set_nanos(999999999);
+    auto e = decode_task_event("containerd.events.TaskExit", exit.SerializeAsString());
+    REQUIRE(e.ok());
+    CHECK(e->exited_at == std::chrono::system_clock::time_point{});
+  }
 }
 
 TEST_CASE("task event decoding rejects unknown types and malformed bytes") {
