@@ -182,7 +182,28 @@ def summarize_processes(procs):
 
 # ------------------------------------------------------------ the peers
 
-class Docker:
+class _CliPeer:
+    """What Docker's and podman's command lines share: `run` and `pid`.
+    Subclasses define cli(*args, check=...) and RUN_EXTRA (extra `run`
+    flags)."""
+    RUN_EXTRA = ()
+
+    def run(self, name, argv, port=None, mounts=(), restart="always"):
+        a = ["run", "-d", f"--restart={restart}", "--network", "host", "--name", name,
+             *self.RUN_EXTRA]
+        for host, target in mounts:
+            a += ["-v", f"{host}:{target}"]
+        self.cli(*a, IMAGE, *argv)
+
+    def pid(self, name):
+        r = self.cli("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", name, check=False)
+        parts = r.stdout.split()
+        if r.returncode == 0 and len(parts) == 2 and parts[0] == "true" and int(parts[1]) > 0:
+            return int(parts[1])
+        return None
+
+
+class Docker(_CliPeer):
     name = "docker"
 
     def __init__(self, env):
@@ -232,19 +253,6 @@ class Docker:
         if self.cli("image", "inspect", IMAGE, check=False).returncode != 0:
             self.cli("load", "-i", docker_archive)
 
-    def run(self, name, argv, port=None, mounts=(), restart="always"):
-        a = ["run", "-d", f"--restart={restart}", "--network", "host", "--name", name]
-        for host, target in mounts:
-            a += ["-v", f"{host}:{target}"]
-        self.cli(*a, IMAGE, *argv)
-
-    def pid(self, name):
-        r = self.cli("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", name, check=False)
-        parts = r.stdout.split()
-        if r.returncode == 0 and len(parts) == 2 and parts[0] == "true" and int(parts[1]) > 0:
-            return int(parts[1])
-        return None
-
     def remove_all(self):
         ids = self.cli("ps", "-aq", check=False).stdout.split()
         for i in range(0, len(ids), 20):
@@ -255,8 +263,13 @@ class Docker:
         return tool_processes(roots, [(self.exec_root,)])
 
 
-class Podman:
+class Podman(_CliPeer):
     name = "podman"
+    # podman's own rlimit defaults (nofile 1048576, nproc 4194304) are above
+    # a hard limit that cannot be raised without CAP_SYS_RESOURCE (runc
+    # fails with EPERM), so it gets containerd's nofile default, what Docker
+    # and herd give, and an nproc that fits.
+    RUN_EXTRA = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
     def __init__(self, env):
         self.dir = os.path.join(env.build, "peers", "podman")
@@ -281,24 +294,6 @@ class Podman:
     def load(self, docker_archive):
         if self.cli("image", "exists", IMAGE, check=False).returncode != 0:
             self.cli("load", "-i", docker_archive)
-
-    def run(self, name, argv, port=None, mounts=(), restart="always"):
-        # podman's own rlimit defaults (nofile 1048576, nproc 4194304) are
-        # above a hard limit that cannot be raised without CAP_SYS_RESOURCE
-        # (runc fails with EPERM), so it gets containerd's nofile default,
-        # what Docker and herd give, and an nproc that fits.
-        a = ["run", "-d", f"--restart={restart}", "--network", "host", "--name", name,
-             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-        for host, target in mounts:
-            a += ["-v", f"{host}:{target}"]
-        self.cli(*a, IMAGE, *argv)
-
-    def pid(self, name):
-        r = self.cli("inspect", "-f", "{{.State.Running}} {{.State.Pid}}", name, check=False)
-        parts = r.stdout.split()
-        if r.returncode == 0 and len(parts) == 2 and parts[0] == "true" and int(parts[1]) > 0:
-            return int(parts[1])
-        return None
 
     def remove_all(self):
         self.cli("rm", "-a", "-f", "-t", "0", check=False)
