@@ -29,11 +29,30 @@ namespace herd::containerd::detail {
 // grpc::Status -> herd::Status, prefixed with what was being done.
 Status from_grpc(const grpc::Status& s, const std::string& what);
 
-// Posts `fn` to the executor of `handler` and hands it the result.
-template <class Handler, class T>
-void complete_on_handler_executor(std::shared_ptr<Handler> handler, T result) {
+// Posts the completion to the executor of `handler` and hands it the
+// result. Takes (moves from) the caller's handles on the handler, on the
+// work guard and on `keep` (what the call owned: its ClientContext): a
+// gRPC thread keeps none of them once it has posted.
+// - The handler and the work guard: if a gRPC thread kept them, whichever
+//   it released last (a closure's members go in no set order) could end
+//   the io_context's work and destroy the handler against an io_context
+//   already gone.
+// - The ClientContext holds a reference to its grpc::Channel. Released on
+//   a gRPC thread after the Client is gone, it is the channel's last one,
+//   and gRPC's library shutdown then runs on a detached thread of its own
+//   ("grpc_shutdown spawns clean-up thread"), racing with the process's
+//   exit: an ASan double free at a test's end, 1 run in ~30. Released on
+//   the loop, that shutdown runs there, synchronously.
+template <class Handler, class Work, class T>
+void complete_on_handler_executor(std::shared_ptr<Handler>& handler, Work& work, T result,
+                                  std::shared_ptr<void> keep = nullptr) {
   auto ex = asio::get_associated_executor(*handler);
-  asio::post(ex, [handler, r = std::move(result)]() mutable { (*handler)(std::move(r)); });
+  asio::post(ex, [handler = std::move(handler), work = std::move(work), keep = std::move(keep),
+                  r = std::move(result)]() mutable {
+    (*handler)(std::move(r));
+    handler.reset();  // the handler, then the call's state, then the work
+    keep.reset();
+  });
 }
 
 // A unary call: the context, request and response live in one shared state
@@ -61,17 +80,18 @@ asio::awaitable<Result<Resp>> unary(std::unique_ptr<grpc::ClientContext> ctx, Re
     auto work =
         asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
     if (canceller && !canceller->attach(state->ctx.get())) {
-      complete_on_handler_executor(h, Result<Resp>(Status::Cancelled(what + ": cancelled")));
+      complete_on_handler_executor(h, work, Result<Resp>(Status::Cancelled(what + ": cancelled")));
       return;
     }
+    // Mutable: the completion moves h and work out (see
+    // complete_on_handler_executor); gRPC calls it exactly once.
     start(state->ctx.get(), &state->req, &state->resp,
-          [state, canceller, what, h, work](grpc::Status s) {
-            if (canceller) canceller->detach(state->ctx.get());
-            if (s.ok()) {
-              complete_on_handler_executor(h, Result<Resp>(std::move(state->resp)));
-            } else {
-              complete_on_handler_executor(h, Result<Resp>(from_grpc(s, what)));
-            }
+          [state, canceller, what, h, work](grpc::Status s) mutable {
+            auto st = std::move(state);  // released on the loop
+            if (canceller) canceller->detach(st->ctx.get());
+            Result<Resp> r =
+                s.ok() ? Result<Resp>(std::move(st->resp)) : Result<Resp>(from_grpc(s, what));
+            complete_on_handler_executor(h, work, std::move(r), std::move(st));
           });
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<Resp>)>(
@@ -86,7 +106,9 @@ template <class Req, class Resp>
 class ReadAllReactor : public grpc::ClientReadReactor<Resp> {
  public:
   using OnMessage = std::function<Status(Resp&)>;
-  using Done = std::function<void(Status)>;
+  // Gets the final status and the reactor itself, to be deleted on the
+  // loop (see complete_on_handler_executor).
+  using Done = std::function<void(Status, std::shared_ptr<void> self)>;
 
   ReadAllReactor(std::unique_ptr<grpc::ClientContext> ctx, Req req, OnMessage on_message,
                  std::shared_ptr<Canceller> canceller, std::string what, Done done)
@@ -121,8 +143,9 @@ class ReadAllReactor : public grpc::ClientReadReactor<Resp> {
   void OnDone(const grpc::Status& s) override {
     if (canceller_) canceller_->detach(ctx_.get());
     Status result = !abort_.ok() ? abort_ : (s.ok() ? Status::Ok() : from_grpc(s, what_));
-    done_(std::move(result));
-    delete this;
+    // gRPC is done with the reactor: it goes to the loop with the result.
+    auto done = std::move(done_);
+    done(std::move(result), std::shared_ptr<void>(this));
   }
 
  private:
@@ -150,7 +173,9 @@ asio::awaitable<Status> read_all(std::unique_ptr<grpc::ClientContext> ctx, Req r
         asio::prefer(asio::get_associated_executor(*h), asio::execution::outstanding_work.tracked);
     auto* reactor = new ReadAllReactor<Req, Resp>(
         std::move(ctx), std::move(req), std::move(on_message), std::move(canceller),
-        std::move(what), [h, work](Status s) { complete_on_handler_executor(h, std::move(s)); });
+        std::move(what), [h, work](Status s, std::shared_ptr<void> self) mutable {
+          complete_on_handler_executor(h, work, std::move(s), std::move(self));
+        });
     start(reactor->context(), reactor->request(), reactor);
     reactor->go();
   };

@@ -156,7 +156,7 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
   ContentWriteReactor(std::unique_ptr<grpc::ClientContext> ctx, std::string ref, int64_t total,
                       std::string expected, Labels labels, Client::ChunkSource source,
                       std::shared_ptr<Canceller> canceller, std::string what,
-                      std::function<void(Status)> done)
+                      std::function<void(Status, std::shared_ptr<void> self)> done)
       : ctx_(std::move(ctx)),
         ref_(std::move(ref)),
         total_(total),
@@ -228,8 +228,10 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
     } else if (s.ok() && !committed_) {
       result = Status::Internal(what_ + ": stream ended before commit");
     }
-    done_(std::move(result));
-    delete this;
+    // gRPC is done with the reactor: it goes to the loop with the result
+    // (see detail::complete_on_handler_executor).
+    auto done = std::move(done_);
+    done(std::move(result), std::shared_ptr<void>(this));
   }
 
  private:
@@ -301,7 +303,7 @@ class ContentWriteReactor : public grpc::ClientBidiReactor<cs::content::v1::Writ
   Client::ChunkSource source_;
   std::shared_ptr<Canceller> canceller_;
   std::string what_;
-  std::function<void(Status)> done_;
+  std::function<void(Status, std::shared_ptr<void> self)> done_;
   cs::content::v1::WriteContentRequest req_;
   cs::content::v1::WriteContentResponse resp_;
   int64_t offset_ = 0;
@@ -327,7 +329,9 @@ asio::awaitable<Status> Client::content_write(std::string ref, int64_t total, st
     auto* reactor = new ContentWriteReactor(
         std::move(ctx), std::move(ref), total, std::move(expected), std::move(labels),
         std::move(read_chunk), o.canceller, what,
-        [h, work](Status s) { detail::complete_on_handler_executor(h, std::move(s)); });
+        [h, work](Status s, std::shared_ptr<void> self) mutable {
+          detail::complete_on_handler_executor(h, work, std::move(s), std::move(self));
+        });
     stub->async()->Write(reactor->context(), reactor);
     reactor->go();
   };

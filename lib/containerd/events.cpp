@@ -99,7 +99,7 @@ struct EventStream::Call : grpc::ClientReadReactor<Envelope> {
   std::weak_ptr<EventStream> stream;
   asio::any_io_executor executor;
   uint64_t generation = 0;
-  std::shared_ptr<Call> self;  // released in OnDone
+  std::shared_ptr<Call> self;  // handed to the loop in OnDone
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
@@ -119,10 +119,14 @@ struct EventStream::Call : grpc::ClientReadReactor<Envelope> {
   void OnDone(const grpc::Status& s) override {
     Status st = s.ok() ? Status::Unavailable("events stream ended")
                        : detail::from_grpc(s, "events.subscribe");
-    asio::post(executor, [w = stream, g = generation, st]() {
+    // This call's last reference (unless the stream still holds it) goes
+    // to the loop with the report: its ClientContext holds the channel,
+    // which must not be released on a gRPC thread (bridge.h,
+    // complete_on_handler_executor).
+    asio::post(executor, [w = stream, g = generation, st, keep = std::move(self)]() mutable {
       if (auto strm = w.lock()) strm->on_call_done(g, st);
+      keep.reset();
     });
-    self.reset();  // may delete this; nothing may follow
   }
 };
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <charconv>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -421,8 +422,13 @@ TEST_CASE("component output files are rotated at the configured caps", "[e2e][lo
     std::ifstream f(log);
     std::string first;
     std::getline(f, first);
-    // line-N-...: N past 5 files of ~60-byte lines
-    if (first.rfind("line-", 0) == 0 && std::stol(first.substr(5)) > 5 * 4096 / 60) rotated = true;
+    // line-N-...: N past 5 files of ~60-byte lines. The line is read while
+    // herd-logger writes and renames: parse without throwing.
+    long n = 0;
+    if (first.rfind("line-", 0) == 0) {
+      std::from_chars(first.data() + 5, first.data() + first.size(), n);
+    }
+    if (n > 5 * 4096 / 60) rotated = true;
     if (!rotated) ::usleep(50000);
   }
   CHECK(rotated);

@@ -384,7 +384,8 @@ TEST_CASE("calls to a containerd that does not answer fail within their deadline
     // No socket at all: unavailable at once.
     Client::Options gone;
     gone.address = (env().containerd_dir / "no-such.sock").string();
-    Client absent(gone);
+    // Never destroyed (harness.h, client_until_exit).
+    Client& absent = test::client_until_exit(std::make_unique<Client>(gone));
     auto t0 = std::chrono::steady_clock::now();
     auto v = co_await absent.version(CallOptions::with_timeout(500ms));
     auto waited = std::chrono::steady_clock::now() - t0;
@@ -403,7 +404,7 @@ TEST_CASE("calls to a containerd that does not answer fail within their deadline
     } cont{pid};
     Client::Options live_opts;
     live_opts.address = env().address();
-    Client frozen(live_opts);
+    Client& frozen = test::client_until_exit(std::make_unique<Client>(live_opts));
     HERD_REQUIRE_OK(co_await frozen.version());  // connected
     REQUIRE(::kill(pid, SIGSTOP) == 0);
     // A group stop reaches each thread on its own; wait until all are.

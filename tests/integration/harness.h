@@ -122,6 +122,17 @@ asio::awaitable<bool> eventually(Pred pred,
   co_return true;
 }
 
+// Keeps a Client until the process ends (containerd_catch_main.cpp's
+// _Exit): the last reference to a gRPC 1.51 channel dropped while a call of
+// it is still winding down on gRPC's callback thread aborts the process now
+// and then ("prior > 0" in grpc_cq_internal_unref, or an ASan double free
+// on that thread; grpc/grpc#32584). So no test destroys a Client.
+inline containerd::Client& client_until_exit(std::unique_ptr<containerd::Client> client) {
+  static auto* kept = new std::vector<std::unique_ptr<containerd::Client>>();
+  kept->push_back(std::move(client));
+  return *kept->back();
+}
+
 class TestNamespace {
  public:
   explicit TestNamespace(const std::string& tag)
@@ -131,15 +142,8 @@ class TestNamespace {
     o.ns = name_;
     client_ = std::make_unique<containerd::Client>(o);
   }
-  // The client is never destroyed: the last reference to a gRPC 1.51
-  // channel dropped while a call of it is still winding down on gRPC's
-  // callback thread aborts the process now and then ("prior > 0" in
-  // grpc_cq_internal_unref; grpc/grpc#32584). Kept reachable until the
-  // process ends (containerd_catch_main.cpp's _Exit).
-  ~TestNamespace() {
-    static auto* kept = new std::vector<std::unique_ptr<containerd::Client>>();
-    kept->push_back(std::move(client_));
-  }
+  // The client is never destroyed (client_until_exit).
+  ~TestNamespace() { client_until_exit(std::move(client_)); }
   TestNamespace(const TestNamespace&) = delete;
   TestNamespace& operator=(const TestNamespace&) = delete;
 
