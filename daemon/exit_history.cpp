@@ -20,6 +20,7 @@ bool same_exit(const std::optional<std::chrono::system_clock::time_point>& a,
 
 std::string exit_reason(const ComponentStatus* prev, const ComponentStatus& next) {
   if (next.last_exit_reason == "oom_killed") return "oom_killed";
+  if (next.last_exit_reason == "containerd_lost") return "containerd_lost";
   const bool probing =
       prev != nullptr && (prev->state == State::kReady || prev->state == State::kWaitingReady);
   if (probing && starts_with(next.last_error, "liveness:")) return "liveness";

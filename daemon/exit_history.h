@@ -14,14 +14,14 @@
 //   a component removed by a reload stay until a component of that name
 //   exits again or herdd restarts (names come from root's config).
 // - The reason is derived, in this order: "oom_killed" (the status says
-//   so, issue 13), "liveness" (last_error starts with "liveness:" and the
+//   so, issue 13), "containerd_lost" (the status says so: the task's shim
+//   died, or a reconcile found an exit the events stream never told),
+//   "liveness" (last_error starts with "liveness:" and the
 //   task was waiting_ready or ready: a liveness probe had it killed),
 //   "readiness_timeout" (last_error starts with "readiness:" and the task
 //   was waiting_ready), "operator_stop" (the exit happened while the
 //   component was stopping: herdctl stop/restart, a reload, herdd's own
-//   stop), else "exited". "containerd_lost" is reserved: the statuses do
-//   not tell an exit found by a reconcile after a stream gap from any other.
-//   Derived, not told: last_error stays until the next operator start, so
+//   stop), else "exited". Derived, not told: last_error stays until the next operator start, so
 //   an ordinary crash of a task restarted after a liveness kill (or, while
 //   waiting_ready, after a readiness timeout) is shown with the earlier
 //   reason.

@@ -254,6 +254,7 @@ void print_table(const std::vector<View>& views, SysTime now) {
     if (s.last_exit_code) {
       last_exit = std::to_string(*s.last_exit_code);
       if (s.last_exit_reason == "oom_killed") last_exit += " OOM killed";
+      if (s.last_exit_reason == "containerd_lost") last_exit += " lost";
       if (s.last_exit_at) last_exit += " (" + ago(*s.last_exit_at, now) + ")";
     }
     rows.push_back({s.name, v.state + (s.adopted ? "*" : ""),
@@ -314,6 +315,7 @@ void print_block(const View& v, SysTime now) {
   if (s.last_exit_code) {
     std::string e = "code " + std::to_string(*s.last_exit_code);
     if (s.last_exit_reason == "oom_killed") e += ", OOM killed";
+    if (s.last_exit_reason == "containerd_lost") e += ", lost by containerd (see Last error)";
     if (s.last_exit_at)
       e += " at " + rfc3339(*s.last_exit_at, false) + " (" + ago(*s.last_exit_at, now) + ")";
     line("Last exit", e);
@@ -343,6 +345,7 @@ std::string watch_line(const v1::WatchEvent& ev) {
   line += " restarts=" + std::to_string(s.restarts);
   if (s.last_exit_code) line += " last-exit=" + std::to_string(*s.last_exit_code);
   if (s.last_exit_reason == "oom_killed") line += " oom-killed";
+  if (s.last_exit_reason == "containerd_lost") line += " containerd-lost";
   if (s.adopted) line += " adopted";
   if (ev.initial()) line += " (current)";
   if (!s.last_error.empty()) line += " error: " + s.last_error;

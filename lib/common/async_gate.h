@@ -1,16 +1,21 @@
-// herd::AsyncGate: at most one holder at a time, first come first served,
-// for coroutines on any executor of one io_context.
+// herd::AsyncGate: at most `capacity` holders at a time (1 by default),
+// waiters admitted highest priority first and first come first served
+// within a priority, for coroutines on any executor of one io_context.
 //
-//   auto pass = co_await gate->enter(deadline, cancel_hook);
+//   auto pass = co_await gate->enter(deadline, entry, priority);
 //   if (!pass) ... timed out or cancelled (nothing is held);
-//   ... the work ...                  // the gate is released when `pass` dies
+//   ... the work ...                  // the slot is released when `pass` dies
 //
-// Why: containerd's runc shim creates the tasks of one shim group one at a
-// time (its Create holds the shim's lock), so 100 concurrent creates in one
-// group queue inside the shim and the later ones exceed their deadline; a
-// create that times out there leaves its bundle directory behind, and every
-// later create of that container fails ("file exists") until containerd
-// restarts. Queuing in herd instead gives each create its whole deadline.
+// Uses:
+// - A shim group's task creates, capacity 1 (containerd_ops.h): containerd's
+//   runc shim creates the tasks of one shim group one at a time (its Create
+//   holds the shim's lock), so 100 concurrent creates in one group queue
+//   inside the shim and the later ones exceed their deadline; a create that
+//   times out there leaves its bundle directory behind, and every later
+//   create of that container fails ("file exists") until containerd
+//   restarts. Queuing in herd instead gives each create its whole deadline.
+// - The supervisor's start admission, capacity `max_concurrent_starts`,
+//   priority = the component's `priority` (component.h).
 //
 // Every wait is bounded: enter() returns an empty Pass at `deadline`, or at
 // once after `cancel` (a function the caller arranges to be called, from any
@@ -22,6 +27,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -32,6 +38,9 @@ namespace herd {
 
 class AsyncGate : public std::enable_shared_from_this<AsyncGate> {
  public:
+  // `capacity` >= 1 holders at once. Made by shared_ptr (enter() needs it).
+  explicit AsyncGate(std::size_t capacity = 1) : capacity_(capacity < 1 ? 1 : capacity) {}
+
   // Held while alive; empty when the wait timed out or was cancelled.
   class Pass {
    public:
@@ -86,21 +95,26 @@ class AsyncGate : public std::enable_shared_from_this<AsyncGate> {
     bool done_ = false;  // on the waiter's executor only
     bool admitted_ = false;
     bool queued_ = false;  // GUARDED_BY(gate mu_)
+    int priority_ = 0;     // GUARDED_BY(gate mu_)
   };
 
-  // Waits until the gate is free (FIFO), until `deadline`, or until
-  // `entry->cancel()` (the caller keeps the entry to cancel it). `entry`
-  // is made on the caller's executor and used for one enter() only.
+  // Waits until a slot is free (higher `priority` first, then FIFO),
+  // until `deadline`, or until `entry->cancel()` (the caller keeps the
+  // entry to cancel it). `entry` is made on the caller's executor and used
+  // for one enter() only.
   asio::awaitable<Pass> enter(std::chrono::steady_clock::time_point deadline,
-                              std::shared_ptr<Entry> entry) {
+                              std::shared_ptr<Entry> entry, int priority = 0) {
     {
       std::lock_guard lock(mu_);
-      if (!held_) {
-        held_ = true;
+      if (holders_ < capacity_ && queue_.empty()) {
+        ++holders_;
         co_return Pass(shared_from_this());
       }
       entry->queued_ = true;
-      queue_.push_back(entry);
+      entry->priority_ = priority;
+      auto at = queue_.begin();
+      while (at != queue_.end() && (*at)->priority_ >= priority) ++at;
+      queue_.insert(at, entry);
     }
     entry->timer_.expires_at(deadline);
     if (entry->cancel_requested_) entry->done_ = true;
@@ -132,18 +146,40 @@ class AsyncGate : public std::enable_shared_from_this<AsyncGate> {
 
   bool held() const {
     std::lock_guard lock(mu_);
-    return held_;
+    return holders_ > 0;
+  }
+  std::size_t holders() const {
+    std::lock_guard lock(mu_);
+    return holders_;
+  }
+  std::size_t waiting() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+  // A new capacity (>= 1; a reload's max_concurrent_starts). Waiters are
+  // admitted into new slots at once; with fewer slots, holders keep theirs
+  // and the next admissions wait until the count is below the new capacity.
+  void set_capacity(std::size_t capacity) {
+    std::size_t admit = 0;
+    {
+      std::lock_guard lock(mu_);
+      capacity_ = capacity < 1 ? 1 : capacity;
+      while (holders_ + admit < capacity_ && admit < queue_.size()) ++admit;
+      holders_ += admit;  // each admitted below leaves through leave()
+    }
+    for (std::size_t i = 0; i < admit; ++i) leave();
   }
 
  private:
-  // The holder leaves: the next waiter (if any) is admitted on its own
-  // executor; the gate stays held on its behalf.
+  // A holder leaves: the next waiter (if any) is admitted on its own
+  // executor and the slot stays held on its behalf; with more holders than
+  // the capacity (it was lowered), the slot goes instead.
   void leave() {
     std::shared_ptr<Entry> next;
     {
       std::lock_guard lock(mu_);
-      if (queue_.empty()) {
-        held_ = false;
+      if (queue_.empty() || holders_ > capacity_) {
+        --holders_;
         return;
       }
       next = std::move(queue_.front());
@@ -160,8 +196,9 @@ class AsyncGate : public std::enable_shared_from_this<AsyncGate> {
   }
 
   mutable std::mutex mu_;
-  bool held_ = false;                         // GUARDED_BY(mu_)
-  std::deque<std::shared_ptr<Entry>> queue_;  // GUARDED_BY(mu_)
+  std::size_t capacity_;                      // GUARDED_BY(mu_)
+  std::size_t holders_ = 0;                   // GUARDED_BY(mu_)
+  std::deque<std::shared_ptr<Entry>> queue_;  // GUARDED_BY(mu_), by priority, then FIFO
 };
 
 }  // namespace herd

@@ -119,11 +119,11 @@ OutputConfig read_output(const Json& value, const std::string& path, Errors& err
 
 Config read_config(const Json& doc, Errors& errors) {
   Config config;
-  ObjectReader r(
-      doc, "",
-      {"containerd", "registry", "data_path", "control_socket", "control_group", "stop_budget",
-       "shim_group", "metrics", "output", "reconcile_interval", "components"},
-      errors);
+  ObjectReader r(doc, "",
+                 {"containerd", "registry", "data_path", "control_socket", "control_group",
+                  "stop_budget", "shim_group", "metrics", "output", "reconcile_interval",
+                  "max_concurrent_starts", "components"},
+                 errors);
   if (!r.is_object()) return config;
   if (const Json* containerd = r.find("containerd")) {
     config.containerd = read_containerd(*containerd, r.path_of("containerd"), errors);
@@ -157,6 +157,9 @@ Config read_config(const Json& doc, Errors& errors) {
   }
   if (auto d = r.get_duration("reconcile_interval", std::chrono::seconds(1))) {
     config.reconcile_interval = *d;
+  }
+  if (auto n = r.get_int("max_concurrent_starts", 1, 1024)) {
+    config.max_concurrent_starts = static_cast<uint32_t>(*n);
   }
 
   if (!r.require("components")) return config;

@@ -365,6 +365,10 @@ struct Component {
   // of its own. After read_config this is the resolved group (nullopt =
   // own shim). [A-Za-z0-9_.-], at most 64 characters. Part of the spec.
   std::optional<std::string> shim_group;
+  // `priority`: -1000..1000, default 0. Pending starts and restarts are
+  // admitted highest priority first (see Config::max_concurrent_starts);
+  // dependency order still holds. Not part of the spec.
+  int priority = 0;
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;
@@ -421,8 +425,16 @@ struct Config {
   // and checks each running component's task, so an exit containerd never
   // published is found; > 0 (at least 1s); default 60s.
   Duration reconcile_interval = std::chrono::seconds{60};
+  // `max_concurrent_starts`: at most this many component starts (prepare,
+  // or a task's create + start) are in flight at once, 1..1024; the others
+  // wait, highest `priority` first. Absent (0 here) = 2 x the CPUs herdd
+  // may run on (effective_max_concurrent_starts()).
+  uint32_t max_concurrent_starts = 0;
   // `components`: required key, may be empty. Names are unique.
   std::vector<Component> components;
+
+  // max_concurrent_starts, or its default for this machine (at least 2).
+  uint32_t effective_max_concurrent_starts() const;
 
   // The component called `name`, or nullptr.
   const Component* find(std::string_view name) const;

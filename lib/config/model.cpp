@@ -1,7 +1,11 @@
 // The functions of config.h's model: the names of its enums, the restart
 // presets (RestartPolicy::from_preset), the lookups on a Config and the
 // text of ConfigError and ParseResult.
+#include <sched.h>
+
+#include <algorithm>
 #include <map>
+#include <thread>
 
 #include "config/config.h"
 #include "config/dependencies.h"
@@ -67,6 +71,16 @@ RestartPolicy RestartPolicy::from_preset(RestartPreset preset) {
     p.reset_window = std::chrono::minutes{2};
   }
   return p;
+}
+
+uint32_t Config::effective_max_concurrent_starts() const {
+  if (max_concurrent_starts > 0) return max_concurrent_starts;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  long cpus = 0;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<long>(std::thread::hardware_concurrency());
+  return static_cast<uint32_t>(std::clamp<long>(2 * cpus, 2, 1024));
 }
 
 const Component* Config::find(std::string_view name) const {

@@ -68,7 +68,8 @@ struct ComponentView {
   uint64_t restarts = 0;  // since herdd started supervising it
   std::optional<uint32_t> last_exit_code;
   std::optional<Time> last_exit_at;
-  std::string last_exit_reason;  // "exited", "oom_killed"; "" before any exit
+  // "exited", "oom_killed", "containerd_lost"; "" before any exit
+  std::string last_exit_reason;
   uint64_t oom_kills = 0;
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at

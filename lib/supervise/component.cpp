@@ -137,7 +137,10 @@ void Component::on_task_event(const containerd::TaskEvent& e) {
   }
   if (e.kind != containerd::TaskEvent::Kind::kExit || !is_init_exit(e)) return;
   asio::post(executor_, [self = shared_from_this(), pid = e.pid, code = e.exit_status] {
-    self->feed(ExitSeen{pid, code});
+    // Asked only for the current task: an old task's exit is ignored anyway.
+    const bool lost =
+        pid != 0 && pid == self->machine_.pid && self->ops_ && self->ops_->runtime_lost(pid);
+    self->feed(ExitSeen{pid, code, lost});
   });
 }
 
@@ -173,7 +176,9 @@ ComponentStatus Component::status() const {
   s.restarts = machine_.restarts.total();
   s.last_exit_code = machine_.last_exit_code;
   if (machine_.last_exit_code)
-    s.last_exit_reason = machine_.last_exit_oom ? "oom_killed" : "exited";
+    s.last_exit_reason = machine_.last_exit_oom    ? "oom_killed"
+                         : machine_.last_exit_lost ? "containerd_lost"
+                                                   : "exited";
   s.oom_kills = machine_.oom_kills;
   if (machine_.last_exit_at) s.last_exit_at = to_wall(*machine_.last_exit_at);
   if (machine_.ready_since) s.ready_since = to_wall(*machine_.ready_since);
@@ -502,11 +507,36 @@ asio::awaitable<void> Component::wait_idle(bool with_stop) {
 
 // ------------------------------------------------------------ operations
 
+asio::awaitable<std::string> Component::enter_start_gate(AsyncGate::Pass& slot,
+                                                         std::shared_ptr<Canceller> cancel) {
+  if (!env_.start_gate) co_return std::string();
+  auto entry = AsyncGate::Entry::make(executor_);
+  const uint64_t hook = cancel->on_cancel([entry] { entry->cancel(); });
+  const auto deadline = std::chrono::steady_clock::now() + kStartSlotWait;
+  slot = co_await env_.start_gate->enter(deadline, entry, config_.priority);
+  cancel->remove(hook);
+  if (slot) co_return std::string();
+  if (cancel->cancelled()) co_return std::string("cancelled while waiting for a start slot");
+  co_return "waited " + std::to_string(kStartSlotWait.count()) +
+      " min for a start slot (max_concurrent_starts: " +
+      std::to_string(env_.start_gate->holders()) + " starts in flight)";
+}
+
 asio::awaitable<void> Component::run_prepare(uint64_t gen) {
   auto self = shared_from_this();
   OpCount running(running_ops_, idle_);
   if (env_.fault) env_.fault("prepare");
+  AsyncGate::Pass slot;
+  std::string refused = co_await enter_start_gate(slot, inflight_);
+  if (gen != inflight_gen_ || detached_) co_return;
+  if (!refused.empty()) {
+    PrepareDone no;
+    no.error = std::move(refused);
+    feed(no);
+    co_return;
+  }
   auto prepared = co_await ops_->prepare(inflight_);
+  slot = AsyncGate::Pass();  // the next start may go
   if (gen != inflight_gen_ || detached_) co_return;
   PrepareDone done;
   done.ok = prepared.ok();
@@ -524,7 +554,17 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
   auto self = shared_from_this();
   OpCount running(running_ops_, idle_);
   if (env_.fault) env_.fault("start");
+  AsyncGate::Pass slot;
+  std::string refused = co_await enter_start_gate(slot, inflight_);
+  if (gen != inflight_gen_ || detached_) co_return;
+  if (!refused.empty()) {
+    StartDone no;
+    no.error = std::move(refused);
+    feed(no);
+    co_return;
+  }
   auto started = co_await ops_->start_task(inflight_);
+  slot = AsyncGate::Pass();
   if (gen != inflight_gen_ || detached_) co_return;
   StartDone done;
   done.ok = started.ok();

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "common/asio.h"
+#include "common/async_gate.h"
 #include "config/config.h"
 #include "containerd/events.h"
 #include "supervise/container_ops.h"
@@ -92,7 +93,16 @@ class Component : public std::enable_shared_from_this<Component> {
     std::function<void(std::string_view op)> fault;
     // Metrics: every probe attempt ("readiness") and its duration.
     std::function<void(std::string_view probe, std::chrono::nanoseconds took)> probe_attempt;
+    // Start admission (the supervisor's, capacity max_concurrent_starts):
+    // a prepare or a task start holds one slot while its calls run,
+    // entering with the component's `priority`; the wait is bounded by
+    // kStartSlotWait and ends at once when the operation is cancelled (a
+    // stop). Null = no limit.
+    std::shared_ptr<AsyncGate> start_gate;
   };
+  // The longest a prepare or start waits for its slot before it fails
+  // (and backs off like any refused start).
+  static constexpr std::chrono::minutes kStartSlotWait{10};
   using Observer = std::function<void(const ComponentStatus&)>;
 
   static std::shared_ptr<Component> create(asio::any_io_executor executor, Env env,
@@ -164,6 +174,10 @@ class Component : public std::enable_shared_from_this<Component> {
     asio::steady_timer& idle_;
   };
 
+  // Waits for a start slot (Env::start_gate) into `slot`: "" when admitted
+  // (or no gate), else why not (cancelled, or kStartSlotWait passed).
+  asio::awaitable<std::string> enter_start_gate(AsyncGate::Pass& slot,
+                                                std::shared_ptr<Canceller> cancel);
   asio::awaitable<void> run_prepare(uint64_t gen);
   asio::awaitable<void> run_start(uint64_t gen);
   asio::awaitable<void> run_stop(uint64_t gen);

@@ -95,6 +95,16 @@ class ContainerOps {
                                             std::chrono::milliseconds timeout,
                                             std::shared_ptr<Canceller> cancel) = 0;
 
+  // Asked when the exit of task `pid` arrives: true when the runtime
+  // behind that task is gone (its shim died, and containerd's cleanup of
+  // the dead shim reported the exit on its behalf), so the exit is
+  // "containerd_lost", not the process's own. Must not block (herdd's
+  // reads procfs). The default: never lost (fake runtimes).
+  virtual bool runtime_lost(uint32_t pid) {
+    (void)pid;
+    return false;
+  }
+
   // After an events-stream gap: the task's real state. Only a definitive
   // answer may end a task; `still_wanted` returning false (the reconcile
   // was superseded) ends the asking early with nullopt, as does a run of

@@ -23,6 +23,7 @@
 #include "containerd/oci_parse.h"
 #include "containerd/oci_spec.h"
 #include "registry/puller.h"
+#include "supervise/shim_watch.h"
 #include "systemd/container_logger.h"
 
 namespace herd::supervise {
@@ -85,6 +86,7 @@ class ContainerdOps final : public ContainerOps {
                                     std::shared_ptr<Canceller> cancel) override;
   asio::awaitable<std::optional<ReconcileResult>> reconcile(
       uint32_t pid, std::function<bool()> still_wanted) override;
+  bool runtime_lost(uint32_t pid) override { return shim_.lost(pid); }
 
  private:
   asio::awaitable<Status> ensure_image(const std::shared_ptr<Canceller>& cancel);
@@ -114,6 +116,11 @@ class ContainerdOps final : public ContainerOps {
   // The image record's name: the reference normalised as docker does.
   std::string image_name_;
   bool remote_checked_ = false;  // `pull: always` asked the registry once
+  // The current task's shim (read from /proc when the task started or was
+  // adopted), for runtime_lost().
+  ShimWatch shim_;
+  // The snapshot's mounts, from the first start after a prepare.
+  std::optional<std::vector<containerd::Mount>> mounts_;
 };
 
 // ------------------------------------------------------------ prepare
@@ -316,6 +323,7 @@ asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_
     if (same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
       out->adopted = true;
       out->pid = task->pid();
+      shim_.watch(out->pid);
       co_return Status::Ok();
     }
     // A changed spec (a reload, or a config changed while herdd was
@@ -356,6 +364,7 @@ asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_
 
 asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
     std::shared_ptr<Canceller> cancel) {
+  mounts_.reset();  // the snapshot may be re-made below
   Status s = prepare_mounts();
   if (s.ok()) s = co_await ensure_image(cancel);
   if (!s.ok()) co_return s;
@@ -373,10 +382,22 @@ asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
 asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canceller> cancel) {
   auto& c = client_;
   auto o = call(cancel);
-  auto old = co_await c.tasks_kill_and_delete(config_.name, o);
-  if (!old.ok() && !old.status().is_not_found()) co_return old.status();
-  auto mounts = co_await c.snapshots_mounts(s_.snapshotter, config_.name, o);
-  if (!mounts.ok()) co_return mounts.status();
+  // The old task has nearly always exited (its exit is why herd restarts
+  // it): delete it at once, one call. Only a refused delete (the task
+  // still runs: a readiness kill racing, a stop's leftovers) takes the
+  // kill-wait-delete path, with its Tasks.Get.
+  auto old = co_await c.tasks_delete(config_.name, o);
+  if (!old.ok() && !old.status().is_not_found()) {
+    auto killed = co_await c.tasks_kill_and_delete(config_.name, o);
+    if (!killed.ok() && !killed.status().is_not_found()) co_return killed.status();
+  }
+  // The snapshot's mounts: asked once per prepare (a failed create re-asks).
+  if (!mounts_) {
+    auto mounts = co_await c.snapshots_mounts(s_.snapshotter, config_.name, o);
+    if (!mounts.ok()) co_return mounts.status();
+    mounts_ = std::move(*mounts);
+  }
+  const std::vector<containerd::Mount>* mounts = &*mounts_;
   std::error_code ec;
   fs::create_directories(fs::path(log_path()).parent_path(), ec);
   containerd::CreateTaskRequest req;
@@ -410,12 +431,16 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
   }
   auto pid = co_await c.tasks_create(std::move(req), o);
   turn = AsyncGate::Pass();  // the next create of the group may go
-  if (!pid.ok()) co_return explain_create_failure(pid.status(), config_);
+  if (!pid.ok()) {
+    mounts_.reset();
+    co_return explain_create_failure(pid.status(), config_);
+  }
   auto started = co_await c.tasks_start(config_.name, o);
   if (!started.ok()) {
     (void)co_await c.tasks_kill_and_delete(config_.name, call());
     co_return started.status();
   }
+  shim_.watch(*started);
   co_return *started;
 }
 

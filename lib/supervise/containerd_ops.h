@@ -19,8 +19,10 @@
 //   lease, so a crash half-way leaks nothing for long). A changed spec
 //   with its old task still running gives that task its stop signal and
 //   stop_grace before it is killed and the container re-created.
-// - start_task: delete the old task, killing its process first; create and
-//   start a new task in the same container. Output: stdout and stderr go to
+// - start_task: delete the old task (one Tasks.Delete: it has normally
+//   exited; a refused delete kills its process first); create and start a
+//   new task in the same container (the snapshot's mounts are asked once
+//   per prepare). Output: stdout and stderr go to
 //   journald through herd-logger, a binary:// logger the shim itself runs
 //   (Settings::output_logger), or, without one, to a file the shim writes,
 //   <data_path>/.herd-logs/<name>.log. Either way the shim owns the reader,

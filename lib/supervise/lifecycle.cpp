@@ -229,10 +229,11 @@ class Stepper {
         return;
       case State::kWaitingReady:
       case State::kReady:
-        exit_of_live_task(e.exit_code);
+        exit_of_live_task(e.exit_code, e.runtime_lost ? Lost::kShim : Lost::kNo);
         return;
       case State::kStopping:
         record_exit(e.exit_code, now_);
+        m_.last_exit_lost = e.runtime_lost;
         m_.pid = 0;
         return;
       default:
@@ -311,7 +312,7 @@ class Stepper {
     m_.reconciling = false;
     if (!live_task(m_.state)) return;
     if (e.running && e.pid == m_.pid) return;  // confirmed alive
-    exit_of_live_task(e.exit_code);
+    exit_of_live_task(e.exit_code, Lost::kReconcile);
   }
 
  private:
@@ -331,16 +332,30 @@ class Stepper {
     m_.last_exit_code = code;
     m_.last_exit_at = at;
     m_.last_exit_oom = m_.oom_pending && code == kSigkillExit;
+    m_.last_exit_lost = false;
     m_.oom_pending = false;
   }
 
+  // Why an exit was not the process's own doing (lifecycle.h).
+  enum class Lost { kNo, kShim, kReconcile };
+
   // The current task of waiting_ready/ready is gone.
-  void exit_of_live_task(uint32_t code) {
+  void exit_of_live_task(uint32_t code, Lost lost = Lost::kNo) {
     if (m_.state == State::kWaitingReady) out_.push_back(act(ActionKind::kCancelProbe));
     // Ready: readiness ends here. on_failure (in fail) both ends it in the
     // tracker and measures the stable run, so on_not_ready is not called.
     m_.ready_since.reset();
     record_exit(code, now_);
+    // A task herd itself was ending (a liveness kill) is not lost, even
+    // when its exit event was: last_error keeps saying why herd ended it.
+    if (lost != Lost::kNo && !m_.liveness_failed) {
+      m_.last_exit_lost = true;
+      m_.last_error = lost == Lost::kShim
+                          ? "containerd lost the task: its shim died (exit code " +
+                                std::to_string(code) + " reported by containerd)"
+                          : "containerd lost the task: its exit (code " + std::to_string(code) +
+                                ") was never reported; a reconcile found it gone";
+    }
     if (std::exchange(m_.liveness_failed, false)) {
       // herd ended it: a failure whatever the code (last_error says why).
       if (m_.restarts.policy().on == config::RestartOn::kNever) {

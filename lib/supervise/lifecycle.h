@@ -56,6 +56,10 @@
 //   (137), is an OOM kill (last_exit_oom). When the exit was seen first
 //   (the two events race), an OomSeen while no task runs marks that last
 //   SIGKILL exit instead.
+// - Lost by the runtime: an exit reported for a task whose shim had died
+//   (ExitSeen runtime_lost), or a task found gone by a reconcile, sets
+//   last_exit_lost and last_error says which; otherwise it takes the
+//   path of any exit with that code (restart.on, prevent_exit_codes).
 // - Liveness: the actor runs the liveness probe while the machine is
 //   ready (from the moment it became ready; it goes when the machine
 //   leaves ready). LivenessFailed (failure_threshold consecutive failures)
@@ -153,6 +157,9 @@ struct StartDone {
 struct ExitSeen {
   uint32_t pid = 0;  // an exit of another pid (an old task) is ignored
   uint32_t exit_code = 0;
+  // The task's shim had died: containerd reported the exit for it (the
+  // runtime lost the task; the process did not exit on its own).
+  bool runtime_lost = false;
 };
 struct ProbeOk {};
 struct ProbeFailed {
@@ -201,7 +208,11 @@ struct Machine {
   RestartTracker restarts;                 // count, backoff, reset window
   bool oom_pending = false;                // an OOM event since the current task started
   bool last_exit_oom = false;              // the last exit was an OOM kill
-  uint64_t oom_kills = 0;                  // OOM events seen
+  // The last exit was not the process's own: its shim died (ExitSeen
+  // runtime_lost) or it was found by a reconcile, the events stream never
+  // having told it. Reported as "containerd_lost".
+  bool last_exit_lost = false;
+  uint64_t oom_kills = 0;  // OOM events seen
   // Liveness failed for the current task; it is being terminated and its
   // exit is a failure whatever its code.
   bool liveness_failed = false;

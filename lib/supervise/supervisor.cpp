@@ -56,6 +56,7 @@ Supervisor::Supervisor(asio::any_io_executor executor, Runtime& runtime, config:
       options_(std::move(options)) {
   if (!options_.time) options_.time = &steady_time();
   order_ = config_.start_order();
+  start_gate_ = std::make_shared<AsyncGate>(config_.effective_max_concurrent_starts());
 }
 
 // The actors exist from the start (pending), so status() lists every
@@ -73,6 +74,7 @@ Supervisor::Slot Supervisor::make_actor(const config::Component& c) {
   Component::Env env;
   env.runtime = runtime_;
   env.time = options_.time;
+  env.start_gate = start_gate_;
   if (options_.fault)
     env.fault = [fault = options_.fault, name = c.name](std::string_view op) { fault(name, op); };
   if (options_.probe_attempt) {
@@ -225,9 +227,17 @@ std::string Supervisor::blocked_reason(const config::Component& c) const {
 
 void Supervisor::start_ready_dependants() {
   if (stopping_ || !stream_ || !stream_->live()) return;
+  // Highest priority first (stable: start order within a priority), so
+  // the first start slots go to them.
+  std::vector<const config::Component*> candidates;
   for (const auto& name : order_) {
     if (started_.count(name) || retiring(name)) continue;
-    const auto* c = config_.find(name);
+    candidates.push_back(config_.find(name));
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const auto* a, const auto* b) { return a->priority > b->priority; });
+  for (const config::Component* c : candidates) {
+    const std::string& name = c->name;
     bool deps_ready = true;
     for (const auto& d : c->depends_on) deps_ready = deps_ready && dependency_met(d);
     if (!deps_ready) {
@@ -405,6 +415,7 @@ Supervisor::ReloadSummary Supervisor::apply(config::Config next) {
   }
   config_ = std::move(next);
   order_ = config_.start_order();
+  start_gate_->set_capacity(config_.effective_max_concurrent_starts());
 
   for (const auto& name : sum.removed) {
     Slot slot = std::move(components_[name]);

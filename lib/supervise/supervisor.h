@@ -35,6 +35,11 @@
 // - The status of every component is kept here and reported to the
 //   observer on every change (also while a removed component stops).
 //
+// - Start admission: at most config `max_concurrent_starts` prepares and
+//   task starts run at once (one AsyncGate shared by every actor, see
+//   Component::Env::start_gate); waiting ones go highest `priority` first.
+//   Components whose dependencies are met are started in priority order
+//   too. A reload changes the capacity in place.
 // - Containers, tasks and events come through a Runtime (container_ops.h):
 //   herdd's is ContainerdRuntime (the Client overload of create()); unit
 //   tests pass fakes, and a fake TimeSource in Options.
@@ -173,6 +178,7 @@ class Supervisor : public std::enable_shared_from_this<Supervisor> {
   Options options_;
   std::unique_ptr<BlockingPool> own_pool_;  // when options_.pool is null
   std::shared_ptr<EventSubscription> stream_;
+  std::shared_ptr<AsyncGate> start_gate_;  // every actor's Env::start_gate
   std::map<std::string, Slot> components_;
   // Removed components still stopping, and replaced actors whose calls are
   // still unwinding, by actor id. A name retiring here does not start anew

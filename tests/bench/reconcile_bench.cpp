@@ -12,6 +12,11 @@
 //   all_ready     every killed component is ready again and every other
 //                 one is still ready with its old pid: all N reconciled
 // all relative to t_up.
+//
+// Start priority (issue 15): --priority-of NAME gives that component
+// `"priority": --priority` (default 100); with --kill N (every component)
+// `priority_ready_ms` is when NAME is ready again, relative to t_up.
+// --max-concurrent-starts sets the top-level key (absent: herd's default).
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,6 +68,9 @@ int run_reconcile(const Args& a) {
   const uint16_t base_port = static_cast<uint16_t>(a.num("base-port", 18000));
   const std::string probe_interval = a.str("probe-interval", "10ms");
   const std::string restart = a.str("restart", R"({"base": "0", "max": "1s"})");
+  const std::string priority_of = a.str("priority-of", "");
+  const int priority = static_cast<int>(a.num("priority", 100));
+  const int max_starts = static_cast<int>(a.num("max-concurrent-starts", 0));
   std::filesystem::create_directories(data);
 
   std::vector<std::string> comps, names;
@@ -70,8 +78,15 @@ int run_reconcile(const Args& a) {
     names.push_back("c" + std::to_string(i));
     comps.push_back(httpd_component(names.back(), static_cast<uint16_t>(base_port + i), archive,
                                     restart, probe_interval));
+    if (names.back() == priority_of) {
+      comps.back().insert(1, R"("priority": )" + std::to_string(priority) + ", ");
+    }
   }
-  HerdRun herd(address, ns, herd_config(address, ns, data, comps));
+  std::string config = herd_config(address, ns, data, comps);
+  if (max_starts > 0) {
+    config.insert(1, R"("max_concurrent_starts": )" + std::to_string(max_starts) + ", ");
+  }
+  HerdRun herd(address, ns, config);
   const auto t_start = std::chrono::system_clock::now();
   herd.start();
   auto all_ready = [&](auto& l, auto&) {
@@ -191,6 +206,9 @@ int run_reconcile(const Args& a) {
     out["killed_running_ms"].push_back(ms(t_up, last_running));
     out["killed_exit_seen_ms"].push_back(ms(t_up, last_exit));
     out["all_reconciled_ms"].push_back(ms(t_up, last_ready));
+    if (!priority_of.empty() && ready.count(priority_of)) {
+      out["priority_ready_ms"].push_back(ms(t_up, ready[priority_of]));
+    }
     out["disturbed"].push_back(disturbed);
     log("reconcile: iteration " + std::to_string(it) + ": gap " + std::to_string(ms(t_up, *t_gap)) +
         " ms, all " + std::to_string(ms(t_up, last_ready)) + " ms");
@@ -200,6 +218,11 @@ int run_reconcile(const Args& a) {
   info["count"] = count;
   info["killed_per_iteration"] = kills;
   info["failures"] = failures;
+  if (!priority_of.empty()) {
+    info["priority_of"] = priority_of;
+    info["priority"] = priority;
+  }
+  if (max_starts > 0) info["max_concurrent_starts"] = max_starts;
   emit("reconcile", out, info);
   return 0;
 }

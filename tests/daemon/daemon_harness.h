@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -165,11 +167,25 @@ class Herdd {
       ::_exit(127);
     }
   }
+  // A test that ends by a failed REQUIRE (an exception unwinding) prints
+  // the end of herdd's log: on a CI machine it is the only trace left.
   ~Herdd() {
     if (pid_ > 0 && !exited_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    if (std::uncaught_exceptions() > 0) print_log_tail();
+  }
+  // The last `lines` lines of herdd's log (every herdd of this test
+  // process appends to the same file), on stderr.
+  static void print_log_tail(size_t lines = 80) {
+    std::ifstream in(temp_path("herdd.log"));
+    std::vector<std::string> all;
+    for (std::string l; std::getline(in, l);) all.push_back(std::move(l));
+    const size_t from = all.size() > lines ? all.size() - lines : 0;
+    std::fprintf(stderr, "---- herdd log, last %zu lines ----\n", all.size() - from);
+    for (size_t i = from; i < all.size(); ++i) std::fprintf(stderr, "%s\n", all[i].c_str());
+    std::fprintf(stderr, "---- end of herdd log ----\n");
   }
   void signal(int sig) { REQUIRE(::kill(pid_, sig) == 0); }
   pid_t pid() const { return pid_; }
@@ -180,7 +196,9 @@ class Herdd {
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) {
         exited_ = true;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        const int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (code != 0) print_log_tail();
+        return code;
       }
       ::usleep(10000);
     }

@@ -169,3 +169,17 @@ TEST_CASE("herd metrics: restarts only grow, restore time from exit to ready") {
   CHECK_THAT(text, Catch::Contains("process_resident_memory_bytes "));
   CHECK_THAT(text, Catch::Contains("# TYPE herd_containerd_call_errors_total counter\n"));
 }
+
+TEST_CASE("exit history: an exit containerd lost is recorded as containerd_lost") {
+  ExitHistory h;
+  h.observe(status(State::kReady, 1));
+  auto lost = with_exit(status(State::kBackingOff, 2), 137, 2);
+  lost.last_exit_reason = "containerd_lost";
+  CHECK(h.observe(lost));
+  h.observe(status(State::kReady, 3));
+  CHECK(h.observe(with_exit(status(State::kBackingOff, 4), 137, 4)));
+  const auto& e = h.exits("web");
+  REQUIRE(e.size() == 2);
+  CHECK(e[0].reason == "containerd_lost");
+  CHECK(e[1].reason == "exited");
+}

@@ -89,6 +89,14 @@ TEST_CASE("shim_group: a group shares one shim, a restart keeps it, a killed shi
     CHECK(parent_of(h.st("b").pid) == new_shim);
     CHECK(h.st("solo").pid == solo_pid);
     CHECK(parent_of(solo_pid) == solo_shim);
+    // Their status says what happened: not the process's own exit.
+    for (const char* name : {"a", "b"}) {
+      INFO(name << ": " << h.st(name).last_error);
+      CHECK(h.st(name).last_exit_reason == "containerd_lost");
+      CHECK_THAT(h.st(name).last_error, Catch::Contains("shim died"));
+    }
+    // An ordinary restart earlier (a's SIGKILL) was "exited".
+    CHECK(h.st("solo").last_exit_reason.empty());
 
     co_await h.stop();
     co_await h.ns.finish();

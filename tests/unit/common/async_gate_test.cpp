@@ -28,11 +28,11 @@ struct Fixture {
   // holds the pass until `*release` is set, polled on its own strand.
   void waiter(const std::string& name, asio::any_io_executor ex,
               std::shared_ptr<AsyncGate::Entry> entry, Clock::time_point deadline,
-              std::shared_ptr<AsyncGate::Pass>* keep) {
+              std::shared_ptr<AsyncGate::Pass>* keep, int priority = 0) {
     asio::co_spawn(
         ex,
-        [this, name, entry, deadline, keep]() -> asio::awaitable<void> {
-          AsyncGate::Pass pass = co_await gate->enter(deadline, entry);
+        [this, name, entry, deadline, keep, priority]() -> asio::awaitable<void> {
+          AsyncGate::Pass pass = co_await gate->enter(deadline, entry, priority);
           log.push_back(name + (pass ? " in" : " out"));
           if (pass && keep) *keep = std::make_shared<AsyncGate::Pass>(std::move(pass));
         },
@@ -147,5 +147,73 @@ TEST_CASE("AsyncGate: a waiter cancelled as it is admitted does not lose the gat
   CHECK(f.log[0] == "a in");
   CHECK(f.log[2] == "c in");
   c.reset();
+  CHECK_FALSE(f.gate->held());
+}
+
+namespace {
+
+// Polls until nothing is ready to run.
+void settle(asio::io_context& io) {
+  io.poll();
+  io.restart();
+}
+
+}  // namespace
+
+TEST_CASE("AsyncGate: a higher priority is admitted first, FIFO within one priority") {
+  Fixture f;
+  std::shared_ptr<AsyncGate::Pass> a, low1, low2, high, mid;
+  auto ex = f.strand();
+  f.waiter("a", ex, AsyncGate::Entry::make(ex), later(), &a);
+  settle(f.io);
+  auto e1 = f.strand(), e2 = f.strand(), e3 = f.strand(), e4 = f.strand();
+  f.waiter("low1", e1, AsyncGate::Entry::make(e1), later(), &low1, 0);
+  settle(f.io);
+  f.waiter("low2", e2, AsyncGate::Entry::make(e2), later(), &low2, 0);
+  settle(f.io);
+  f.waiter("high", e3, AsyncGate::Entry::make(e3), later(), &high, 100);
+  settle(f.io);
+  f.waiter("mid", e4, AsyncGate::Entry::make(e4), later(), &mid, 5);
+  settle(f.io);
+  CHECK(f.gate->waiting() == 4);
+  a.reset();
+  settle(f.io);
+  high.reset();
+  settle(f.io);
+  mid.reset();
+  settle(f.io);
+  low1.reset();
+  settle(f.io);
+  CHECK(f.log == std::vector<std::string>{"a in", "high in", "mid in", "low1 in", "low2 in"});
+}
+
+TEST_CASE("AsyncGate: a capacity of N admits N at once, and set_capacity admits or drains") {
+  Fixture f;
+  f.gate = std::make_shared<AsyncGate>(2);
+  std::vector<std::shared_ptr<AsyncGate::Pass>> pass(5);
+  for (int i = 0; i < 5; ++i) {
+    auto ex = f.strand();
+    f.waiter(std::to_string(i), ex, AsyncGate::Entry::make(ex), later(), &pass[i]);
+    settle(f.io);
+  }
+  CHECK(f.log == std::vector<std::string>{"0 in", "1 in"});
+  CHECK(f.gate->holders() == 2);
+  CHECK(f.gate->waiting() == 3);
+  f.gate->set_capacity(4);  // two more at once
+  settle(f.io);
+  CHECK(f.log == std::vector<std::string>{"0 in", "1 in", "2 in", "3 in"});
+  CHECK(f.gate->holders() == 4);
+  f.gate->set_capacity(1);  // holders keep their slots; none is admitted until below 1
+  pass[0].reset();
+  pass[1].reset();
+  pass[2].reset();
+  settle(f.io);
+  CHECK(f.log.size() == 4);
+  CHECK(f.gate->holders() == 1);
+  pass[3].reset();  // the last over-capacity holder leaves: 4's turn
+  settle(f.io);
+  CHECK(f.log.back() == "4 in");
+  CHECK(f.gate->holders() == 1);
+  pass[4].reset();
   CHECK_FALSE(f.gate->held());
 }

@@ -758,6 +758,25 @@ TEST_CASE("config: liveness probes and reconcile_interval") {
                   "");
 }
 
+TEST_CASE("config: priority and max_concurrent_starts") {
+  CHECK(only_component(parse_ok(with_component_key("priority", "100"))).priority == 100);
+  CHECK(only_component(parse_ok(with_component_key("priority", "-5"))).priority == -5);
+  CHECK(only_component(parse_ok(edit({}))).priority == 0);
+  CHECK_ONE_ERROR(with_component_key("priority", "1001"), "/components/0/priority", "");
+  CHECK_ONE_ERROR(with_component_key("priority", R"("high")"), "/components/0/priority", "");
+  CHECK_ONE_ERROR(with_component_key("priority", "1.5"), "/components/0/priority", "");
+
+  const Config def = parse_ok(R"({"components": []})");
+  CHECK(def.max_concurrent_starts == 0);
+  CHECK(def.effective_max_concurrent_starts() >= 2);
+  const Config three = parse_ok(R"({"max_concurrent_starts": 3, "components": []})");
+  CHECK(three.effective_max_concurrent_starts() == 3);
+  CHECK_ONE_ERROR(R"({"max_concurrent_starts": 0, "components": []})", "/max_concurrent_starts",
+                  "");
+  CHECK_ONE_ERROR(R"({"max_concurrent_starts": 5000, "components": []})", "/max_concurrent_starts",
+                  "");
+}
+
 TEST_CASE("config: restart presets and overrides") {
   auto restart = [](const std::string& text) {
     return only_component(parse_ok(with_component_key("restart", text))).restart;

@@ -975,3 +975,35 @@ TEST_CASE("Lifecycle: after a liveness restart a plain exit is judged as usual a
   CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 0}).empty());
   CHECK(s.m.state == State::kCompleted);
 }
+
+TEST_CASE("Lifecycle: an exit the runtime lost is marked, and restarts as any exit") {
+  SECTION("the shim died: containerd's 137 is not the process's own") {
+    Sim s;
+    s.to_ready();
+    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137, .runtime_lost = true}) == Actions{arm(2s)});
+    CHECK(s.m.state == State::kBackingOff);
+    CHECK(s.m.last_exit_lost);
+    CHECK(s.m.last_exit_code == 137u);
+    CHECK_THAT(s.m.last_error, Catch::Contains("shim died"));
+    // The next, ordinary exit is the process's own again.
+    s.on(TimerFired{});
+    s.on(StartDone{.ok = true, .pid = kPid + 1});
+    s.on(ExitSeen{.pid = kPid + 1, .exit_code = 1});
+    CHECK_FALSE(s.m.last_exit_lost);
+  }
+  SECTION("found gone by a reconcile") {
+    Sim s;
+    s.to_ready();
+    s.on(StreamGap{});
+    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+    CHECK(s.m.last_exit_lost);
+    CHECK_THAT(s.m.last_error, Catch::Contains("never reported"));
+  }
+  SECTION("an ordinary exit is not lost") {
+    Sim s;
+    s.to_ready();
+    s.on(ExitSeen{.pid = kPid, .exit_code = 137});
+    CHECK_FALSE(s.m.last_exit_lost);
+    CHECK(s.m.last_error.empty());
+  }
+}

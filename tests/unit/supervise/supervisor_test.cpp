@@ -339,3 +339,70 @@ TEST_CASE("supervisor: reconcile_interval sets the period", "[supervisor][reconc
   time.clear();
   rt.subscription.reset();
 }
+
+TEST_CASE("supervisor: at most max_concurrent_starts starts run, highest priority first",
+          "[supervisor][priority]") {
+  // Five independent components, two start slots; "etcd" has priority 100.
+  std::string five;
+  for (const char* name : {"w1", "w2", "w3", "w4"}) {
+    five += R"({"name": ")" + std::string(name) + R"(", "image": "herd.local/w:1"},)";
+  }
+  five += R"({"name": "etcd", "image": "herd.local/etcd:1", "priority": 100})";
+  auto cfg = config_of(five);
+  cfg.max_concurrent_starts = 2;
+  FakeRuntime rt;
+  FakeTime time;
+  asio::io_context io;
+  rt.manual = {"prepare"};
+  Supervisor::Options o;
+  o.time = &time;
+  o.random = [] { return 0.5; };
+  auto sup = Supervisor::create(io.get_executor(), rt, cfg, {}, o);
+  sup->start();
+  settle(io);
+  rt.subscription->go_live(true);
+  settle(io);
+  // etcd was started first (priority), then w1: the two slots.
+  auto prepares = [&] {
+    std::vector<std::string> v;
+    for (const auto& c : rt.calls)
+      if (c->op == "prepare") v.push_back(c->component);
+    return v;
+  };
+  CHECK(prepares() == std::vector<std::string>{"etcd", "w1"});
+  // A slot frees: the next in line goes, one at a time.
+  FakeRuntime::ok(rt.pending("w1", "prepare"));
+  settle(io);
+  CHECK(prepares() == std::vector<std::string>{"etcd", "w1", "w2"});
+  FakeRuntime::ok(rt.pending("etcd", "prepare"));
+  FakeRuntime::ok(rt.pending("w2", "prepare"));
+  settle(io);
+  // etcd's and w2's task starts took the freed slots first (etcd's with
+  // priority 100, ahead of w3 and w4 queued earlier), then w3 and w4.
+  CHECK(prepares() == std::vector<std::string>{"etcd", "w1", "w2", "w3", "w4"});
+  CHECK(sup->status("etcd")->state == State::kReady);
+
+  // Later restarts wait their turn the same way: with both slots held by
+  // w3 and w4, etcd's restart waits, and is admitted before anyone else.
+  rt.manual = {"prepare", "start"};
+  sup->restart_component("w1", [](herd::Status) {});
+  settle(io);
+  rt.subscription->exit("etcd", sup->status("etcd")->pid, 1);
+  settle(io);
+  time.advance(1min);  // etcd's backoff is over: its start waits for a slot
+  settle(io);
+  CHECK(rt.count("etcd", "start") == 1);  // the first start (prepare's) only
+  FakeRuntime::ok(rt.pending("w3", "prepare"));
+  settle(io);
+  CHECK(rt.count("etcd", "start") == 2);  // etcd's restart took the freed slot
+  CHECK(rt.count("w1", "prepare") == 1);  // w1's restart still waits
+  for (auto& c : rt.calls) FakeRuntime::release(c);
+  settle(io);
+  sup->stop([] {});
+  settle(io);
+  for (auto& c : rt.calls) FakeRuntime::release(c);
+  settle(io);
+  rt.calls.clear();
+  time.clear();
+  rt.subscription.reset();
+}
