@@ -9,7 +9,6 @@
 // socket's generation, so a wait cancelled or superseded never acts.
 #include "registry/http.h"
 
-#include <curl/curl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +22,8 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+
+#include "registry/curl_api.h"
 
 namespace herd::registry {
 
@@ -58,7 +59,9 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 
 namespace {
 
-std::once_flag g_curl_init;
+// libcurl's functions; only called once Impl::ensure_multi() loaded it
+// (every easy handle, slist and multi call follows a successful one).
+const curl::Api& cu() { return *curl::api(); }
 
 std::string method_name(HttpRequest::Method m) {
   return m == HttpRequest::Method::kHead ? "HEAD" : "GET";
@@ -99,13 +102,19 @@ const std::string& system_ca_bundle() {
 struct Transfer;
 
 struct HttpClient::Impl {
-  explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)), timer(executor) {
-    std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    multi = curl_multi_init();
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+  explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)), timer(executor) {}
+  // libcurl and the multi handle come with the first request (curl_api.h).
+  Status ensure_multi() {
+    if (multi != nullptr) return Status::Ok();
+    std::string why;
+    if (curl::api(&why) == nullptr) return Status::Unavailable("registry client: " + why);
+    multi = cu().multi_init();
+    if (multi == nullptr) return Status::Internal("curl_multi_init failed");
+    cu().multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_socket);
+    cu().multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    cu().multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_timer);
+    cu().multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    return Status::Ok();
   }
   ~Impl();
 
@@ -216,7 +225,7 @@ struct HttpClient::Impl {
     if (kind == CURL_CSELECT_OUT) s->writing = false;
     if (ec == asio::error::operation_aborted) return;
     int running = 0;
-    curl_multi_socket_action(multi, fd, ec ? CURL_CSELECT_ERR : kind, &running);
+    cu().multi_socket_action(multi, fd, ec ? CURL_CSELECT_ERR : kind, &running);
     collect();
     arm(fd);  // one-shot waits: wait again for what curl still wants
   }
@@ -232,7 +241,7 @@ struct HttpClient::Impl {
     timer.async_wait([this, alive = alive, gen](boost::system::error_code ec) {
       if (!*alive || ec || gen != timer_gen) return;
       int running = 0;
-      curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      cu().multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
       collect();
     });
   }
@@ -258,8 +267,8 @@ struct Transfer {
   ~Transfer() {
     if (req.cancel && cancel_id) req.cancel->remove(cancel_id);
     impl.remove(*this);
-    if (easy) curl_easy_cleanup(easy);
-    if (header_list) curl_slist_free_all(header_list);
+    if (easy) cu().easy_cleanup(easy);
+    if (header_list) cu().slist_free_all(header_list);
   }
 
   void signal() {
@@ -375,7 +384,7 @@ struct Transfer {
 HttpClient::Impl::~Impl() {
   *alive = false;
   timer.cancel();
-  curl_multi_cleanup(multi);  // closes cached connections through close_socket
+  if (multi != nullptr) cu().multi_cleanup(multi);  // closes cached connections (close_socket)
   for (auto& [fd, s] : socks) {
     boost::system::error_code ec;
     s.d->cancel(ec);
@@ -384,24 +393,24 @@ HttpClient::Impl::~Impl() {
 }
 
 void HttpClient::Impl::add(Transfer& t) {
-  curl_multi_add_handle(multi, t.easy);
+  cu().multi_add_handle(multi, t.easy);
   t.in_multi = true;
   ++active;
 }
 
 void HttpClient::Impl::remove(Transfer& t) {
   if (!t.in_multi) return;
-  curl_multi_remove_handle(multi, t.easy);
+  cu().multi_remove_handle(multi, t.easy);
   t.in_multi = false;
   --active;
 }
 
 void HttpClient::Impl::collect() {
   int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+  while (CURLMsg* msg = cu().multi_info_read(multi, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
     Transfer* t = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    cu().easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
     if (!t) continue;
     t->code = msg->data.result;
     remove(*t);
@@ -413,61 +422,61 @@ void HttpClient::Impl::collect() {
 namespace {
 
 Status setup(Transfer& t) {
-  CURL* e = curl_easy_init();
+  CURL* e = cu().easy_init();
   if (!e) return Status::Internal("curl_easy_init failed");
   t.easy = e;
   const HttpRequest& r = t.req;
-  curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-  curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.max_redirects > 0 ? 1L : 0L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(std::max(r.max_redirects, 0)));
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "herd");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(
+  cu().easy_setopt(e, CURLOPT_URL, r.url.c_str());
+  cu().easy_setopt(e, CURLOPT_PRIVATE, &t);
+  cu().easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
+  cu().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  cu().easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  cu().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  cu().easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  cu().easy_setopt(e, CURLOPT_FOLLOWLOCATION, r.max_redirects > 0 ? 1L : 0L);
+  cu().easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(std::max(r.max_redirects, 0)));
+  cu().easy_setopt(e, CURLOPT_USERAGENT, "herd");
+  cu().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(r.connect_timeout.count()));
+  cu().easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(r.timeout.count()));
+  cu().easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  cu().easy_setopt(
       e, CURLOPT_LOW_SPEED_TIME,
       static_cast<long>(std::max<int64_t>(
           1, std::chrono::duration_cast<std::chrono::seconds>(r.stall_timeout).count())));
-  if (r.method == HttpRequest::Method::kHead) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  if (r.method == HttpRequest::Method::kHead) cu().easy_setopt(e, CURLOPT_NOBODY, 1L);
   std::string range;
   if (r.range_from) {
     range = std::to_string(*r.range_from) + "-";
-    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies strings
+    cu().easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies strings
   }
   for (const auto& h : r.headers) {
     if (h.find('\n') != std::string::npos || h.find('\r') != std::string::npos)
       return Status::InvalidArgument("header with a line break: " + h.substr(0, 64));
-    curl_slist* n = curl_slist_append(t.header_list, h.c_str());
+    curl_slist* n = cu().slist_append(t.header_list, h.c_str());
     if (!n) return Status::Internal("curl_slist_append failed");
     t.header_list = n;
   }
-  if (t.header_list) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
+  if (t.header_list) cu().easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
   if (!r.tls.ca_pem.empty()) {
     std::string pem = system_ca_bundle() + "\n" + r.tls.ca_pem;
     curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    cu().easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   }
-  if (!r.tls.client_cert.empty()) curl_easy_setopt(e, CURLOPT_SSLCERT, r.tls.client_cert.c_str());
-  if (!r.tls.client_key.empty()) curl_easy_setopt(e, CURLOPT_SSLKEY, r.tls.client_key.c_str());
+  if (!r.tls.client_cert.empty()) cu().easy_setopt(e, CURLOPT_SSLCERT, r.tls.client_cert.c_str());
+  if (!r.tls.client_key.empty()) cu().easy_setopt(e, CURLOPT_SSLKEY, r.tls.client_key.c_str());
   if (r.tls.skip_verify) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    cu().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    cu().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-  if (t.streaming) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, HttpClient::kReceiveBufferBytes);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::Impl::open_socket);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t.impl);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::Impl::close_socket);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &t.impl);
+  cu().easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  cu().easy_setopt(e, CURLOPT_HEADERDATA, &t);
+  if (t.streaming) cu().easy_setopt(e, CURLOPT_BUFFERSIZE, HttpClient::kReceiveBufferBytes);
+  cu().easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  cu().easy_setopt(e, CURLOPT_WRITEDATA, &t);
+  cu().easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &HttpClient::Impl::open_socket);
+  cu().easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t.impl);
+  cu().easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &HttpClient::Impl::close_socket);
+  cu().easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &t.impl);
   return Status::Ok();
 }
 
@@ -476,15 +485,15 @@ Result<HttpResponse> finish(Transfer& t) {
   if (t.cancelled) return Status::Cancelled(what + ": cancelled");
   if (!t.error.ok()) return Status(t.error.code(), what + ": " + t.error.message());
   if (t.code != CURLE_OK) {
-    const std::string detail = t.errbuf[0] ? t.errbuf : curl_easy_strerror(t.code);
+    const std::string detail = t.errbuf[0] ? t.errbuf : cu().easy_strerror(t.code);
     if (t.code == CURLE_OPERATION_TIMEDOUT) return Status::DeadlineExceeded(what + ": " + detail);
     return Status::Unavailable(what + ": " + detail);
   }
   long code = 0;
-  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
+  cu().easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
   t.resp.status = code;
   char* url = nullptr;
-  curl_easy_getinfo(t.easy, CURLINFO_EFFECTIVE_URL, &url);
+  cu().easy_getinfo(t.easy, CURLINFO_EFFECTIVE_URL, &url);
   if (url) t.resp.url = url;
   return std::move(t.resp);
 }
@@ -504,6 +513,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::fetch(HttpRequest request) {
 }
 
 asio::awaitable<Result<HttpResponse>> HttpClient::stream(HttpRequest request, Sink sink) {
+  if (Status loaded = impl_->ensure_multi(); !loaded.ok()) co_return loaded;
   auto t = std::make_unique<Transfer>(*impl_, std::move(request));
   t->streaming = static_cast<bool>(sink);
   if (t->streaming) {
@@ -550,7 +560,7 @@ asio::awaitable<Result<HttpResponse>> HttpClient::stream(HttpRequest request, Si
       }
       if (t->paused && !t->done) {
         t->paused = false;
-        curl_easy_pause(t->easy, CURLPAUSE_CONT);  // may call write() at once
+        cu().easy_pause(t->easy, CURLPAUSE_CONT);  // may call write() at once
       }
     }
     co_return true;

@@ -4,7 +4,8 @@
 // next timeout is due (CURLMOPT_TIMERFUNCTION); Asio waits for exactly
 // those and hands the readiness back with curl_multi_socket_action. Name
 // resolution runs in curl's own resolver thread, so nothing blocks the
-// loop.
+// loop. libcurl itself is loaded with the first request (curl_api.h): a
+// herdd that never pulls never maps it.
 //
 // Requests:
 // - GET or HEAD, HTTP/1.1, http and https only (also after redirects);

@@ -4,6 +4,9 @@
 // from a real registry (Debian's docker-registry on 127.0.0.1, plain HTTP
 // as containerd allows for loopback) with progress (plain and --json), a
 // missing tag, and prune taking the pulled images.
+#include <fstream>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 #include "../support/registry_fixture.h"
@@ -122,11 +125,21 @@ TEST_CASE("herdctl image pull from a real registry shows progress and its errors
   NotifySocket notify;
   Herdd herdd(cfg, notify);
   REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+  // libcurl is loaded by the first pull, not at herdd's start
+  // (lib/registry/curl_api.h): a node that never pulls never maps it.
+  auto maps_curl = [&] {
+    std::ifstream in("/proc/" + std::to_string(herdd.pid()) + "/maps");
+    const std::string maps((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    REQUIRE_FALSE(maps.empty());
+    return maps.find("libcurl") != std::string::npos;
+  };
+  CHECK_FALSE(maps_curl());
 
   // A plain pull: lines per blob (not a terminal), then the summary.
   auto [pull_code, pull_out] = herdctl(sock, "image pull " + one);
   INFO(pull_out);
   CHECK(pull_code == 0);
+  CHECK(maps_curl());
   CHECK_THAT(pull_out, Catch::Contains("pulled " + one + " (sha256:"));
   CHECK_THAT(pull_out, Catch::Contains("layer "));
   CHECK(image_exists(ns, one));
