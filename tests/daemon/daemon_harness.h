@@ -20,6 +20,8 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -154,16 +156,39 @@ class Herdd {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
+    // Everything the child needs is made before fork(): the test process
+    // has threads (the notify reader), and a malloc (setenv, a string)
+    // between fork and exec can deadlock on a lock one of them held, the
+    // child then hanging before herdd ever runs (seen once under ASan: no
+    // READY, an empty log). The child only opens, dup2s and execs.
+    // WATCHDOG_PID is the child's own pid, as systemd sets it, so it is
+    // made in the child from digits alone.
+    std::vector<std::string> env_strings = {"NOTIFY_SOCKET=" + notify.path().string(),
+                                            // A 200 ms watchdog, as WatchdogSec= would set it.
+                                            "WATCHDOG_USEC=200000"};
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view v(*e);
+      if (v.rfind("NOTIFY_SOCKET=", 0) == 0 || v.rfind("WATCHDOG_", 0) == 0) continue;
+      env_strings.emplace_back(v);
+    }
+    char watchdog_pid[32] = "WATCHDOG_PID=";
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(watchdog_pid);
+    envp.push_back(nullptr);
+    const std::string log_path = temp_path("herdd.log").string();
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
-      ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
-      // A 200 ms watchdog, as WatchdogSec= would set it for this pid.
-      ::setenv("WATCHDOG_USEC", "200000", 1);
-      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
-      int log = ::open(temp_path("herdd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      // getpid() in decimal after "WATCHDOG_PID=" (13 bytes), no malloc.
+      char digits[16];
+      int n = 0;
+      for (pid_t p = ::getpid(); p > 0 && n < 15; p /= 10) digits[n++] = char('0' + p % 10);
+      for (int i = 0; i < n; ++i) watchdog_pid[13 + i] = digits[n - 1 - i];
+      watchdog_pid[13 + n] = '\0';
+      int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       ::dup2(log, 2);
-      ::execv(HERDD_BINARY, argv.data());
+      ::execve(HERDD_BINARY, argv.data(), envp.data());
       ::_exit(127);
     }
   }
