@@ -176,7 +176,22 @@ int run_reconcile(const Args& a) {
         },
         60s);
     if (!done) {
-      log("reconcile: killed components not ready again");
+      // Which ones, and what they say: a bench run is often the only trace.
+      std::string stuck;
+      auto now = herd.all_latest();
+      for (auto& v : victims) {
+        const auto& s = now[v];
+        if (s.state == State::kReady && s.pid != 0 && s.pid != before[v].pid) continue;
+        stuck += " " + v + "=" + std::string(herd::supervise::to_string(s.state)) +
+                 (s.last_error.empty() ? "" : " (" + s.last_error + ")");
+      }
+      log("reconcile: killed components not ready again:" + stuck);
+      for (const auto& h : herd.history_from(mark)) {
+        if (stuck.find(" " + h.name + "=") == std::string::npos) continue;
+        log("  " + h.name + " " + std::to_string(ms(t_up, h.changed_at)) +
+            " ms: " + std::string(herd::supervise::to_string(h.state)) + " pid " +
+            std::to_string(h.pid) + (h.last_error.empty() ? "" : " (" + h.last_error + ")"));
+      }
       ++failures;
       continue;
     }
