@@ -507,19 +507,25 @@ asio::awaitable<void> Component::wait_idle(bool with_stop) {
 
 // ------------------------------------------------------------ operations
 
-asio::awaitable<std::string> Component::enter_start_gate(AsyncGate::Pass& slot,
-                                                         std::shared_ptr<Canceller> cancel) {
-  if (!env_.start_gate) co_return std::string();
+template <class Done>
+asio::awaitable<bool> Component::admit_start(AsyncGate::Pass& slot, uint64_t gen) {
+  if (!env_.start_gate) co_return true;
+  const std::shared_ptr<Canceller> cancel = inflight_;  // this operation's
   auto entry = AsyncGate::Entry::make(executor_);
   const uint64_t hook = cancel->on_cancel([entry] { entry->cancel(); });
   const auto deadline = std::chrono::steady_clock::now() + kStartSlotWait;
   slot = co_await env_.start_gate->enter(deadline, entry, config_.priority);
   cancel->remove(hook);
-  if (slot) co_return std::string();
-  if (cancel->cancelled()) co_return std::string("cancelled while waiting for a start slot");
-  co_return "waited " + std::to_string(kStartSlotWait.count()) +
-      " min for a start slot (max_concurrent_starts: " +
-      std::to_string(env_.start_gate->holders()) + " starts in flight)";
+  if (gen != inflight_gen_ || detached_) co_return false;
+  if (slot) co_return true;
+  Done refused;
+  refused.error = cancel->cancelled()
+                      ? std::string("cancelled while waiting for a start slot")
+                      : "waited " + std::to_string(kStartSlotWait.count()) +
+                            " min for a start slot (max_concurrent_starts: " +
+                            std::to_string(env_.start_gate->holders()) + " starts in flight)";
+  feed(refused);
+  co_return false;
 }
 
 asio::awaitable<void> Component::run_prepare(uint64_t gen) {
@@ -527,14 +533,7 @@ asio::awaitable<void> Component::run_prepare(uint64_t gen) {
   OpCount running(running_ops_, idle_);
   if (env_.fault) env_.fault("prepare");
   AsyncGate::Pass slot;
-  std::string refused = co_await enter_start_gate(slot, inflight_);
-  if (gen != inflight_gen_ || detached_) co_return;
-  if (!refused.empty()) {
-    PrepareDone no;
-    no.error = std::move(refused);
-    feed(no);
-    co_return;
-  }
+  if (!co_await admit_start<PrepareDone>(slot, gen)) co_return;
   auto prepared = co_await ops_->prepare(inflight_);
   slot = AsyncGate::Pass();  // the next start may go
   if (gen != inflight_gen_ || detached_) co_return;
@@ -555,14 +554,7 @@ asio::awaitable<void> Component::run_start(uint64_t gen) {
   OpCount running(running_ops_, idle_);
   if (env_.fault) env_.fault("start");
   AsyncGate::Pass slot;
-  std::string refused = co_await enter_start_gate(slot, inflight_);
-  if (gen != inflight_gen_ || detached_) co_return;
-  if (!refused.empty()) {
-    StartDone no;
-    no.error = std::move(refused);
-    feed(no);
-    co_return;
-  }
+  if (!co_await admit_start<StartDone>(slot, gen)) co_return;
   auto started = co_await ops_->start_task(inflight_);
   slot = AsyncGate::Pass();
   if (gen != inflight_gen_ || detached_) co_return;

@@ -174,10 +174,14 @@ class Component : public std::enable_shared_from_this<Component> {
     asio::steady_timer& idle_;
   };
 
-  // Waits for a start slot (Env::start_gate) into `slot`: "" when admitted
-  // (or no gate), else why not (cancelled, or kStartSlotWait passed).
-  asio::awaitable<std::string> enter_start_gate(AsyncGate::Pass& slot,
-                                                std::shared_ptr<Canceller> cancel);
+  // Takes a start slot (Env::start_gate) into `slot` for operation `gen`
+  // (run_prepare: Done = PrepareDone, run_start: StartDone). true when
+  // admitted (or no gate) and the operation is still current. When refused
+  // (cancelled, or kStartSlotWait passed) it feeds a failed Done naming why,
+  // so the machine backs off as after any refused start; false then, and
+  // also when the operation was superseded meanwhile.
+  template <class Done>
+  asio::awaitable<bool> admit_start(AsyncGate::Pass& slot, uint64_t gen);
   asio::awaitable<void> run_prepare(uint64_t gen);
   asio::awaitable<void> run_start(uint64_t gen);
   asio::awaitable<void> run_stop(uint64_t gen);

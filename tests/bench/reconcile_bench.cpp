@@ -25,6 +25,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "herd_run.h"
@@ -166,28 +167,32 @@ int run_reconcile(const Args& a) {
       ++failures;
       continue;
     }
+    // A killed component is back: ready with a new task.
+    auto back = [&](const std::string& v, const auto& s) {
+      return s.state == State::kReady && s.pid != 0 && s.pid != before[v].pid;
+    };
     const bool done = herd.wait(
         [&](auto& l, auto&) {
-          for (auto& v : victims) {
-            const auto& s = l.at(v);
-            if (s.state != State::kReady || s.pid == 0 || s.pid == before[v].pid) return false;
-          }
+          for (auto& v : victims)
+            if (!back(v, l.at(v))) return false;
           return true;
         },
         60s);
     if (!done) {
       // Which ones, and what they say: a bench run is often the only trace.
-      std::string stuck;
+      std::set<std::string> stuck;
+      std::string listed;
       auto now = herd.all_latest();
       for (auto& v : victims) {
         const auto& s = now[v];
-        if (s.state == State::kReady && s.pid != 0 && s.pid != before[v].pid) continue;
-        stuck += " " + v + "=" + std::string(herd::supervise::to_string(s.state)) +
-                 (s.last_error.empty() ? "" : " (" + s.last_error + ")");
+        if (back(v, s)) continue;
+        stuck.insert(v);
+        listed += " " + v + "=" + std::string(herd::supervise::to_string(s.state)) +
+                  (s.last_error.empty() ? "" : " (" + s.last_error + ")");
       }
-      log("reconcile: killed components not ready again:" + stuck);
+      log("reconcile: killed components not ready again:" + listed);
       for (const auto& h : herd.history_from(mark)) {
-        if (stuck.find(" " + h.name + "=") == std::string::npos) continue;
+        if (!stuck.count(h.name)) continue;
         log("  " + h.name + " " + std::to_string(ms(t_up, h.changed_at)) +
             " ms: " + std::string(herd::supervise::to_string(h.state)) + " pid " +
             std::to_string(h.pid) + (h.last_error.empty() ? "" : " (" + h.last_error + ")"));
