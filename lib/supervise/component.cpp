@@ -203,6 +203,9 @@ void Component::feed(const Event& e) {
   assert(running_on(executor_));  // the machine is the strand's alone
   if (detached_) return;
   Transition t = step(machine_, e, env_.time->now());
+  // A reconcile the machine no longer waits for (it failed, stopped or
+  // restarted meanwhile) is abandoned: its answer is about an older task.
+  if (machine_.reconciling && !t.machine.reconciling) ++reconcile_gen_;
   machine_ = std::move(t.machine);
   if (machine_.pid != started_pid_) {  // a new task (or none): uptime restarts
     started_pid_ = machine_.pid;
@@ -618,7 +621,9 @@ asio::awaitable<void> Component::run_reconcile(uint64_t gen) {
   if (!wanted()) co_return;
   // No definitive answer: the task is left running (its exit event, or
   // the next gap's reconcile, will tell).
-  feed(r.value_or(ReconcileResult{/*running=*/true, pid, 0}));
+  ReconcileResult result = r.value_or(ReconcileResult{/*running=*/true, pid, 0});
+  result.asked_pid = pid;
+  feed(result);
 }
 
 }  // namespace herd::supervise

@@ -309,6 +309,7 @@ class Stepper {
 
   void operator()(const ReconcileResult& e) {
     if (!m_.reconciling) return;
+    if (e.asked_pid != 0 && e.asked_pid != m_.pid) return;  // about an older task
     m_.reconciling = false;
     if (!live_task(m_.state)) return;
     if (e.running && e.pid == m_.pid) return;  // confirmed alive

@@ -43,7 +43,10 @@
 // lifecycle.cpp; the unit tests pin them):
 // - Leaving waiting_ready/ready by a failure or a stop ends any Reconcile
 //   in flight (reconciling = false), so a late ReconcileResult about the
-//   old task can never fail a newer one.
+//   old task can never fail a newer one; and a result carries the pid it
+//   was asked about (asked_pid), so one that arrives while a newer gap's
+//   reconcile of the new task is pending is ignored too (the component
+//   also drops an abandoned reconcile's answer by its generation).
 // - A Stop while stopping always sets desired = kStop (it undoes a Start
 //   that came in between) even when its deadline is not shorter.
 // - Start during stopping, then StopDone -> preparing: that is an
@@ -179,6 +182,10 @@ struct ReconcileResult {
   bool running = false;  // the task exists and its process runs
   uint32_t pid = 0;
   uint32_t exit_code = 0;  // when !running and the task had exited
+  // The task the reconcile was asked about (Machine::pid when it was
+  // issued; 0 = not told). A result about another task than the current
+  // one is ignored: it can only be stale.
+  uint32_t asked_pid = 0;
 };
 using Event = std::variant<StartRequested, StopRequested, PrepareDone, StartDone, ExitSeen, ProbeOk,
                            ProbeFailed, TimerFired, StopDone, StreamGap, ReconcileResult, OomSeen,

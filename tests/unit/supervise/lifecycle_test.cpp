@@ -729,6 +729,21 @@ TEST_CASE("Lifecycle: a stream gap asks for a reconcile, whose result decides") 
     CHECK(s.m.state == State::kWaitingReady);
     CHECK(s.m.pid == kPid + 1);
   }
+  SECTION("a new gap's reconcile is pending: a result about the older task is ignored") {
+    Sim s;
+    s.to_ready();
+    s.on(StreamGap{});
+    s.on(ExitSeen{.pid = kPid, .exit_code = 1});
+    s.restart(kPid + 1);
+    CHECK(s.on(StreamGap{}) == Actions{act(ActionKind::kReconcile)});
+    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 1, .asked_pid = kPid})
+              .empty());
+    CHECK(s.m.state == State::kWaitingReady);
+    CHECK(s.m.pid == kPid + 1);
+    CHECK(s.m.reconciling);  // still waiting for the answer about kPid + 1
+    CHECK(s.on(ReconcileResult{.running = true, .pid = kPid + 1, .asked_pid = kPid + 1}).empty());
+    CHECK_FALSE(s.m.reconciling);
+  }
   SECTION("a gap where no task is live is ignored") {
     for (State st : {State::kPending, State::kPreparing, State::kStarting, State::kBackingOff,
                      State::kStopping, State::kStopped, State::kFailed}) {
