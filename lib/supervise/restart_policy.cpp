@@ -38,12 +38,8 @@ void RestartTracker::on_not_ready() { ready_since_.reset(); }
 
 RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::time_point now,
                                                     FailureCause cause) {
-  const bool stable_run = ready_since_ && now - *ready_since_ >= policy_.reset_window;
+  if (ready_since_ && now - *ready_since_ >= policy_.reset_window) consecutive_ = 0;
   ready_since_.reset();
-  if (stable_run) {
-    consecutive_ = 0;
-    after_stable_run_ = true;
-  }
 
   Decision d;
   if (policy_.max_restarts > 0 && consecutive_ >= policy_.max_restarts) {
@@ -56,10 +52,9 @@ RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::t
   if (consecutive_ < std::numeric_limits<uint32_t>::max()) ++consecutive_;
   ++total_;
   d.restart_number = consecutive_;
-  if (!stable_run) {  // after a stable run the policy's delay is 0: immediate
-    const uint32_t n = after_stable_run_ ? consecutive_ - 1 : consecutive_;
+  if (consecutive_ > 1) {  // restart 1 of a run is immediate; n waits the policy's delay(n - 1)
     const double u = (policy_.jitter > 0.0 && random_) ? random_() : 0.5;
-    d.delay = backoff_delay(policy_, n, u);
+    d.delay = backoff_delay(policy_, consecutive_ - 1, u);
   }
   if (cause == FailureCause::kRefused) {
     d.delay = std::max(d.delay, retry::kRefusedStart.delay(consecutive_));
@@ -67,9 +62,6 @@ RestartTracker::Decision RestartTracker::on_failure(std::chrono::steady_clock::t
   return d;
 }
 
-void RestartTracker::reset() {
-  consecutive_ = 0;
-  after_stable_run_ = false;
-}
+void RestartTracker::reset() { consecutive_ = 0; }
 
 }  // namespace herd::supervise

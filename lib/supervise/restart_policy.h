@@ -3,26 +3,26 @@
 // where the presets are defined); this module applies it. Pure: time comes
 // in as arguments, randomness from an injectable source.
 //
-// Backoff: delay(n) = base * 2^(n-1) for the n-th consecutive restart,
-// capped at max, computed with herd::CappedExponential (common/backoff.h).
-// The exponent is clamped, so the delay never overflows: a plain shift
-// overflows after some 34 doublings and turns negative, then zero, which is
-// a tight restart loop. With jitter j > 0 the delay is scaled by a factor
-// in [1-j, 1+j] drawn from the random source, and still never exceeds max.
+// Backoff: restart 1 of a run of consecutive failures is immediate (delay
+// 0); restart n >= 2 waits delay(n - 1) = base * 2^(n-2), capped at max,
+// computed with herd::CappedExponential (common/backoff.h). The exponent is
+// clamped, so the delay never overflows: a plain shift overflows after some
+// 34 doublings and turns negative, then zero, which is a tight restart
+// loop. With jitter j > 0 the delay is scaled by a factor in [1-j, 1+j]
+// drawn from the random source, and still never exceeds max.
+//
+// Why the first restart is immediate (chosen, documented; kubelet does the
+// same, Docker waits 100 ms): one crash is most likely a one-off, and the
+// node is better served by the service being back at once. A component
+// that fails again right away waits `base`, and doubling goes on, so a
+// crash loop costs one extra restart, not a spin.
 //
 // Reset: the consecutive count starts over once the component has been
 // *ready* continuously for reset_window. It is not measured from start
 // alone, and not from the last restart attempt (so a component that
 // crashes every few minutes, spaced wider than the window, still backs
-// off instead of restarting at `base` forever).
-//
-// First failure after a stable run (chosen, documented): when a failure
-// comes after at least reset_window of continuous readiness, the restart is
-// immediate (delay 0). A single crash after a long healthy run is most
-// likely a one-off, and the node is better served by the service being
-// back at once; if it crashes again right away, the next delay is `base`
-// and doubling resumes. A component that never became ready waits `base`
-// from its first failure on.
+// off instead of restarting at once forever). The first failure after
+// such a stable run is restart 1 again: immediate.
 //
 // Refused starts: a failure of cause kRefused (herd's own prepare or start
 // call that containerd refused, not the component's process) waits at
@@ -87,11 +87,10 @@ class RestartTracker {
   // A failure at `now`, of `cause`.
   //
   // It also ends readiness: if the component had been ready since at least
-  // `now - reset_window`, the consecutive count starts over and this
-  // restart is immediate (delay 0, restart_number 1); ready_since is then
-  // cleared. So a caller whose ready component fails calls on_failure (it
-  // need not call on_not_ready first, and must not, or the stable run
-  // would be forgotten).
+  // `now - reset_window`, the consecutive count starts over, so this is
+  // restart 1 (immediate); ready_since is then cleared. So a caller whose ready component fails
+  // calls on_failure (it need not call on_not_ready first, and must not, or the stable run would be
+  // forgotten).
   //
   // kRefused: the delay is at least retry::kRefusedStart.delay(restart
   // number) (see the header comment).
@@ -116,9 +115,6 @@ class RestartTracker {
   uint32_t consecutive_ = 0;
   uint64_t total_ = 0;
   std::optional<std::chrono::steady_clock::time_point> ready_since_;
-  // The current run of failures began with an immediate restart after a
-  // stable run, so restart k of it waits backoff_delay(k - 1).
-  bool after_stable_run_ = false;
 };
 
 }  // namespace herd::supervise

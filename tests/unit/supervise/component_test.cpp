@@ -88,14 +88,26 @@ TEST_CASE("component: start prepares, starts the task and is ready with its pid"
 }
 
 TEST_CASE(
-    "component: an exit backs off for the policy's delay on the fake clock, then "
-    "restarts the task in the same container",
+    "component: a first exit restarts at once, a second backs off for the policy's base on "
+    "the fake clock; both restart the task in the same container",
     "[component]") {
   Rig r;
   r.up();
   r.exit(100, 1);
   CHECK(r.state() == State::kBackingOff);
   CHECK(r.status().last_exit_code == 1u);
+  // Restart 1: a timer of 0, on the fake clock too.
+  REQUIRE(r.time.next_timer() == std::chrono::milliseconds(0));
+  r.time.advance(0ms);
+  settle(r.io);
+  CHECK(r.state() == State::kReady);
+  CHECK(r.status().pid == 101);
+  CHECK(r.status().restarts == 1);
+
+  // Restart 2: base (1 s).
+  r.exit(101, 2);
+  CHECK(r.state() == State::kBackingOff);
+  CHECK(r.status().last_exit_code == 2u);
   REQUIRE(r.time.next_timer() == std::chrono::milliseconds(1000));
   r.time.advance(999ms);
   settle(r.io);
@@ -103,10 +115,10 @@ TEST_CASE(
   r.time.advance(1ms);
   settle(r.io);
   CHECK(r.state() == State::kReady);
-  CHECK(r.status().pid == 101);
-  CHECK(r.status().restarts == 1);
-  // Restarts reuse the prepared container: one prepare, two starts.
-  CHECK(r.rt.ops_of("a") == std::vector<std::string>{"prepare", "start", "start"});
+  CHECK(r.status().pid == 102);
+  CHECK(r.status().restarts == 2);
+  // Restarts reuse the prepared container: one prepare, three starts.
+  CHECK(r.rt.ops_of("a") == std::vector<std::string>{"prepare", "start", "start", "start"});
 }
 
 TEST_CASE("component: an exit of another pid (an old task) changes nothing", "[component]") {
@@ -162,16 +174,23 @@ TEST_CASE("component: a stop during the task start never reports the started tas
 TEST_CASE("component: a stop while backing off cancels the restart timer", "[component][stop]") {
   Rig r;
   r.up();
+  // Fail twice: the first restart is immediate, the second waits base (1 s).
   r.exit(100, 1);
+  REQUIRE(r.time.next_timer() == std::chrono::milliseconds(0));
+  r.time.advance(0ms);
+  settle(r.io);
+  REQUIRE(r.state() == State::kReady);
+  r.exit(101, 1);
   REQUIRE(r.state() == State::kBackingOff);
   REQUIRE(r.time.armed() == 1);
+  REQUIRE(r.time.next_timer() == std::chrono::milliseconds(1000));
   r.c->stop(r.time.now() + 10s);
   settle(r.io);
   CHECK(r.state() == State::kStopped);
   CHECK(r.time.armed() == 0);
   r.time.advance(1h);
   settle(r.io);
-  CHECK(r.rt.count("a", "start") == 1);
+  CHECK(r.rt.count("a", "start") == 2);
 }
 
 TEST_CASE("component: a second stop with an earlier deadline shortens the running stop",
@@ -264,7 +283,8 @@ TEST_CASE("component: after a stream gap the task's real state decides", "[compo
     settle(r.io);
     CHECK(r.state() == State::kBackingOff);
     CHECK(r.status().last_exit_code == 137u);
-    r.time.advance(1s);
+    CHECK(r.time.next_timer() == std::chrono::milliseconds(0));  // restart 1: at once
+    r.time.advance(0ms);
     settle(r.io);
     CHECK(r.state() == State::kReady);
     CHECK(r.status().restarts == 1);
@@ -355,7 +375,8 @@ TEST_CASE("component: a failing exec liveness check terminates the task and rest
   r.exit(r.status().pid, 0);
   CHECK(r.state() == State::kBackingOff);
   CHECK(r.status().restarts == 1);
-  r.time.advance(1s);
+  CHECK(r.time.next_timer() == std::chrono::milliseconds(0));  // restart 1: at once
+  r.time.advance(0ms);
   settle(r.io);
   CHECK(r.state() == State::kReady);
   // The new task gets its own liveness probe.

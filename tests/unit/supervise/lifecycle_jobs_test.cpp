@@ -85,7 +85,7 @@ TEST_CASE("Jobs: restart.on decides what a clean and a failing exit lead to") {
     RestartOn on;
     uint32_t code;
     State to;
-    bool restarts;  // backing_off with the policy's base delay
+    bool restarts;  // backing_off; restart 1 of the run, so immediate
   };
   const std::vector<Row> rows = {
       {RestartOn::kAlways, 0, State::kBackingOff, true},  // as before: every exit restarts
@@ -108,7 +108,7 @@ TEST_CASE("Jobs: restart.on decides what a clean and a failing exit lead to") {
     CHECK_FALSE(s.m.ready_since.has_value());
     CHECK_FALSE(s.m.restarts.ready_since().has_value());
     if (row.restarts) {
-      CHECK(actions == Actions{arm(2s)});
+      CHECK(actions == Actions{arm(0ms)});
       CHECK(s.m.restarts.total() == 1);
     } else {
       CHECK(actions.empty());
@@ -136,7 +136,7 @@ TEST_CASE("Jobs: an exit code in prevent_exit_codes fails at once, naming the co
   // Other codes take the usual path.
   Sim s(policy(RestartOn::kAlways, {2}));
   s.to_ready();
-  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 3}) == Actions{arm(2s)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 3}) == Actions{arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
   // ... and a later prevented code still fails at once, from the restarted task.
   CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kStartTask)});

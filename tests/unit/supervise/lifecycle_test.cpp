@@ -157,9 +157,13 @@ RestartPolicy one_restart() {
 
 // A Sim (policy: one restart allowed) brought into `s` by real events.
 // Task pids: kPid, then kPid + 1 after the restart. kCompleted: a job
-// (restart.on "on-failure") whose task exited 0.
+// (restart.on "on-failure") whose task exited 0. kBackingOff: the default
+// policy (no limit) after two failures, so that a real backoff (`base`,
+// not the immediate first restart) is pending.
 Sim reach(State s) {
-  Sim sim(s == State::kCompleted ? job(herd::config::RestartOn::kOnFailure) : one_restart());
+  Sim sim(s == State::kCompleted    ? job(herd::config::RestartOn::kOnFailure)
+          : s == State::kBackingOff ? RestartPolicy::from_preset(RestartPreset::kDefault)
+                                    : one_restart());
   switch (s) {
     case State::kPending:
       break;
@@ -178,7 +182,11 @@ Sim reach(State s) {
       break;
     case State::kBackingOff:
       sim.to_waiting_ready();
-      sim.on(ExitSeen{.pid = kPid, .exit_code = 1});
+      REQUIRE(sim.on(ExitSeen{.pid = kPid, .exit_code = 1}) ==
+              Actions{act(ActionKind::kCancelProbe), arm(0ms)});
+      sim.restart(kPid + 1);
+      REQUIRE(sim.on(ExitSeen{.pid = kPid + 1, .exit_code = 1}) ==
+              Actions{act(ActionKind::kCancelProbe), arm(2s)});
       break;
     case State::kStopping:
       sim.to_ready();
@@ -296,15 +304,16 @@ TEST_CASE("Lifecycle: an adopted running task goes straight to waiting_ready") {
   CHECK(s.m.prepared);
   CHECK(s.on(ProbeOk{}).empty());
   CHECK(s.m.state == State::kReady);
-  // Its exit is supervised like any other.
-  CHECK(s.on(ExitSeen{.pid = 42, .exit_code = 9}) == Actions{arm(2s)});
+  // Its exit is supervised like any other: restart 1, immediate.
+  CHECK(s.on(ExitSeen{.pid = 42, .exit_code = 9}) == Actions{arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
 }
 
 TEST_CASE("Lifecycle: crash -> backoff -> restart in the same container, delays per policy") {
   Sim s;
   s.to_ready();
-  const std::vector<Duration> expected = {2s, 4s, 8s, 16s, 32s, 60s, 60s};
+  // Restart 1 at once, then base doubling up to max.
+  const std::vector<Duration> expected = {0s, 2s, 4s, 8s, 16s, 32s, 60s, 60s};
   uint32_t pid = kPid;
   for (size_t i = 0; i < expected.size(); ++i) {
     INFO("crash " << i + 1);
@@ -332,7 +341,7 @@ TEST_CASE("Lifecycle: an exit while waiting for readiness is seen at once, the p
   s.to_waiting_ready();
   s.advance(500ms);
   CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) ==
-        Actions{act(ActionKind::kCancelProbe), arm(2s)});
+        Actions{act(ActionKind::kCancelProbe), arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
   CHECK(s.m.pid == 0);
   CHECK(s.m.last_exit_code == 137u);
@@ -348,10 +357,10 @@ TEST_CASE("Lifecycle: an exit while waiting for readiness is seen at once, the p
 TEST_CASE("Lifecycle: exits from waiting_ready keep doubling, however far apart") {
   // Not ready, so never reset: the window runs from readiness, not from
   // the last restart attempt (else crashes spaced wider than the window
-  // would restart at `base` forever).
+  // would restart at once forever). Only restart 1 is immediate.
   Sim s;
   s.to_waiting_ready();
-  const std::vector<Duration> expected = {2s, 4s, 8s, 16s, 32s, 60s};
+  const std::vector<Duration> expected = {0s, 2s, 4s, 8s, 16s, 32s, 60s};
   uint32_t pid = kPid;
   for (size_t i = 0; i < expected.size(); ++i) {
     INFO("crash " << i + 1);
@@ -362,18 +371,18 @@ TEST_CASE("Lifecycle: exits from waiting_ready keep doubling, however far apart"
   }
 }
 
-TEST_CASE("Lifecycle: ready for the reset window resets the count, that restart is immediate") {
+TEST_CASE("Lifecycle: ready for the reset window starts the count over: immediate, then base") {
   Sim s;
   s.to_waiting_ready();
   uint32_t pid = kPid;
-  for (Duration d : {2s, 4s, 8s}) {
+  for (Duration d : {0s, 2s, 4s}) {
     CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 1}) ==
           Actions{act(ActionKind::kCancelProbe), arm(d)});
     s.restart(++pid);
   }
   REQUIRE(s.m.restarts.consecutive() == 3);
 
-  SECTION("ready for the whole window: immediate restart, then base and doubling") {
+  SECTION("ready for the whole window: restart 1 again, immediate, then base and doubling") {
     CHECK(s.on(ProbeOk{}).empty());
     s.advance(5min);
     CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 1}) == Actions{arm(0ms)});
@@ -389,13 +398,14 @@ TEST_CASE("Lifecycle: ready for the reset window resets the count, that restart 
   SECTION("ready for just under the window: no reset") {
     CHECK(s.on(ProbeOk{}).empty());
     s.advance(5min - 1ms);
-    CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 1}) == Actions{arm(16s)});
+    CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 1}) == Actions{arm(8s)});
     CHECK(s.m.restarts.consecutive() == 4);
   }
   SECTION("merely started for the window (never ready): no reset") {
     s.advance(1h);
     CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 1}) ==
-          Actions{act(ActionKind::kCancelProbe), arm(16s)});
+          Actions{act(ActionKind::kCancelProbe), arm(8s)});
+    CHECK(s.m.restarts.consecutive() == 4);
   }
   SECTION("a failed liveness probe after a long ready run: the kill's exit restarts at once") {
     CHECK(s.on(ProbeOk{}).empty());
@@ -403,21 +413,23 @@ TEST_CASE("Lifecycle: ready for the reset window resets the count, that restart 
     CHECK(s.on(ProbeFailed{.error = "unhealthy"}) ==
           Actions{act(ActionKind::kCancelProbe), act(ActionKind::kKillTask)});
     CHECK(s.on(ExitSeen{.pid = pid, .exit_code = 137}) == Actions{arm(0ms)});
+    CHECK(s.m.restarts.consecutive() == 1);
   }
 }
 
 TEST_CASE("Lifecycle: the aggressive preset's 2 min window") {
   Sim s(RestartPolicy::from_preset(RestartPreset::kAggressive));
   s.to_ready();
-  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 1}) == Actions{arm(500ms)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 1}) == Actions{arm(0ms)});
   s.restart(kPid + 1);
   s.on(ProbeOk{});
-  s.advance(119s);
-  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 1}) == Actions{arm(1s)});
+  s.advance(119s);  // under the window: restart 2, base
+  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 1}) == Actions{arm(500ms)});
   s.restart(kPid + 2);
   s.on(ProbeOk{});
-  s.advance(120s);
+  s.advance(120s);  // the whole window: restart 1 again
   CHECK(s.on(ExitSeen{.pid = kPid + 2, .exit_code = 1}) == Actions{arm(0ms)});
+  CHECK(s.m.restarts.consecutive() == 1);
 }
 
 TEST_CASE("Lifecycle: stop in every state cancels at once, its deadline only gets shorter") {
@@ -548,8 +560,10 @@ TEST_CASE("Lifecycle: a start while stopping prepares again once the stop is don
     CHECK_FALSE(s.m.stop_deadline.has_value());
     s.on(PrepareDone{.ok = true});
     s.on(StartDone{.ok = true, .pid = 300});
+    // Restart 1 of a new run (not 3): immediate.
     CHECK(s.on(ExitSeen{.pid = 300, .exit_code = 1}) ==
-          Actions{act(ActionKind::kCancelProbe), arm(2s)});
+          Actions{act(ActionKind::kCancelProbe), arm(0ms)});
+    CHECK(s.m.restarts.consecutive() == 1);
   }
   SECTION("a newer stop wins over the start, even with a later deadline") {
     CHECK(s.on(StopRequested{.deadline = deadline + 1min}).empty());
@@ -566,10 +580,10 @@ TEST_CASE("Lifecycle: max_restarts gives up visibly, a start from failed begins 
   Sim s(p);
   s.to_waiting_ready();
   CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 1}) ==
-        Actions{act(ActionKind::kCancelProbe), arm(2s)});
+        Actions{act(ActionKind::kCancelProbe), arm(0ms)});
   s.restart(kPid + 1);
   CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 2}) ==
-        Actions{act(ActionKind::kCancelProbe), arm(4s)});
+        Actions{act(ActionKind::kCancelProbe), arm(2s)});
   s.restart(kPid + 2);
 
   SECTION("an exit: the message says so") {
@@ -584,9 +598,10 @@ TEST_CASE("Lifecycle: max_restarts gives up visibly, a start from failed begins 
     s.on(StartRequested{});
     REQUIRE(s.m.restarts.consecutive() == 0);
     s.on(PrepareDone{.ok = true});
-    CHECK(s.on(StartDone{.ok = false, .error = "e1"}) == Actions{arm(2s)});
+    // Refused: restart 1 waits the floor's 100 ms, restart 2 the policy's 2 s.
+    CHECK(s.on(StartDone{.ok = false, .error = "e1"}) == Actions{arm(100ms)});
     CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
-    CHECK(s.on(PrepareDone{.ok = false, .error = "e2"}) == Actions{arm(4s)});
+    CHECK(s.on(PrepareDone{.ok = false, .error = "e2"}) == Actions{arm(2s)});
     CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
     CHECK(s.on(PrepareDone{.ok = false, .error = "image etcd: not found"}).empty());
     CHECK(s.m.state == State::kFailed);
@@ -609,7 +624,7 @@ TEST_CASE("Lifecycle: max_restarts gives up visibly, a start from failed begins 
   s.on(PrepareDone{.ok = true});
   s.on(StartDone{.ok = true, .pid = 500});
   CHECK(s.on(ExitSeen{.pid = 500, .exit_code = 1}) ==
-        Actions{act(ActionKind::kCancelProbe), arm(2s)});
+        Actions{act(ActionKind::kCancelProbe), arm(0ms)});
   CHECK(s.m.restarts.consecutive() == 1);
 }
 
@@ -617,19 +632,21 @@ TEST_CASE("Lifecycle: a start error is retried with backoff, the next attempt pr
   Sim s;
   s.on(StartRequested{});
   s.on(PrepareDone{.ok = true});
+  // Restart 1: the policy says at once, the refused-start floor 100 ms.
   CHECK(s.on(StartDone{.ok = false, .error = "tasks.create etcd: already exists"}) ==
-        Actions{arm(2s)});
+        Actions{arm(100ms)});
   CHECK(s.m.state == State::kBackingOff);
   CHECK(s.m.last_error == "tasks.create etcd: already exists");
   CHECK_FALSE(s.m.prepared);
   CHECK(s.m.pid == 0);
 
-  s.advance(2s);
+  s.advance(100ms);
   CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
   CHECK(s.m.state == State::kPreparing);
-  CHECK(s.on(PrepareDone{.ok = false, .error = "snapshot busy"}) == Actions{arm(4s)});
+  // Restart 2: the policy's base, 2 s.
+  CHECK(s.on(PrepareDone{.ok = false, .error = "snapshot busy"}) == Actions{arm(2s)});
   CHECK(s.m.last_error == "snapshot busy");
-  s.advance(4s);
+  s.advance(2s);
   CHECK(s.on(TimerFired{}) == Actions{act(ActionKind::kPrepare)});
   CHECK(s.on(PrepareDone{.ok = true}) == Actions{act(ActionKind::kStartTask)});
   CHECK(s.m.prepared);
@@ -680,7 +697,8 @@ TEST_CASE("Lifecycle: a stream gap asks for a reconcile, whose result decides") 
     CHECK(s.m.reconciling);
     CHECK(s.m.state == State::kReady);
     s.advance(1s);
-    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 2}) == Actions{arm(2s)});
+    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 2}) ==
+          Actions{arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
     CHECK_FALSE(s.m.reconciling);
     CHECK(s.m.last_exit_code == 2u);
@@ -701,14 +719,14 @@ TEST_CASE("Lifecycle: a stream gap asks for a reconcile, whose result decides") 
     s.to_waiting_ready();
     CHECK(s.on(StreamGap{}) == Actions{act(ActionKind::kReconcile)});
     CHECK(s.on(ReconcileResult{.running = false}) ==
-          Actions{act(ActionKind::kCancelProbe), arm(2s)});
+          Actions{act(ActionKind::kCancelProbe), arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
   }
   SECTION("another task runs than ours: ours is gone") {
     Sim s;
     s.to_ready();
     s.on(StreamGap{});
-    CHECK(s.on(ReconcileResult{.running = true, .pid = kPid + 7}) == Actions{arm(2s)});
+    CHECK(s.on(ReconcileResult{.running = true, .pid = kPid + 7}) == Actions{arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
   }
   SECTION("a result nobody asked for is ignored") {
@@ -722,7 +740,7 @@ TEST_CASE("Lifecycle: a stream gap asks for a reconcile, whose result decides") 
     Sim s;
     s.to_ready();
     s.on(StreamGap{});
-    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 1}) == Actions{arm(2s)});
+    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 1}) == Actions{arm(0ms)});
     CHECK_FALSE(s.m.reconciling);
     s.restart(kPid + 1);
     CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 1}).empty());
@@ -767,8 +785,8 @@ TEST_CASE("Lifecycle: an exit during starting is applied when StartDone tells th
   REQUIRE(s.m.early_exit.has_value());
   s.advance(5ms);
 
-  SECTION("same pid: the task died at once, backoff") {
-    CHECK(s.on(StartDone{.ok = true, .pid = 200}) == Actions{arm(2s)});
+  SECTION("same pid: the task died at once, restart 1 (immediate)") {
+    CHECK(s.on(StartDone{.ok = true, .pid = 200}) == Actions{arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
     CHECK(s.m.last_exit_code == 1u);
     CHECK(s.m.last_exit_at == exit_time);
@@ -783,8 +801,8 @@ TEST_CASE("Lifecycle: an exit during starting is applied when StartDone tells th
     CHECK_FALSE(s.m.early_exit.has_value());
     CHECK_FALSE(s.m.last_exit_code.has_value());
   }
-  SECTION("the start failed: a plain start error") {
-    CHECK(s.on(StartDone{.ok = false, .error = "start: exec format error"}) == Actions{arm(2s)});
+  SECTION("the start failed: a plain start error (refused: the floor's 100 ms)") {
+    CHECK(s.on(StartDone{.ok = false, .error = "start: exec format error"}) == Actions{arm(100ms)});
     CHECK_FALSE(s.m.early_exit.has_value());
     CHECK(s.m.last_error == "start: exec format error");
   }
@@ -819,7 +837,7 @@ TEST_CASE("Lifecycle: a failed probe kills the task, its exit then backs off") {
     CHECK(s.m.last_error == "not ready after 60s");
     CHECK(s.m.pid == kPid);
     CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) ==
-          Actions{act(ActionKind::kCancelProbe), arm(2s)});
+          Actions{act(ActionKind::kCancelProbe), arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
   }
   SECTION("after ready") {
@@ -828,7 +846,7 @@ TEST_CASE("Lifecycle: a failed probe kills the task, its exit then backs off") {
     CHECK(s.on(ProbeFailed{.error = "3 failed checks"}) ==
           Actions{act(ActionKind::kCancelProbe), act(ActionKind::kKillTask)});
     CHECK(s.m.state == State::kReady);
-    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) == Actions{arm(2s)});
+    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) == Actions{arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
     CHECK(s.m.last_error == "3 failed checks");
   }
@@ -859,7 +877,8 @@ TEST_CASE("Lifecycle: events that do not apply leave the machine unchanged") {
       {State::kReady,
        {start, prepared, started, exit_other, probe_ok, timer, stop_done, reconciled}},
       {State::kBackingOff,
-       {start, prepared, started, exit_ours, probe_ok, probe_failed, stop_done, gap, reconciled}},
+       {start, prepared, started, exit_ours, ExitSeen{.pid = kPid + 1, .exit_code = 1}, probe_ok,
+        probe_failed, stop_done, gap, reconciled}},
       {State::kStopping,
        {prepared, started, exit_other, probe_ok, probe_failed, timer, gap, reconciled}},
       {State::kStopped,
@@ -892,26 +911,27 @@ TEST_CASE("Lifecycle: liveness failing while ready terminates the task, its exit
   CHECK(s.m.state == State::kReady);  // until the task is gone
   CHECK(s.m.liveness_failed);
   CHECK(s.m.last_error == "liveness: 3 consecutive failures, last error: GET /: status 404");
-  // The task exits 0 on its stop_signal: still a failure, backed off.
-  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  // The task exits 0 on its stop_signal: still a failure, restart 1 (immediate).
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
   CHECK(s.m.restarts.consecutive() == 1);
   CHECK(s.m.restarts.total() == 1);
   CHECK_FALSE(s.m.liveness_failed);
   CHECK(s.m.last_error == "liveness: 3 consecutive failures, last error: GET /: status 404");
   CHECK(s.m.last_exit_code == 0u);
-  // The restart runs in the same container, and the count doubles the next delay.
+  // The restart runs in the same container, and the count makes the next one wait base.
   s.restart(kPid + 1);
   CHECK(s.on(ProbeOk{}).empty());
   CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
-  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 143}) == Actions{arm(4s)});
+  CHECK(s.on(ExitSeen{.pid = kPid + 1, .exit_code = 143}) == Actions{arm(2s)});
+  CHECK(s.m.restarts.consecutive() == 2);
 }
 
 TEST_CASE("Lifecycle: a liveness failure of a job is a failure, not a completion") {
   Sim s(job(herd::config::RestartOn::kOnFailure));
   s.to_ready();
   CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
-  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 0}) == Actions{arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
 
   Sim never(job(herd::config::RestartOn::kNever));
@@ -925,7 +945,7 @@ TEST_CASE("Lifecycle: a liveness failure of a job is a failure, not a completion
 TEST_CASE("Lifecycle: a liveness failure at max_restarts gives up") {
   Sim s = reach(State::kReady);  // one restart allowed
   CHECK(s.on(LivenessFailed{"x"}) == Actions{act(ActionKind::kTerminateTask)});
-  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) == Actions{arm(2s)});
+  CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137}) == Actions{arm(0ms)});
   s.restart(kPid + 1);
   CHECK(s.on(ProbeOk{}).empty());
   CHECK(s.on(LivenessFailed{"y"}) == Actions{act(ActionKind::kTerminateTask)});
@@ -963,7 +983,7 @@ TEST_CASE("Lifecycle: a reconcile that finds the terminated task gone backs off"
   s.to_ready();
   s.on(LivenessFailed{"x"});
   CHECK(s.on(StreamGap{}) == Actions{act(ActionKind::kReconcile)});
-  CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+  CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) == Actions{arm(0ms)});
   CHECK(s.m.state == State::kBackingOff);
   CHECK(s.m.last_error == "liveness: x");
 }
@@ -995,7 +1015,7 @@ TEST_CASE("Lifecycle: an exit the runtime lost is marked, and restarts as any ex
   SECTION("the shim died: containerd's 137 is not the process's own") {
     Sim s;
     s.to_ready();
-    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137, .runtime_lost = true}) == Actions{arm(2s)});
+    CHECK(s.on(ExitSeen{.pid = kPid, .exit_code = 137, .runtime_lost = true}) == Actions{arm(0ms)});
     CHECK(s.m.state == State::kBackingOff);
     CHECK(s.m.last_exit_lost);
     CHECK(s.m.last_exit_code == 137u);
@@ -1010,7 +1030,8 @@ TEST_CASE("Lifecycle: an exit the runtime lost is marked, and restarts as any ex
     Sim s;
     s.to_ready();
     s.on(StreamGap{});
-    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) == Actions{arm(2s)});
+    CHECK(s.on(ReconcileResult{.running = false, .pid = kPid, .exit_code = 0}) ==
+          Actions{arm(0ms)});
     CHECK(s.m.last_exit_lost);
     CHECK_THAT(s.m.last_error, Catch::Contains("never reported"));
   }

@@ -164,41 +164,48 @@ TEST_CASE("backoff_delay: out-of-range jitter and random values are clamped") {
   CHECK(backoff_delay(p, 1, 0.0) == milliseconds(2000));
 }
 
-TEST_CASE("RestartTracker: consecutive failures follow the backoff, counts") {
+TEST_CASE("RestartTracker: restart 1 is immediate, restart n waits delay(n - 1), counts") {
+  // Never ready: the first failure restarts at once, the second waits base,
+  // then doubling up to max.
   RestartTracker t(default_preset());
   TimePoint now{};
   std::vector<milliseconds> delays;
-  for (uint32_t i = 1; i <= 7; ++i) {
+  for (uint32_t i = 1; i <= 8; ++i) {
     RestartTracker::Decision d = t.on_failure(now, kExit);
     CHECK_FALSE(d.give_up);
     CHECK(d.restart_number == i);
     delays.push_back(d.delay);
     // Widely spaced failures still count: the reset window is measured
     // from readiness, not from the last restart attempt (which would let a
-    // component crashing once an hour restart at `base` forever).
+    // component crashing once an hour restart at once forever).
     now += std::chrono::hours(1);
   }
-  CHECK(delays == seconds_list({2, 4, 8, 16, 32, 60, 60}));
-  CHECK(t.consecutive() == 7);
-  CHECK(t.total() == 7);
+  CHECK(delays == seconds_list({0, 2, 4, 8, 16, 32, 60, 60}));
+  CHECK(t.consecutive() == 8);
+  CHECK(t.total() == 8);
 }
 
-TEST_CASE("RestartTracker: the random source is used only with jitter") {
+TEST_CASE("RestartTracker: the random source is used only with jitter, from restart 2 on") {
   int calls = 0;
   RestartPolicy p = default_preset();
   RestartTracker plain(p, FakeRandom{{0.0}, &calls});
+  CHECK(plain.on_failure(TimePoint{}, kExit).delay == milliseconds(0));
   CHECK(plain.on_failure(TimePoint{}, kExit).delay == seconds(2));
   CHECK(calls == 0);
 
   p.jitter = 0.5;
   RestartTracker jittered(p, FakeRandom{{0.0, 0.5, 0.999}, &calls});
-  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(1000));
-  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(4000));
-  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(11992));
+  // Restart 1 is immediate: nothing to jitter, no draw.
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(0));
+  CHECK(calls == 0);
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(1000));   // 2 s * 0.5
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(4000));   // 4 s * 1.0
+  CHECK(jittered.on_failure(TimePoint{}, kExit).delay == milliseconds(11992));  // 8 s * 1.499
   CHECK(calls == 3);
 
   // No source at all: the factor is 1.
   RestartTracker none(p);
+  CHECK(none.on_failure(TimePoint{}, kExit).delay == milliseconds(0));
   CHECK(none.on_failure(TimePoint{}, kExit).delay == seconds(2));
   CHECK(none.on_failure(TimePoint{}, kExit).delay == seconds(4));
 }
@@ -226,13 +233,17 @@ TEST_CASE("RestartTracker: max_restarts gives up on the next failure, reset star
   d = t.on_failure(TimePoint{}, kExit);
   CHECK_FALSE(d.give_up);
   CHECK(d.restart_number == 1);
+  CHECK(d.delay == milliseconds(0));  // a new run: restart 1 is immediate
+  d = t.on_failure(TimePoint{}, kExit);
+  CHECK(d.restart_number == 2);
   CHECK(d.delay == seconds(2));
 }
 
-TEST_CASE("RestartTracker: ready for the reset window resets, the first restart is immediate") {
+TEST_CASE(
+    "RestartTracker: ready for the reset window starts the count over: immediate, then base") {
   RestartTracker t(default_preset());
   TimePoint now{};
-  for (int i = 0; i < 5; ++i) t.on_failure(now, kExit);  // 2, 4, 8, 16, 32 s
+  for (int i = 0; i < 5; ++i) t.on_failure(now, kExit);  // 0, 2, 4, 8, 16 s
   REQUIRE(t.consecutive() == 5);
 
   t.on_ready(now);
@@ -251,21 +262,23 @@ TEST_CASE("RestartTracker: ready for the reset window resets, the first restart 
   CHECK(t.on_failure(now, kExit).delay == seconds(8));
   CHECK(t.consecutive() == 4);
 
-  // After reset() (an operator's start) the first failure waits base again.
+  // After reset() (an operator's start) the count starts over the same way:
+  // immediate, then base.
   t.reset();
+  CHECK(t.on_failure(now, kExit).delay == milliseconds(0));
   CHECK(t.on_failure(now, kExit).delay == seconds(2));
 }
 
 TEST_CASE("RestartTracker: ready for less than the window does not reset") {
   RestartTracker t(default_preset());
   TimePoint now{};
+  t.on_failure(now, kExit);  // 0 s
   t.on_failure(now, kExit);  // 2 s
-  t.on_failure(now, kExit);  // 4 s
   t.on_ready(now);
   now += std::chrono::minutes(5) - milliseconds(1);
   RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK(d.restart_number == 3);
-  CHECK(d.delay == seconds(8));
+  CHECK(d.delay == seconds(4));
 }
 
 TEST_CASE("RestartTracker: on_not_ready forgets readiness, on_ready restarts the clock") {
@@ -278,13 +291,15 @@ TEST_CASE("RestartTracker: on_not_ready forgets readiness, on_ready restarts the
   CHECK_FALSE(t.ready_since().has_value());
   RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK(d.restart_number == 2);
-  CHECK(d.delay == seconds(4));
+  CHECK(d.delay == seconds(2));
 
   t.on_ready(now);
   now += std::chrono::minutes(1);
   t.on_ready(now);  // became ready again (a new run): measured from here
   now += std::chrono::minutes(4) + seconds(30);
-  CHECK(t.on_failure(now, kExit).delay == seconds(8));
+  d = t.on_failure(now, kExit);
+  CHECK(d.restart_number == 3);
+  CHECK(d.delay == seconds(4));
 }
 
 TEST_CASE("RestartTracker: a stable run restores the whole max_restarts budget") {
@@ -298,8 +313,11 @@ TEST_CASE("RestartTracker: a stable run restores the whole max_restarts budget")
   now += std::chrono::minutes(10);
   RestartTracker::Decision d = t.on_failure(now, kExit);
   CHECK_FALSE(d.give_up);
+  CHECK(d.restart_number == 1);
   CHECK(d.delay == milliseconds(0));
-  CHECK_FALSE(t.on_failure(now, kExit).give_up);  // restart 2 of 2
+  d = t.on_failure(now, kExit);  // restart 2 of 2
+  CHECK_FALSE(d.give_up);
+  CHECK(d.delay == seconds(2));
   CHECK(t.on_failure(now, kExit).give_up);
 }
 
@@ -338,18 +356,26 @@ TEST_CASE("RestartTracker: the refused-start floor is capped at 5 s, however man
 
 TEST_CASE("RestartTracker: a refused start waits the policy's delay when that is longer") {
   RestartTracker t(default_preset());
+  // Restart 1: the policy says at once, the floor 100 ms.
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == milliseconds(100));
+  // Restart 2 on: the policy's 2 s, 4 s, 8 s over the floor's 200, 400, 800 ms.
   CHECK(t.on_failure(TimePoint{}, kRefused).delay == seconds(2));
-  CHECK(t.on_failure(TimePoint{}, kRefused).delay == seconds(4));
-  CHECK(t.on_failure(TimePoint{}, kExit).delay == seconds(8));
+  CHECK(t.on_failure(TimePoint{}, kExit).delay == seconds(4));
+  CHECK(t.on_failure(TimePoint{}, kRefused).delay == seconds(8));
 
   // Jitter may shorten the policy's delay, never below the floor.
   RestartPolicy jittered = default_preset();
-  jittered.base = milliseconds(100);
+  jittered.base = seconds(1);
   jittered.jitter = 1.0;
   int calls = 0;
   RestartTracker j(jittered, FakeRandom{{0.0}, &calls});
-  CHECK(j.on_failure(TimePoint{}, kExit).delay == milliseconds(1));
+  CHECK(j.on_failure(TimePoint{}, kExit).delay == milliseconds(0));  // restart 1, no draw
+  CHECK(calls == 0);
+  // Restart 2: the policy's 1 s, jittered down to 1 ms; the floor holds 200 ms.
   CHECK(j.on_failure(TimePoint{}, kRefused).delay == milliseconds(200));
+  // Restart 3, an exit: no floor, the jittered delay itself (2 s, held at 1 ms).
+  CHECK(j.on_failure(TimePoint{}, kExit).delay == milliseconds(1));
+  CHECK(calls == 2);
 }
 
 TEST_CASE("RestartTracker: the floor's n is the restart number, whatever caused the others") {
