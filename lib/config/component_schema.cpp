@@ -519,7 +519,7 @@ Component read_component(const Json& value, const std::string& path, Errors& err
                                "ready",         "liveness",     "restart",          "depends_on",
                                "stop_grace",    "stop_signal",  "labels",           "resources",
                                "init",          "capabilities", "read_only_rootfs", "tmpfs",
-                               "oom_score_adj", "shim_group",   "priority"},
+                               "oom_score_adj", "shim_group",   "priority",         "restore"},
                  errors);
   if (!r.is_object()) return c;
 
@@ -604,6 +604,9 @@ Component read_component(const Json& value, const std::string& path, Errors& err
     c.restart = read_restart(*restart, r.path_of("restart"), errors);
   }
   if (auto priority = r.get_int("priority", -1000, 1000)) c.priority = static_cast<int>(*priority);
+  if (auto restore = get_choice(r, "restore", {"in_place", "standby"})) {
+    c.restore = *restore == 1 ? Restore::kStandby : Restore::kInPlace;
+  }
   const Json* deps = get_array(r, "depends_on");
   if (deps != nullptr && deps->size() > kMaxDependsOn) {
     r.error("depends_on", "has " + std::to_string(deps->size()) +

@@ -75,6 +75,13 @@ enum class PullPolicy {
 };
 std::string_view to_string(PullPolicy policy);
 
+// `restore` (component): how a restart brings the component back.
+enum class Restore {
+  kInPlace,  // "in_place" (default): a new task in the same container
+  kStandby,  // "standby": a second container's task, created and waiting, is started
+};
+std::string_view to_string(Restore restore);
+
 enum class Network {
   kHost,  // "host": share the host's network namespace
   kNone,  // "none": a private network namespace with loopback only
@@ -206,10 +213,10 @@ enum class RestartOn {
 };
 std::string_view to_string(RestartOn on);
 
-// `restart`: backoff after an unexpected exit. Delay of restart n (n >= 1) is
-// base * 2^(n-1), capped at max, with optional jitter. The count resets once
-// the component has been ready for reset_window, and the first failure after
-// such a stable run restarts at once (delay 0). A prepare or start call that
+// `restart`: backoff after an unexpected exit. Restart 1 of a run of
+// failures is immediate; restart n >= 2 waits base * 2^(n-2), capped at max,
+// with optional jitter. The count resets once the component has been ready
+// for reset_window (its next failure is restart 1 again). A prepare or start call that
 // containerd refused waits at least 100 ms, doubling to 5 s, whatever the
 // base. supervise/restart_policy.h applies all of this. The preset fills
 // every field; explicit keys override it.
@@ -369,6 +376,13 @@ struct Component {
   // admitted highest priority first (see Config::max_concurrent_starts);
   // dependency order still holds. Not part of the spec.
   int priority = 0;
+  // `restore`: "in_place" (default) or "standby": herd keeps a second
+  // container (id NAME.B; component names are lower case, so it is never
+  // another component's) whose task is created but not started, and a
+  // restart starts it (a fresh root file system). See
+  // supervise/standby.h. Not part of the spec hash (both containers run
+  // the same spec), but a change re-makes the component on reload.
+  Restore restore = Restore::kInPlace;
   // `labels`: extra containerd container labels. Keys are non-empty and
   // must not start with "io.herd." (herd's own); key + value <= 4096 bytes.
   std::map<std::string, std::string> labels;

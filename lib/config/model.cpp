@@ -12,6 +12,10 @@
 
 namespace herd::config {
 
+std::string_view to_string(Restore restore) {
+  return restore == Restore::kStandby ? "standby" : "in_place";
+}
+
 std::string_view to_string(PullPolicy policy) {
   switch (policy) {
     case PullPolicy::kIfNotPresent:

@@ -72,8 +72,13 @@ ProbeSpec probe_spec_from(const config::ReadyProbe& r, bool liveness) {
 
 std::shared_ptr<Component> Component::create(asio::any_io_executor executor, Env env,
                                              config::Component config, Observer observer) {
-  return std::shared_ptr<Component>(
+  std::shared_ptr<Component> c(
       new Component(std::move(executor), std::move(env), std::move(config), std::move(observer)));
+  // The operations' own changes (a standby made or lost) are reported too.
+  c->ops_->set_changed([weak = std::weak_ptr<Component>(c)] {
+    if (auto self = weak.lock(); self && !self->detached_) self->notify();
+  });
+  return c;
 }
 
 Component::Component(asio::any_io_executor executor, Env env, config::Component config,
@@ -124,6 +129,7 @@ void Component::detach(std::function<void()> idle) {
         self->executor_,
         [self, idle = std::move(idle)]() -> asio::awaitable<void> {
           co_await self->wait_idle(/*with_stop=*/true);
+          co_await self->ops_->quiesce();  // a standby being built
           idle();
         },
         asio::detached);
@@ -148,10 +154,14 @@ void Component::on_stream_gap() {
   asio::post(executor_, [self = shared_from_this()] { self->feed(StreamGap{}); });
 }
 
-void Component::on_task_listed(std::optional<ListedTask> task) {
-  asio::post(executor_, [self = shared_from_this(), task] {
+void Component::on_task_listed(std::shared_ptr<const TaskList> tasks) {
+  asio::post(executor_, [self = shared_from_this(), tasks = std::move(tasks)] {
     const State st = self->machine_.state;
     if (st != State::kWaitingReady && st != State::kReady) return;
+    std::string id = self->ops_ ? self->ops_->task_id() : std::string();
+    if (id.empty()) id = self->config_.name;
+    std::optional<ListedTask> task;
+    if (auto it = tasks->find(id); it != tasks->end()) task = it->second;
     if (task && task->running && task->pid == self->machine_.pid) return;  // as expected
     spdlog::info("component {}: periodic reconcile: task {} (expected pid {}), checking it",
                  self->config_.name,
@@ -189,6 +199,7 @@ ComponentStatus Component::status() const {
   ProbeResults probes = probe_results();
   s.last_ready_probe = std::move(probes.ready);
   s.last_liveness_probe = std::move(probes.liveness);
+  s.standby = ops_ ? ops_->standby() : std::string();
   return s;
 }
 
@@ -355,7 +366,7 @@ void Component::notify() {
       s.last_error == last_notified_.last_error &&
       s.last_exit_code == last_notified_.last_exit_code &&
       s.last_exit_reason == last_notified_.last_exit_reason &&
-      s.oom_kills == last_notified_.oom_kills)
+      s.oom_kills == last_notified_.oom_kills && s.standby == last_notified_.standby)
     return;
   last_notified_ = s;
   if (observer_) observer_(s);

@@ -78,6 +78,9 @@ struct ComponentStatus {
   // has the latest).
   std::optional<ProbeResult> last_ready_probe;
   std::optional<ProbeResult> last_liveness_probe;
+  // restore: standby: "ready (pid N)", "building", "failed (...): why";
+  // "" without a standby (standby.h).
+  std::string standby;
 };
 
 class Component : public std::enable_shared_from_this<Component> {
@@ -123,11 +126,12 @@ class Component : public std::enable_shared_from_this<Component> {
   void detach(std::function<void()> idle = {});
   void on_task_event(const containerd::TaskEvent& e);
   void on_stream_gap();
-  // The periodic reconcile's task list: `task` is this component's entry
-  // (nullopt: not listed). While waiting_ready/ready, a running task with
-  // the machine's pid is left alone; anything else asks for a Reconcile
-  // (Tasks.Get decides, as after a stream gap). Other states ignore it.
-  void on_task_listed(std::optional<ListedTask> task);
+  // The periodic reconcile's task list (every task of the namespace); the
+  // actor looks up its own container's entry (ContainerOps::task_id). While
+  // waiting_ready/ready, a running task with the machine's pid is left
+  // alone; anything else asks for a Reconcile (Tasks.Get decides, as after
+  // a stream gap). Other states ignore it.
+  void on_task_listed(std::shared_ptr<const TaskList> tasks);
 
   // The last readiness and liveness attempts. Any thread: status reporting
   // reads them fresh, since an attempt alone does not call the observer.

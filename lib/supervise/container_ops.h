@@ -105,6 +105,20 @@ class ContainerOps {
     return false;
   }
 
+  // The containerd container id holding the component's task (events and
+  // task lists are matched by it): the component's name, or its standby
+  // container's after a restore from the standby (standby.h). "" = the
+  // component's name (fake runtimes).
+  virtual std::string task_id() const { return {}; }
+  // restore: standby: what the standby is ("" = none; standby.h's
+  // StandbyState::describe). changed() (set_changed) is called on the
+  // strand whenever it changes, so the actor reports it.
+  virtual std::string standby() const { return {}; }
+  virtual void set_changed(std::function<void()> changed) { (void)changed; }
+  // Ends the operations' own background work (a standby being built) and
+  // returns once none of it can touch the runtime any more (detach).
+  virtual asio::awaitable<void> quiesce() { co_return; }
+
   // After an events-stream gap: the task's real state. Only a definitive
   // answer may end a task; `still_wanted` returning false (the reconcile
   // was superseded) ends the asking early with nullopt, as does a run of

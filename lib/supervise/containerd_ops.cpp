@@ -1,6 +1,6 @@
 // The containerd implementation of ContainerOps and Runtime (contract in
 // containerd_ops.h): the calls the component actor used to make itself.
-#include "supervise/containerd_ops.h"
+#include "supervise/containerd_ops_impl.h"
 
 #include <linux/capability.h>
 #include <signal.h>
@@ -38,8 +38,6 @@ std::string spec_hash(const std::string& spec_json, const std::string& manifest_
                                    containerd::kRuntimeRuncV2);
 }
 
-namespace {
-
 // runc's error for an oom_score_adj it may not set says nothing of it
 // ("can't get final child's PID from pipe: EOF"): lowering the score needs
 // CAP_SYS_RESOURCE. When herdd's own bounding set lacks it (a node that
@@ -54,6 +52,8 @@ Status explain_create_failure(Status status, const config::Component& c) {
                     "processes lack; remove oom_score_adj or use a value >= 0)");
 }
 
+namespace {
+
 // "busybox" -> "docker.io/library/busybox:latest"; the config checked it
 // parses, so the text as written is only a fallback.
 std::string canonical_image(const std::string& image) {
@@ -66,62 +66,22 @@ std::chrono::milliseconds until(TimePoint deadline, std::chrono::milliseconds fl
   return std::max(left, floor);
 }
 
-class ContainerdOps final : public ContainerOps {
- public:
-  ContainerdOps(containerd::Client& client, const ContainerdRuntime::Settings& settings,
-                config::Component config, asio::any_io_executor executor)
-      : client_(client),
-        s_(settings),
-        config_(std::move(config)),
-        executor_(std::move(executor)),
-        image_name_(canonical_image(config_.image)) {}
+}  // namespace
 
-  asio::awaitable<Result<Prepared>> prepare(std::shared_ptr<Canceller> cancel) override;
-  asio::awaitable<Result<uint32_t>> start_task(std::shared_ptr<Canceller> cancel) override;
-  asio::awaitable<Status> stop(StopControl control) override;
-  asio::awaitable<Status> kill() override;
-  asio::awaitable<Status> terminate(std::shared_ptr<Canceller> cancel) override;
-  asio::awaitable<ExecOutcome> exec(std::vector<std::string> command,
-                                    std::chrono::milliseconds timeout,
-                                    std::shared_ptr<Canceller> cancel) override;
-  asio::awaitable<std::optional<ReconcileResult>> reconcile(
-      uint32_t pid, std::function<bool()> still_wanted) override;
-  bool runtime_lost(uint32_t pid) override { return shim_.lost(pid); }
+ContainerdOps::ContainerdOps(containerd::Client& client,
+                             const ContainerdRuntime::Settings& settings, config::Component config,
+                             asio::any_io_executor executor)
+    : client_(client),
+      s_(settings),
+      config_(std::move(config)),
+      executor_(std::move(executor)),
+      image_name_(canonical_image(config_.image)),
+      active_(config_.name) {}
 
- private:
-  asio::awaitable<Status> ensure_image(const std::shared_ptr<Canceller>& cancel);
-  asio::awaitable<Status> pull(const std::shared_ptr<Canceller>& cancel);
-  asio::awaitable<Status> ensure_container(const std::string& spec_json, const std::string& hash,
-                                           const std::shared_ptr<Canceller>& cancel, Prepared* out);
-  asio::awaitable<Status> create_container(const std::string& spec_json, const std::string& hash,
-                                           const std::shared_ptr<Canceller>& cancel);
-  asio::awaitable<void> remove_container();
-  Result<std::string> build_spec();
-  Status prepare_mounts();
-  std::string log_path() const {
-    return (fs::path(s_.data_path) / ".herd-logs" / (config_.name + ".log")).string();
-  }
-  CallOptions call(std::shared_ptr<Canceller> c = nullptr) const {
-    CallOptions o;
-    o.timeout = s_.call_timeout;
-    o.canceller = std::move(c);
-    return o;
-  }
-
-  containerd::Client& client_;
-  ContainerdRuntime::Settings s_;  // a copy: an actor may outlive the supervisor
-  config::Component config_;
-  asio::any_io_executor executor_;
-  std::optional<containerd::ResolvedImage> image_;  // set by prepare
-  // The image record's name: the reference normalised as docker does.
-  std::string image_name_;
-  bool remote_checked_ = false;  // `pull: always` asked the registry once
-  // The current task's shim (read from /proc when the task started or was
-  // adopted), for runtime_lost().
-  ShimWatch shim_;
-  // The snapshot's mounts, from the first start after a prepare.
-  std::optional<std::vector<containerd::Mount>> mounts_;
-};
+ContainerdOps::~ContainerdOps() {
+  // A standby build still running ends at its next step (life_ is gone).
+  if (build_cancel_) build_cancel_->cancel();
+}
 
 // ------------------------------------------------------------ prepare
 
@@ -155,11 +115,11 @@ Status ContainerdOps::prepare_mounts() {
   return Status::Ok();
 }
 
-Result<std::string> ContainerdOps::build_spec() {
+Result<std::string> ContainerdOps::build_spec(const std::string& id) {
   auto image_config = containerd::parse_image_config(image_->config_json);
   if (!image_config.ok()) return image_config.status();
   containerd::SpecOptions so;
-  so.container_id = config_.name;
+  so.container_id = id;  // the cgroup path: NAME.B has its own
   so.ns = client_.ns();
   so.args = config_.args;
   for (const auto& [k, v] : config_.env) so.env.emplace_back(k, v);
@@ -176,6 +136,9 @@ Result<std::string> ContainerdOps::build_spec() {
   }
   so.host_network = config_.network == config::Network::kHost;
   so.hostname = config_.hostname;
+  // Without a network of its own the hostname is the host's; else it is
+  // the component's, whichever of its containers runs.
+  if (!so.hostname && !so.host_network) so.hostname = config_.name;
   if (config_.user) {
     so.user = std::to_string(config_.user->uid) +
               (config_.user->gid ? ":" + std::to_string(*config_.user->gid) : "");
@@ -253,21 +216,22 @@ asio::awaitable<Status> ContainerdOps::pull(const std::shared_ptr<Canceller>& ca
   co_return Status::Ok();
 }
 
-asio::awaitable<void> ContainerdOps::remove_container() {
+asio::awaitable<void> ContainerdOps::remove_container(const std::string& id) {
   auto& c = client_;
   auto o = call();
   Backoff backoff(retry::kContainerDelete);
   for (int attempt = 0; attempt < retry::kContainerDeleteAttempts; ++attempt) {
-    Status s = co_await c.containers_delete(config_.name, o);
+    Status s = co_await c.containers_delete(id, o);
     if (s.ok() || s.is_not_found()) break;
     asio::steady_timer t(executor_, backoff.next());
     co_await t.async_wait(asio::use_awaitable);
   }
-  Status r = co_await c.snapshots_remove(s_.snapshotter, config_.name, o);
+  Status r = co_await c.snapshots_remove(s_.snapshotter, id, o);
   (void)r;  // NotFound is the common case
 }
 
-asio::awaitable<Status> ContainerdOps::create_container(const std::string& spec_json,
+asio::awaitable<Status> ContainerdOps::create_container(const std::string& id,
+                                                        const std::string& spec_json,
                                                         const std::string& hash,
                                                         const std::shared_ptr<Canceller>& cancel) {
   auto& c = client_;
@@ -279,47 +243,47 @@ asio::awaitable<Status> ContainerdOps::create_container(const std::string& spec_
   CallOptions lo = o;
   lo.lease = lease->id();
   Status result;
-  auto mounts =
-      co_await c.snapshots_prepare(s_.snapshotter, config_.name, image_->top_chain_id(), {}, lo);
+  auto mounts = co_await c.snapshots_prepare(s_.snapshotter, id, image_->top_chain_id(), {}, lo);
   if (!mounts.ok()) {
     result = mounts.status();
   } else {
     containerd::Container ctr;
-    ctr.set_id(config_.name);
+    ctr.set_id(id);
     ctr.set_image(image_name_);
     ctr.mutable_runtime()->set_name(containerd::kRuntimeRuncV2);
     ctr.mutable_spec()->set_type_url(containerd::kSpecTypeUrl);
     ctr.mutable_spec()->set_value(spec_json);
     ctr.set_snapshotter(s_.snapshotter);
-    ctr.set_snapshot_key(config_.name);
+    ctr.set_snapshot_key(id);
     auto& labels = *ctr.mutable_labels();
     for (const auto& [k, v] : config_.labels) labels[k] = v;
     labels[kLabelSpecHash] = hash;
     labels[kLabelComponent] = config_.name;
+    labels[kLabelSlot] = id == config_.name ? "a" : "b";
     auto created = co_await c.containers_create(std::move(ctr), lo);
     if (!created.ok()) {
       result = created.status();
-      (void)co_await c.snapshots_remove(s_.snapshotter, config_.name, call());
+      (void)co_await c.snapshots_remove(s_.snapshotter, id, call());
     }
   }
   (void)co_await c.leases_delete(lease->id(), /*sync=*/false, call());
   co_return result;
 }
 
-asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_json,
+asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& id,
+                                                        const std::string& spec_json,
                                                         const std::string& hash,
                                                         const std::shared_ptr<Canceller>& cancel,
                                                         Prepared* out) {
   auto& c = client_;
   auto o = call(cancel);
-  auto existing = co_await c.containers_get(config_.name, o);
+  auto existing = co_await c.containers_get(id, o);
   if (!existing.ok() && !existing.status().is_not_found()) co_return existing.status();
   if (existing.ok()) {
     auto it = existing->labels().find(kLabelSpecHash);
     const bool same = it != existing->labels().end() && it->second == hash &&
-                      existing->snapshot_key() == config_.name &&
-                      existing->snapshotter() == s_.snapshotter;
-    auto task = co_await c.tasks_get(config_.name, o);
+                      existing->snapshot_key() == id && existing->snapshotter() == s_.snapshotter;
+    auto task = co_await c.tasks_get(id, o);
     if (same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
       out->adopted = true;
       out->pid = task->pid();
@@ -330,49 +294,62 @@ asio::awaitable<Status> ContainerdOps::ensure_container(const std::string& spec_
     // down) with the old task still running: it gets its stop signal and
     // stop_grace to exit, as in a stop, before it is killed.
     if (!same && task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
-      Status k =
-          co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal), false, o);
+      Status k = co_await c.tasks_kill(id, static_cast<uint32_t>(config_.stop_signal), false, o);
       if (k.ok()) {
         CallOptions w = call(cancel);
         w.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
-        (void)co_await c.tasks_wait(config_.name, w);
+        (void)co_await c.tasks_wait(id, w);
       }
     }
     // A stopped task, a record whose process is gone, or a changed spec:
     // the old task goes (killing whatever still runs).
     if (!task.ok() && !task.status().is_not_found()) {
-      auto gone = co_await c.tasks_kill_and_delete(config_.name, o);
+      auto gone = co_await c.tasks_kill_and_delete(id, o);
       if (!gone.ok() && !gone.status().is_not_found()) co_return gone.status();
     } else if (task.ok()) {
-      auto gone = co_await c.tasks_kill_and_delete(config_.name, o);
+      auto gone = co_await c.tasks_kill_and_delete(id, o);
       if (!gone.ok() && !gone.status().is_not_found()) co_return gone.status();
     }
     if (same) {
-      auto snap = co_await c.snapshots_stat(s_.snapshotter, config_.name, o);
+      auto snap = co_await c.snapshots_stat(s_.snapshotter, id, o);
       if (snap.ok()) co_return Status::Ok();  // keep the container
       if (!snap.status().is_not_found()) co_return snap.status();
     }
-    Status d = co_await c.containers_delete(config_.name, o);
+    Status d = co_await c.containers_delete(id, o);
     if (!d.ok() && !d.is_not_found()) co_return d;
   }
   // No container (any more): a snapshot left without one would block the
   // create ("already exists"), so it goes first.
-  Status r = co_await c.snapshots_remove(s_.snapshotter, config_.name, o);
+  Status r = co_await c.snapshots_remove(s_.snapshotter, id, o);
   if (!r.ok() && !r.is_not_found()) co_return r;
-  co_return co_await create_container(spec_json, hash, cancel);
+  co_return co_await create_container(id, spec_json, hash, cancel);
 }
 
 asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
     std::shared_ptr<Canceller> cancel) {
-  mounts_.reset();  // the snapshot may be re-made below
+  // No standby build may race the prepare (it works on the other container).
+  co_await quiesce();
+  mounts_.clear();  // the snapshots may be re-made below
   Status s = prepare_mounts();
   if (s.ok()) s = co_await ensure_image(cancel);
   if (!s.ok()) co_return s;
-  auto spec = build_spec();
+  // The hash is of NAME's spec; NAME.B's differs only in its cgroup path
+  // and carries the same label.
+  auto spec = build_spec(config_.name);
   if (!spec.ok()) co_return spec.status();
   const std::string hash = spec_hash(*spec, image_->manifest.digest(), s_.snapshotter);
+  hash_ = hash;
+  auto active = co_await find_active(hash, cancel);
+  if (!active.ok()) co_return active.status();
+  active_ = *active;
+  if (active_ != config_.name) {
+    spec = build_spec(active_);
+    if (!spec.ok()) co_return spec.status();
+  }
   Prepared out;
-  s = co_await ensure_container(*spec, hash, cancel, &out);
+  s = co_await ensure_container(active_, *spec, hash, cancel, &out);
+  if (!s.ok()) co_return s;
+  s = co_await settle_other(out.adopted, cancel);
   if (!s.ok()) co_return s;
   co_return out;
 }
@@ -380,29 +357,49 @@ asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
 // ------------------------------------------------------------ start
 
 asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canceller> cancel) {
+  if (standby_.kind == StandbyState::Kind::kReady) {
+    if (auto pid = co_await start_standby(cancel)) co_return *pid;
+  }
   auto& c = client_;
   auto o = call(cancel);
   // The old task has nearly always exited (its exit is why herd restarts
   // it): delete it at once, one call. Only a refused delete (the task
   // still runs: a readiness kill racing, a stop's leftovers) takes the
   // kill-wait-delete path, with its Tasks.Get.
-  auto old = co_await c.tasks_delete(config_.name, o);
+  auto old = co_await c.tasks_delete(active_, o);
   if (!old.ok() && !old.status().is_not_found()) {
-    auto killed = co_await c.tasks_kill_and_delete(config_.name, o);
+    auto killed = co_await c.tasks_kill_and_delete(active_, o);
     if (!killed.ok() && !killed.status().is_not_found()) co_return killed.status();
   }
-  // The snapshot's mounts: asked once per prepare (a failed create re-asks).
-  if (!mounts_) {
-    auto mounts = co_await c.snapshots_mounts(s_.snapshotter, config_.name, o);
-    if (!mounts.ok()) co_return mounts.status();
-    mounts_ = std::move(*mounts);
+  auto created = co_await create_task(active_, cancel);
+  if (!created.ok()) co_return created.status();
+  auto started = co_await c.tasks_start(active_, o);
+  if (!started.ok()) {
+    (void)co_await c.tasks_kill_and_delete(active_, call());
+    co_return started.status();
   }
-  const std::vector<containerd::Mount>* mounts = &*mounts_;
+  shim_.watch(*started);
+  // restore: standby: the next restart's task, made now that this start is done.
+  if (standby_.kind != StandbyState::Kind::kReady) spawn_build();
+  co_return *started;
+}
+
+asio::awaitable<Result<uint32_t>> ContainerdOps::create_task(
+    const std::string& id, const std::shared_ptr<Canceller>& cancel) {
+  auto& c = client_;
+  auto o = call(cancel);
+  // The snapshot's mounts: asked once per prepare (a failed create re-asks).
+  auto known = mounts_.find(id);
+  if (known == mounts_.end()) {
+    auto mounts = co_await c.snapshots_mounts(s_.snapshotter, id, o);
+    if (!mounts.ok()) co_return mounts.status();
+    known = mounts_.emplace(id, std::move(*mounts)).first;
+  }
   std::error_code ec;
   fs::create_directories(fs::path(log_path()).parent_path(), ec);
   containerd::CreateTaskRequest req;
-  req.set_container_id(config_.name);
-  for (const auto& m : *mounts) *req.add_rootfs() = m;
+  req.set_container_id(id);
+  for (const auto& m : known->second) *req.add_rootfs() = m;
   std::string output = "file://" + log_path();
   if (!s_.output_logger.empty()) {
     output = herd::systemd::container_logger_uri(s_.output_logger, config_.name);
@@ -432,16 +429,10 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::start_task(std::shared_ptr<Canc
   auto pid = co_await c.tasks_create(std::move(req), o);
   turn = AsyncGate::Pass();  // the next create of the group may go
   if (!pid.ok()) {
-    mounts_.reset();
+    mounts_.erase(id);
     co_return explain_create_failure(pid.status(), config_);
   }
-  auto started = co_await c.tasks_start(config_.name, o);
-  if (!started.ok()) {
-    (void)co_await c.tasks_kill_and_delete(config_.name, call());
-    co_return started.status();
-  }
-  shim_.watch(*started);
-  co_return *started;
+  co_return *pid;
 }
 
 // ------------------------------------------------------------ stop
@@ -458,7 +449,7 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
       if (Clock::now() >= until_tp) co_return false;
       CallOptions o = call(control.arm_wait ? control.arm_wait() : nullptr);
       o.timeout = until(until_tp, 1ms);
-      auto w = co_await c.tasks_wait(config_.name, o);
+      auto w = co_await c.tasks_wait(active_, o);
       if (w.ok() || w.status().is_not_found()) co_return true;
       if (w.status().code() == Code::kCancelled) continue;  // deadline shortened
       co_return false;  // deadline exceeded, or an error: SIGKILL next
@@ -466,43 +457,51 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
   };
 
   Status result;
-  auto task = co_await c.tasks_get(config_.name, call());
+  auto task = co_await c.tasks_get(active_, call());
   if (task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
-    Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal),
-                                     false, call());
+    Status k =
+        co_await c.tasks_kill(active_, static_cast<uint32_t>(config_.stop_signal), false, call());
     bool exited = k.is_not_found();
     if (!exited) exited = co_await wait_exit(Clock::now() + config_.stop_grace);
     if (!exited) {
-      (void)co_await c.tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
+      (void)co_await c.tasks_kill(active_, SIGKILL, /*all=*/true, call());
       // SIGKILL cannot be refused; give the exit a moment even past the deadline.
       CallOptions o = call();
       o.timeout = 5s;
-      (void)co_await c.tasks_wait(config_.name, o);
+      (void)co_await c.tasks_wait(active_, o);
     }
   }
-  auto deleted = co_await c.tasks_kill_and_delete(config_.name, call());
+  auto deleted = co_await c.tasks_kill_and_delete(active_, call());
   if (!deleted.ok() && !deleted.status().is_not_found()) result = deleted.status();
-  co_await remove_container();
-  auto left = co_await c.containers_get(config_.name, call());
-  if (left.ok())
-    result = Status::Unavailable("container " + config_.name + " could not be deleted");
+  co_await remove_container(active_);
+  auto left = co_await c.containers_get(active_, call());
+  if (left.ok()) result = Status::Unavailable("container " + active_ + " could not be deleted");
+  // restore: standby: the waiting task never ran the program; it goes
+  // with the component (after any build of it has ended).
+  if (standby_mode() || other_seen_) {
+    co_await quiesce();
+    Status other = co_await remove_all(other_id());
+    if (result.ok()) result = other;
+    other_seen_ = false;
+    set_standby({});
+  }
   co_return result;
 }
 
 asio::awaitable<Status> ContainerdOps::kill() {
-  co_return co_await client_.tasks_kill(config_.name, SIGKILL, /*all=*/true, call());
+  co_return co_await client_.tasks_kill(active_, SIGKILL, /*all=*/true, call());
 }
 
 asio::awaitable<Status> ContainerdOps::terminate(std::shared_ptr<Canceller> cancel) {
   auto& c = client_;
-  Status k = co_await c.tasks_kill(config_.name, static_cast<uint32_t>(config_.stop_signal), false,
+  Status k = co_await c.tasks_kill(active_, static_cast<uint32_t>(config_.stop_signal), false,
                                    call(cancel));
   if (k.is_not_found() || cancel->cancelled()) co_return k;
   CallOptions o = call(cancel);
   o.timeout = std::max<std::chrono::milliseconds>(config_.stop_grace, 1ms);
-  auto w = co_await c.tasks_wait(config_.name, o);
+  auto w = co_await c.tasks_wait(active_, o);
   if (w.ok() || w.status().is_not_found() || cancel->cancelled()) co_return Status();
-  co_return co_await c.tasks_kill(config_.name, SIGKILL, /*all=*/true, call(cancel));
+  co_return co_await c.tasks_kill(active_, SIGKILL, /*all=*/true, call(cancel));
 }
 
 // ------------------------------------------------------------ exec probe
@@ -514,7 +513,7 @@ asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::
   ExecOutcome out;
   // The container's own process spec (user, env, cwd, capabilities, ...)
   // with the probe's argv.
-  auto ctr = co_await c.containers_get(config_.name, call(cancel));
+  auto ctr = co_await c.containers_get(active_, call(cancel));
   if (!ctr.ok()) {
     out.error = "exec: " + ctr.status().to_string();
     co_return out;
@@ -550,32 +549,31 @@ asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::
   CallOptions cleanup = CallOptions::with_timeout(2s);
   const TimePoint deadline = Clock::now() + timeout;
 
-  Status created =
-      co_await c.exec_create(config_.name, exec_id, process_json, uri, uri, call(cancel));
+  Status created = co_await c.exec_create(active_, exec_id, process_json, uri, uri, call(cancel));
   if (!created.ok()) {
     out.error = "exec: " + created.to_string();
     // A create that went through before the cancel still left an id.
-    (void)co_await c.exec_delete(config_.name, exec_id, cleanup);
+    (void)co_await c.exec_delete(active_, exec_id, cleanup);
     co_return out;
   }
-  auto started = co_await c.exec_start(config_.name, exec_id, call(cancel));
+  auto started = co_await c.exec_start(active_, exec_id, call(cancel));
   if (started.ok()) {
     CallOptions w = call(cancel);
     w.timeout = until(deadline, 1ms);
-    auto waited = co_await c.exec_wait(config_.name, exec_id, w);
+    auto waited = co_await c.exec_wait(active_, exec_id, w);
     if (waited.ok()) {
       out.ran = true;
       out.exit_code = waited->code;
     } else {
       out.timed_out = true;
       out.error = "exec: timeout after " + std::to_string(timeout.count()) + "ms, killed";
-      (void)co_await c.exec_kill(config_.name, exec_id, SIGKILL, cleanup);
-      (void)co_await c.exec_wait(config_.name, exec_id, cleanup);
+      (void)co_await c.exec_kill(active_, exec_id, SIGKILL, cleanup);
+      (void)co_await c.exec_wait(active_, exec_id, cleanup);
     }
   } else {
     out.error = "exec: " + started.status().to_string();
   }
-  auto deleted = co_await c.exec_delete(config_.name, exec_id, cleanup);
+  auto deleted = co_await c.exec_delete(active_, exec_id, cleanup);
   if (!deleted.ok() && !deleted.status().is_not_found()) {
     spdlog::warn("component {}: exec probe {}: delete: {}", config_.name, exec_id,
                  deleted.status().to_string());
@@ -615,7 +613,7 @@ asio::awaitable<std::optional<ReconcileResult>> ContainerdOps::reconcile(
       co_await t.async_wait(asio::use_awaitable);
     }
     if (still_wanted && !still_wanted()) co_return std::nullopt;
-    auto t = co_await client_.tasks_get(config_.name, call());
+    auto t = co_await client_.tasks_get(active_, call());
     ReconcileResult r;
     if (!t.ok()) {
       if (!t.status().is_not_found()) continue;
@@ -640,6 +638,8 @@ asio::awaitable<std::optional<ReconcileResult>> ContainerdOps::reconcile(
 }
 
 // ------------------------------------------------------------ events
+
+namespace {
 
 class StreamSubscription final : public EventSubscription {
  public:

@@ -1,5 +1,7 @@
 #include "supervise/supervisor.h"
 
+#include "supervise/standby.h"
+
 #include "common/exceptions.h"
 #include "common/strand_check.h"
 #include "supervise/containerd_ops.h"
@@ -110,7 +112,8 @@ void Supervisor::start() {
       auto sup = weak.lock();
       if (!sup) return;
       if (sup->options_.drop_event && sup->options_.drop_event(e)) return;
-      auto it = sup->components_.find(e.container_id);
+      // NAME.B is NAME's standby container (restore: standby).
+      auto it = sup->components_.find(std::string(component_of(e.container_id)));
       if (it != sup->components_.end()) it->second.actor->on_task_event(e);
     };
     h.on_live = [weak](bool first) {
@@ -150,12 +153,8 @@ void Supervisor::periodic_reconcile() {
         if (!self->running_ || self->stopping_) co_return;
         if (tasks) {
           ++self->periodic_reconciles_;
-          for (auto& [name, slot] : self->components_) {
-            auto it = tasks->find(name);
-            std::optional<ListedTask> mine;
-            if (it != tasks->end()) mine = it->second;
-            slot.actor->on_task_listed(mine);
-          }
+          auto all = std::make_shared<const TaskList>(std::move(*tasks));
+          for (auto& [name, slot] : self->components_) slot.actor->on_task_listed(all);
         }
         self->arm_reconcile();
       },
