@@ -208,6 +208,7 @@ json to_json(const View& v, SysTime now) {
   j["last_exit_code"] = s.last_exit_code ? json(*s.last_exit_code) : json(nullptr);
   j["last_exit_reason"] = s.last_exit_reason.empty() ? json(nullptr) : json(s.last_exit_reason);
   j["oom_kills"] = s.oom_kills;
+  if (!s.standby.empty()) j["standby"] = s.standby;
   j["last_exit_at"] = time_json(s.last_exit_at);
   j["last_exit_at_unix_ms"] = time_ms_json(s.last_exit_at);
   j["ready_since"] = time_json(s.ready_since);
@@ -323,6 +324,7 @@ void print_block(const View& v, SysTime now) {
     line("Last exit", "-");
   }
   line("OOM kills", std::to_string(s.oom_kills));
+  if (!s.standby.empty()) line("Standby", s.standby);
   line("Last error", s.last_error.empty() ? "-" : s.last_error);
   line("Readiness", probe_line(s.last_ready_probe, now));
   line("Liveness", probe_line(s.last_liveness_probe, now));

@@ -34,6 +34,7 @@ ComponentView view_of(const ComponentStatus& s) {
   v.last_exit_at = s.last_exit_at;
   v.last_exit_reason = s.last_exit_reason;
   v.oom_kills = s.oom_kills;
+  v.standby = s.standby;
   v.ready_since = s.ready_since;
   v.started_at = s.started_at;
   v.last_error = s.last_error;

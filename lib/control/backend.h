@@ -71,6 +71,7 @@ struct ComponentView {
   // "exited", "oom_killed", "containerd_lost"; "" before any exit
   std::string last_exit_reason;
   uint64_t oom_kills = 0;
+  std::string standby;  // restore: standby: its state ("" = none)
   std::optional<Time> ready_since;
   std::optional<Time> started_at;  // uptime = now - started_at
   std::string last_error;

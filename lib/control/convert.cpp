@@ -63,6 +63,7 @@ herd::v1::ComponentStatus to_proto(const ComponentView& s) {
   p.set_adopted(s.adopted);
   p.set_last_exit_reason(s.last_exit_reason);
   p.set_oom_kills(s.oom_kills);
+  p.set_standby(s.standby);
   for (const ExitView& e : s.exits) {
     herd::v1::ExitRecord* r = p.add_exits();
     r->set_at_unix_nano(to_unix_nano(e.at));
@@ -91,6 +92,7 @@ ComponentView from_proto(const herd::v1::ComponentStatus& p) {
   s.adopted = p.adopted();
   s.last_exit_reason = p.last_exit_reason();
   s.oom_kills = p.oom_kills();
+  s.standby = p.standby();
   for (const herd::v1::ExitRecord& r : p.exits()) {
     ExitView e;
     e.at = from_unix_nano(r.at_unix_nano());

@@ -61,11 +61,6 @@ std::string canonical_image(const std::string& image) {
   return n.ok() ? *n : image;
 }
 
-std::chrono::milliseconds until(TimePoint deadline, std::chrono::milliseconds floor) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return std::max(left, floor);
-}
-
 }  // namespace
 
 ContainerdOps::ContainerdOps(containerd::Client& client,
@@ -154,7 +149,12 @@ Result<std::string> ContainerdOps::build_spec(const std::string& id) {
   so.read_only_rootfs = config_.read_only_rootfs;
   for (const auto& t : config_.tmpfs) so.tmpfs.push_back({t.target, t.size, t.mode});
   so.oom_score_adj = config_.oom_score_adj;
-  so.shim_group = config_.shim_group;
+  // NAME.B joins NAME's shim: without a group, NAME's shim is the one of
+  // id NAME, which is what the group NAME names (runc's shim manager
+  // reuses a running shim of the group), so a standby costs no shim.
+  so.shim_group = config_.shim_group   ? config_.shim_group
+                  : id != config_.name ? std::optional<std::string>(config_.name)
+                                       : std::nullopt;
   auto spec = containerd::build_runtime_spec(*image_config, so);
   if (!spec.ok()) return spec.status();
   return spec->dump();
@@ -502,100 +502,6 @@ asio::awaitable<Status> ContainerdOps::terminate(std::shared_ptr<Canceller> canc
   auto w = co_await c.tasks_wait(active_, o);
   if (w.ok() || w.status().is_not_found() || cancel->cancelled()) co_return Status();
   co_return co_await c.tasks_kill(active_, SIGKILL, /*all=*/true, call(cancel));
-}
-
-// ------------------------------------------------------------ exec probe
-
-asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::string> command,
-                                                               std::chrono::milliseconds timeout,
-                                                               std::shared_ptr<Canceller> cancel) {
-  auto& c = client_;
-  ExecOutcome out;
-  // The container's own process spec (user, env, cwd, capabilities, ...)
-  // with the probe's argv.
-  auto ctr = co_await c.containers_get(active_, call(cancel));
-  if (!ctr.ok()) {
-    out.error = "exec: " + ctr.status().to_string();
-    co_return out;
-  }
-  std::string process_json;
-  {
-    auto spec = nlohmann::json::parse(ctr->spec().value(), nullptr, /*allow_exceptions=*/false);
-    if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
-      out.error = "exec: the container's spec has no process";
-      co_return out;
-    }
-    nlohmann::json process = spec["process"];
-    process["args"] = command;
-    process["terminal"] = false;
-    process.erase("consoleSize");
-    process_json = process.dump();
-  }
-  static std::atomic<uint64_t> counter{0};
-  const std::string exec_id =
-      "herd-probe-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-  const fs::path dir = fs::path(s_.data_path) / ".herd-probes";
-  const fs::path out_file = dir / (config_.name + "." + exec_id + ".out");
-  {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      out.error = "exec: create " + dir.string() + ": " + ec.message();
-      co_return out;
-    }
-  }
-  const std::string uri = "file://" + out_file.string();
-  // Cleanup calls: short deadlines of their own, never the probe's cancel.
-  CallOptions cleanup = CallOptions::with_timeout(2s);
-  const TimePoint deadline = Clock::now() + timeout;
-
-  Status created = co_await c.exec_create(active_, exec_id, process_json, uri, uri, call(cancel));
-  if (!created.ok()) {
-    out.error = "exec: " + created.to_string();
-    // A create that went through before the cancel still left an id.
-    (void)co_await c.exec_delete(active_, exec_id, cleanup);
-    co_return out;
-  }
-  auto started = co_await c.exec_start(active_, exec_id, call(cancel));
-  if (started.ok()) {
-    CallOptions w = call(cancel);
-    w.timeout = until(deadline, 1ms);
-    auto waited = co_await c.exec_wait(active_, exec_id, w);
-    if (waited.ok()) {
-      out.ran = true;
-      out.exit_code = waited->code;
-    } else {
-      out.timed_out = true;
-      out.error = "exec: timeout after " + std::to_string(timeout.count()) + "ms, killed";
-      (void)co_await c.exec_kill(active_, exec_id, SIGKILL, cleanup);
-      (void)co_await c.exec_wait(active_, exec_id, cleanup);
-    }
-  } else {
-    out.error = "exec: " + started.status().to_string();
-  }
-  auto deleted = co_await c.exec_delete(active_, exec_id, cleanup);
-  if (!deleted.ok() && !deleted.status().is_not_found()) {
-    spdlog::warn("component {}: exec probe {}: delete: {}", config_.name, exec_id,
-                 deleted.status().to_string());
-  }
-  // Its output: the first kMaxExecOutput bytes, read off the event loop.
-  auto read = [path = out_file]() -> Result<std::string> {
-    std::string text;
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
-      text.resize(kMaxExecOutput);
-      in.read(text.data(), static_cast<std::streamsize>(kMaxExecOutput));
-      text.resize(static_cast<std::size_t>(in.gcount()));
-    }
-    std::error_code ec;
-    fs::remove(path, ec);
-    return text;
-  };
-  if (s_.pool) {
-    auto text = co_await run_blocking(*s_.pool, std::move(read));
-    if (text.ok()) out.output = std::move(*text);
-  }
-  co_return out;
 }
 
 asio::awaitable<std::optional<ReconcileResult>> ContainerdOps::reconcile(

@@ -1,12 +1,15 @@
 // herd::supervise::ContainerdOps: the ContainerOps of ContainerdRuntime
 // (contract in containerd_ops.h), internal to lib/supervise. Its members
-// are defined in containerd_ops.cpp (prepare, start, stop, exec, ...) and
-// standby.cpp (restore: "standby", see standby.h).
+// are defined in containerd_ops.cpp (prepare, start, stop, ...),
+// containerd_exec.cpp (the exec probe) and standby.cpp (restore:
+// "standby", see standby.h).
 //
 // Strand: an instance belongs to one actor and is used on its strand only;
 // the standby's background build is a coroutine on that strand too.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -21,6 +24,12 @@
 #include "supervise/standby.h"
 
 namespace herd::supervise {
+
+// The time left until `deadline`, at least `floor`.
+inline std::chrono::milliseconds until(TimePoint deadline, std::chrono::milliseconds floor) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, floor);
+}
 
 // runc's error for a failed create, with what herd knows of the cause.
 Status explain_create_failure(Status status, const config::Component& c);

@@ -113,6 +113,8 @@ TEST_CASE("control: status --json gives every field with RFC 3339 times and unix
   json o = json::parse(one.out);
   CHECK(o["name"] == "etcd");
   CHECK(o["pid"] == 1234);
+  CHECK(o["standby"] == "ready (pid 4321)");
+  CHECK_FALSE(web.contains("standby"));  // no standby: no field
 }
 
 TEST_CASE("control: status NAME prints every field of one component") {
@@ -135,6 +137,8 @@ TEST_CASE("control: status NAME prints every field of one component") {
   REQUIRE(web.code == 0);
   CHECK(contains(web.out, "Readiness: -\n"));
   CHECK(contains(web.out, "Liveness: -\n"));
+  CHECK(contains(r.out, "Standby: ready (pid 4321)\n"));
+  CHECK_FALSE(contains(web.out, "Standby:"));
 }
 
 TEST_CASE("control: status --json has the last probe results") {
@@ -652,6 +656,7 @@ TEST_CASE("control: to_proto and from_proto keep every field") {
     CHECK(back.changed_at == s.changed_at);
     CHECK(back.last_error == s.last_error);
     CHECK(back.adopted == s.adopted);
+    CHECK(back.standby == s.standby);
   }
   herd::v1::ComponentStatus p;
   p.set_state("hibernating");  // a state a newer herdd may have: kept as is

@@ -420,6 +420,7 @@ struct Sample {
     etcd.ready_since = etcd_ready;
     etcd.started_at = etcd_started;
     etcd.changed_at = etcd_ready;
+    etcd.standby = "ready (pid 4321)";
     herd::control::ProbeView ready_probe;
     ready_probe.kind = "tcp";
     ready_probe.ok = true;

@@ -20,6 +20,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// /proc/<pid>/status's PPid, or 0.
+uint32_t parent_of(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<uint32_t>(std::stoul(line.substr(5)));
+  }
+  return 0;
+}
+
 std::string comm_of(uint32_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
   std::string name;
@@ -64,6 +74,10 @@ TEST_CASE("restore standby: a created task waits, a kill starts it, a new one wa
     CHECK(comm_of(pid_b).rfind("runc:[2:INIT]", 0) == 0);
     CHECK(comm_of(pid0) == "httpd");
     CHECK(h.st("web").standby == "ready (pid " + std::to_string(pid_b) + ")");
+    // It waits under its component's shim: a standby costs no shim.
+    const uint32_t shim = parent_of(pid0);
+    CHECK(comm_of(shim).rfind("containerd-shim", 0) == 0);
+    CHECK(parent_of(pid_b) == shim);
 
     // The kill is restored by starting the standby's very task.
     REQUIRE(::kill(static_cast<pid_t>(pid0), SIGKILL) == 0);
@@ -80,6 +94,7 @@ TEST_CASE("restore standby: a created task waits, a kill starts it, a new one wa
     auto [status_a, pid_a] = co_await task_of(h, "web");
     CHECK(status_a == herd::containerd::ProcessStatus::CREATED);
     CHECK(comm_of(pid_a).rfind("runc:[2:INIT]", 0) == 0);
+    CHECK(parent_of(pid_a) == shim);
     // And it serves the next kill.
     REQUIRE(::kill(static_cast<pid_t>(pid_b), SIGKILL) == 0);
     REQUIRE(co_await eventually(
@@ -128,8 +143,7 @@ TEST_CASE("restore standby: a new herd adopts the running task and keeps the wai
   });
 }
 
-TEST_CASE("restore standby: removed behind herd's back: restored in place, then rebuilt",
-          "[e2e]") {
+TEST_CASE("restore standby: removed behind herd's back: restored in place, then rebuilt", "[e2e]") {
   Herd h("standbygone");
   const uint16_t port = free_port();
   h.run([&]() -> asio::awaitable<void> {

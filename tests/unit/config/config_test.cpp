@@ -1310,3 +1310,16 @@ TEST_CASE("config: a 4 MiB array of objects is read in linear time") {
   CHECK_THAT(r.errors.back().message,
              Catch::Contains("more errors (only the first 100 are listed)"));
 }
+
+TEST_CASE("config: restore is in_place or standby") {
+  using herd::config::Restore;
+  CHECK(only_component(parse_ok(edit({}))).restore == Restore::kInPlace);
+  CHECK(only_component(parse_ok(with_component_key("restore", R"("standby")"))).restore ==
+        Restore::kStandby);
+  CHECK(only_component(parse_ok(with_component_key("restore", R"("in_place")"))).restore ==
+        Restore::kInPlace);
+  CHECK_ONE_ERROR(with_component_key("restore", R"("spare")"), "/components/0/restore", "in_place");
+  CHECK_ONE_ERROR(with_component_key("restore", "true"), "/components/0/restore", "");
+  CHECK(herd::config::to_string(Restore::kStandby) == "standby");
+  CHECK(herd::config::to_string(Restore::kInPlace) == "in_place");
+}
