@@ -16,6 +16,12 @@
 //    from herd's container, another port), that the raw subscriber's thread
 //    restarts itself as fast as it can: on its /tasks/exit it does
 //    Tasks.Delete + Create + Start (rootfs mounts cached).
+//
+// restore: "standby" (issue 16): a second herd component "sb" (same image,
+// --standby-port) with `"restore": "standby"`, killed in the same
+// iterations once its standby is ready: answer_standby_ms, ready_standby_ms
+// and running_standby_ms, and the PSS of the waiting standby's process
+// (runc's init; it shares the component's shim) as standby_pss_kb.
 #include <signal.h>
 #include <unistd.h>
 
@@ -42,6 +48,7 @@ int run_restore(const Args& a) {
   const int iterations = static_cast<int>(a.num("iterations", 30));
   const uint16_t port = static_cast<uint16_t>(a.num("port", 16001));
   const uint16_t floor_port = static_cast<uint16_t>(a.num("floor-port", 16002));
+  const uint16_t standby_port = static_cast<uint16_t>(a.num("standby-port", 16003));
   const std::string probe_interval = a.str("probe-interval", "10ms");
   const std::string restart = a.str("restart", R"({"base": "0", "max": "1s"})");
   const std::string snapshotter = herd::containerd::kDefaultSnapshotter;
@@ -61,12 +68,22 @@ int run_restore(const Args& a) {
   Mounts floor_mounts;
   const std::string floor_log = "file://" + data + "/floor.log";
 
-  HerdRun herd(address, ns,
-               herd_config(address, ns, data,
-                           {httpd_component("web", port, archive, restart, probe_interval)}));
+  HerdRun herd(
+      address, ns,
+      herd_config(
+          address, ns, data,
+          {httpd_component("web", port, archive, restart, probe_interval),
+           R"({"restore": "standby", )" +
+               httpd_component("sb", standby_port, archive, restart, probe_interval).substr(1)}));
   herd.start();
+  auto standby_ready = [](const auto& l) {
+    return l.count("sb") && l.at("sb").state == State::kReady &&
+           l.at("sb").standby.rfind("ready", 0) == 0;
+  };
   if (!herd.wait(
-          [](auto& l, auto&) { return l.count("web") && l.at("web").state == State::kReady; },
+          [&](auto& l, auto&) {
+            return l.count("web") && l.at("web").state == State::kReady && standby_ready(l);
+          },
           180s)) {
     log("restore: herd's component did not become ready");
     return 1;
@@ -227,6 +244,56 @@ int run_restore(const Args& a) {
     out["running_floor_ms"].push_back(ms(f_kill, r.running));
     out["answer_floor_ms"].push_back(ms(f_kill, *fup));
     out["exit_to_running_floor_ms"].push_back(ms(r.seen, r.running));
+
+    // ---- herd, restore: standby
+    std::this_thread::sleep_for(std::chrono::milliseconds(settle(rng)));
+    if (!herd.wait([&](auto& l, auto&) { return standby_ready(l); }, 30s)) {
+      log("restore: standby iteration " + std::to_string(i) +
+          ": no standby ready: " + herd.latest("sb").standby);
+      ++failures;
+      continue;
+    }
+    const auto sb_before = herd.latest("sb");
+    const uint32_t sb_pid0 = sb_before.pid;
+    {
+      // "ready (pid N)": the waiting task's init.
+      const auto at = sb_before.standby.find("pid ");
+      const uint32_t waiting = at == std::string::npos
+                                   ? 0
+                                   : static_cast<uint32_t>(std::strtoul(
+                                         sb_before.standby.c_str() + at + 4, nullptr, 10));
+      const double pss = waiting ? pss_kb(waiting) : 0;
+      if (pss > 0) out["standby_pss_kb"].push_back(pss);
+    }
+    const size_t sb_mark = herd.history_size();
+    const SysTime s_kill = std::chrono::system_clock::now();
+    if (::kill(static_cast<pid_t>(sb_pid0), SIGKILL) != 0) {
+      log("restore: kill standby component " + std::to_string(sb_pid0) + " failed");
+      return 1;
+    }
+    auto sdown = wait_port(standby_port, false, 2s);
+    auto sup = wait_port(standby_port, true, 30s);
+    const bool sback = herd.wait(
+        [&](auto& l, auto&) {
+          const auto& w = l.at("sb");
+          return w.state == State::kReady && w.pid != 0 && w.pid != sb_pid0;
+        },
+        30s);
+    std::optional<SysTime> s_running, s_ready;
+    for (const auto& st : herd.history_from(sb_mark)) {
+      if (st.name != "sb") continue;
+      if (!s_running && st.pid != 0 && st.pid != sb_pid0) s_running = st.changed_at;
+      if (!s_ready && st.state == State::kReady && st.pid != 0 && st.pid != sb_pid0)
+        s_ready = st.changed_at;
+    }
+    if (!sdown || !sup || !sback || !s_running || !s_ready) {
+      log("restore: standby iteration " + std::to_string(i) + " incomplete");
+      ++failures;
+      continue;
+    }
+    out["answer_standby_ms"].push_back(ms(s_kill, *sup));
+    out["running_standby_ms"].push_back(ms(s_kill, *s_running));
+    out["ready_standby_ms"].push_back(ms(s_kill, *s_ready));
     if ((i + 1) % 10 == 0) log("restore: " + std::to_string(i + 1) + " iterations");
   }
   raw.unsubscribe();

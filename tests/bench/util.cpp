@@ -1,5 +1,8 @@
 #include "util.h"
 
+#include <fstream>
+#include <sstream>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -57,6 +60,18 @@ std::optional<SysTime> wait_port(uint16_t port, bool want, std::chrono::millisec
     if (std::chrono::steady_clock::now() > until) return std::nullopt;
     std::this_thread::sleep_for(every);
   }
+}
+
+double pss_kb(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Pss:", 0) != 0) continue;
+    double kb = 0;
+    std::istringstream(line.substr(4)) >> kb;
+    return kb;
+  }
+  return 0;
 }
 
 std::string httpd_component(const std::string& name, uint16_t port, const std::string& archive,

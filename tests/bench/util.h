@@ -50,6 +50,10 @@ std::string herd_config(const std::string& address, const std::string& ns,
 void emit(const std::string& bench, const std::map<std::string, std::vector<double>>& samples,
           const nlohmann::json& info = nlohmann::json::object());
 
+// The proportional set size of process `pid` in kB (smaps_rollup), 0 when
+// it cannot be read.
+double pss_kb(uint32_t pid);
+
 // Logs to stderr with a timestamp.
 void log(const std::string& line);
 
