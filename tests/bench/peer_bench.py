@@ -10,7 +10,9 @@ What it measures (names as docs/benchmarks.md shows them):
   isolated crash: TOOL   SIGKILL of a busybox httpd (host network) that has
                          been up longer than the tool's reset window (Docker:
                          10 s; herd gets `reset_window: "10s"` so both mean
-                         the same, and `herd defaults` is herd as shipped);
+                         the same, `herd defaults` is herd as shipped, and
+                         `herd standby` is herd with reset_window 10s and
+                         `"restore": "standby"`, issue 16);
                          time from the kill until the port answers again.
                          Every tool runs at once, each on its own port, and
                          the kills go round-robin in a shuffled order, at
@@ -306,9 +308,10 @@ class Herd:
     """herdd through scripts/bench's Herdd wrapper (herdd_factory)."""
     name = "herd"
 
-    def __init__(self, env, factory, ns, restart=None, label="herd"):
+    def __init__(self, env, factory, ns, restart=None, label="herd", extra=None):
         self.env, self.factory, self.ns = env, factory, ns
         self.restart = restart
+        self.extra = dict(extra or {})  # more component keys ("restore": "standby")
         self.name = label
         self.components = []
         self.h = None
@@ -322,6 +325,7 @@ class Herd:
             c["restart"] = dict(self.restart)
         if mounts:
             c["mounts"] = [{"data": d, "target": t} for d, t in mounts]
+        c.update(self.extra)
         self.components.append(c)
 
     def start(self):
@@ -351,7 +355,8 @@ class Herd:
         return os.path.join(self.env.work, self.ns, comp, data)
 
     def pid(self, name):
-        return self.env.task_pid(self.ns, name)
+        # restore: standby: the running task is NAME's or NAME.B's.
+        return self.env.task_pid(self.ns, name) or self.env.task_pid(self.ns, name + ".B")
 
     def processes(self):
         if not self.h:
@@ -470,24 +475,31 @@ def run(env, results, opts, herdd_factory):
 def _isolated(env, out, opts, docker, podman, factory):
     herd_tuned = Herd(env, factory, "bench-iso-herd", {"reset_window": "10s"}, "herd")
     herd_default = Herd(env, factory, "bench-iso-herd-defaults", None, "herd defaults")
-    ports = {"docker": 16101, "podman": 16102, "herd": 16103, "herd defaults": 16104}
+    herd_standby = Herd(env, factory, "bench-iso-herd-standby", {"reset_window": "10s"},
+                        "herd standby", {"restore": "standby"})
+    ports = {"docker": 16101, "podman": 16102, "herd": 16103, "herd defaults": 16104,
+             "herd standby": 16105}
     docker.run("iso", httpd(ports["docker"]))
     podman.run("iso", httpd(ports["podman"]))
     herd_tuned.add("iso", httpd(ports["herd"]), port=ports["herd"])
     herd_default.add("iso", httpd(ports["herd defaults"]), port=ports["herd defaults"])
+    herd_standby.add("iso", httpd(ports["herd standby"]), port=ports["herd standby"])
     herd_tuned.start()
     herd_default.start()
+    herd_standby.start()
     try:
         if wait_all_answer(ports.values(), 120) is None:
             raise RuntimeError("isolated crash: not every tool's httpd answers")
         isolated_crash(env, [("docker", docker, "iso", ports["docker"]),
                              ("podman", podman, "iso", ports["podman"]),
                              ("herd", herd_tuned, "iso", ports["herd"]),
-                             ("herd defaults", herd_default, "iso", ports["herd defaults"])],
+                             ("herd defaults", herd_default, "iso", ports["herd defaults"]),
+                             ("herd standby", herd_standby, "iso", ports["herd standby"])],
                        opts["iterations"], out)
     finally:
         herd_tuned.stop()
         herd_default.stop()
+        herd_standby.stop()
         docker.remove_all()
         podman.remove_all()
 
@@ -612,7 +624,7 @@ def report(results, measurement, percentile):
         return p.get(k) or []
 
     herd_iso = get("isolated crash: herd")
-    for label in ("herd", "herd defaults", "docker", "podman"):
+    for label in ("herd", "herd defaults", "herd standby", "docker", "podman"):
         vals = get(f"isolated crash: {label}")
         if vals:
             ms.append(measurement(f"isolated crash: {label}", "ms", vals,
@@ -623,6 +635,10 @@ def report(results, measurement, percentile):
         if v and herd_iso and percentile(herd_iso, 50) > 0:
             r = percentile(v, 50) / percentile(herd_iso, 50)
             goals.append((f"Isolated crash: {peer}/herd ≥ 2 at p50", f"{r:.2f}", r >= 2))
+        herd_sb = get("isolated crash: herd standby")
+        if v and herd_sb and percentile(herd_sb, 50) > 0:
+            r = percentile(v, 50) / percentile(herd_sb, 50)
+            goals.append((f"Isolated crash: {peer}/herd standby ≥ 2 at p50", f"{r:.2f}", r >= 2))
     for label in ("herd", "docker", "podman"):
         for what, unit in (("restarts in 60 s", "restarts"), ("first restart", "ms")):
             vals = get(f"crash loop: {label}: {what}")
