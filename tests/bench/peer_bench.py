@@ -298,7 +298,14 @@ class Podman(_CliPeer):
             self.cli("load", "-i", docker_archive)
 
     def remove_all(self):
-        self.cli("rm", "-a", "-f", "-t", "0", check=False)
+        # A container in a fast restart loop can be restarting while rm
+        # runs and survive it: ask again until none is left (bounded).
+        for _ in range(20):
+            self.cli("rm", "-a", "-f", "-t", "0", check=False)
+            if not self.cli("ps", "-aq", check=False).stdout.split():
+                return
+            time.sleep(0.5)
+        _log("podman: containers left after rm -a -f")
 
     def processes(self):
         return tool_processes([], [(self.root,)])
