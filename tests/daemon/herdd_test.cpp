@@ -132,6 +132,54 @@ TEST_CASE("after SIGUSR2 the components keep running and the next herdd adopts t
   std::filesystem::remove(cfg);
 }
 
+TEST_CASE("restore standby: after a SIGKILL of herdd the next herdd adopts both containers",
+          "[e2e]") {
+  TestNamespace ns("herdd-standby");
+  auto data = temp_path("data-standby");
+  auto cfg = temp_path("standby.json");
+  std::string text = config_text(ns.name(), data, free_tcp_port());
+  const std::string ready_key = R"("ready": {"tcp")";
+  text.insert(text.find(ready_key), R"("restore": "standby", )");
+  write_file(cfg, text);
+  // The standby's task: CREATED, with its init's pid.
+  auto standby_pid = [&]() -> uint32_t {
+    uint32_t pid = 0;
+    run_coro([&]() -> asio::awaitable<void> {
+      auto t = co_await ns.client().tasks_get("web.B");
+      if (t.ok() && t->status() == herd::containerd::ProcessStatus::CREATED) pid = t->pid();
+    });
+    return pid;
+  };
+  uint32_t pid = 0, waiting = 0;
+  {
+    NotifySocket notify;
+    Herdd first(cfg, notify);
+    REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), "web"); });
+    REQUIRE(pid > 0);
+    for (int i = 0; i < 200 && waiting == 0; ++i) {  // made in the background
+      waiting = standby_pid();
+      if (waiting == 0) ::usleep(50000);
+    }
+    REQUIRE(waiting > 0);
+    first.signal(SIGKILL);
+    CHECK(first.wait() == 128 + SIGKILL);
+  }
+  NotifySocket notify;
+  Herdd second(cfg, notify);
+  REQUIRE_FALSE(notify.wait_for("READY=1").empty());
+  uint32_t adopted = 0;
+  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), "web"); });
+  CHECK(adopted == pid);            // adopted, not restarted
+  CHECK(standby_pid() == waiting);  // the waiting standby kept, not re-made
+  second.signal(SIGTERM);
+  CHECK(second.wait() == 0);
+  // The stop removed both containers (finish checks containers, tasks, snapshots).
+  run_coro([&]() -> asio::awaitable<void> { co_await ns.finish(); });
+  std::filesystem::remove_all(data);
+  std::filesystem::remove(cfg);
+}
+
 namespace {
 
 // Entries journald holds for SYSLOG_IDENTIFIER `id` (journalctl -o json).
