@@ -78,6 +78,8 @@ std::shared_ptr<Component> Component::create(asio::any_io_executor executor, Env
   c->ops_->set_changed([weak = std::weak_ptr<Component>(c)] {
     if (auto self = weak.lock(); self && !self->detached_) self->notify();
   });
+  c->ops_->set_keepalive(
+      [weak = std::weak_ptr<Component>(c)]() -> std::shared_ptr<void> { return weak.lock(); });
   return c;
 }
 
@@ -122,6 +124,7 @@ void Component::detach(std::function<void()> idle) {
     if (self->liveness_) self->liveness_->cancel();
     self->liveness_.reset();
     if (self->terminate_) self->terminate_->cancel();
+    self->ops_->cancel_background();  // a standby being built
     if (!idle) return;
     // Cancelled calls still unwind; `idle` runs once none can touch
     // containerd any more (a replacing actor must not race them).

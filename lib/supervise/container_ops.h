@@ -115,8 +115,12 @@ class ContainerOps {
   // strand whenever it changes, so the actor reports it.
   virtual std::string standby() const { return {}; }
   virtual void set_changed(std::function<void()> changed) { (void)changed; }
-  // Ends the operations' own background work (a standby being built) and
-  // returns once none of it can touch the runtime any more (detach).
+  // The actor that owns these operations, kept alive by background work
+  // (a standby being built) while it runs.
+  virtual void set_keepalive(std::function<std::shared_ptr<void>()> keepalive) { (void)keepalive; }
+  // Asks the operations' own background work to end (a detach); quiesce()
+  // also waits until none of it can touch the runtime any more.
+  virtual void cancel_background() {}
   virtual asio::awaitable<void> quiesce() { co_return; }
 
   // After an events-stream gap: the task's real state. Only a definitive

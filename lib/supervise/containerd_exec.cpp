@@ -28,7 +28,10 @@ asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::
   ExecOutcome out;
   // The container's own process spec (user, env, cwd, capabilities, ...)
   // with the probe's argv.
-  auto ctr = co_await c.containers_get(active_, call(cancel));
+  // The task's container now: a restore from the standby may swap it
+  // while this probe's cleanup still runs.
+  const std::string id = active_;
+  auto ctr = co_await c.containers_get(id, call(cancel));
   if (!ctr.ok()) {
     out.error = "exec: " + ctr.status().to_string();
     co_return out;
@@ -64,31 +67,31 @@ asio::awaitable<ContainerOps::ExecOutcome> ContainerdOps::exec(std::vector<std::
   CallOptions cleanup = CallOptions::with_timeout(2s);
   const TimePoint deadline = Clock::now() + timeout;
 
-  Status created = co_await c.exec_create(active_, exec_id, process_json, uri, uri, call(cancel));
+  Status created = co_await c.exec_create(id, exec_id, process_json, uri, uri, call(cancel));
   if (!created.ok()) {
     out.error = "exec: " + created.to_string();
     // A create that went through before the cancel still left an id.
-    (void)co_await c.exec_delete(active_, exec_id, cleanup);
+    (void)co_await c.exec_delete(id, exec_id, cleanup);
     co_return out;
   }
-  auto started = co_await c.exec_start(active_, exec_id, call(cancel));
+  auto started = co_await c.exec_start(id, exec_id, call(cancel));
   if (started.ok()) {
     CallOptions w = call(cancel);
     w.timeout = until(deadline, 1ms);
-    auto waited = co_await c.exec_wait(active_, exec_id, w);
+    auto waited = co_await c.exec_wait(id, exec_id, w);
     if (waited.ok()) {
       out.ran = true;
       out.exit_code = waited->code;
     } else {
       out.timed_out = true;
       out.error = "exec: timeout after " + std::to_string(timeout.count()) + "ms, killed";
-      (void)co_await c.exec_kill(active_, exec_id, SIGKILL, cleanup);
-      (void)co_await c.exec_wait(active_, exec_id, cleanup);
+      (void)co_await c.exec_kill(id, exec_id, SIGKILL, cleanup);
+      (void)co_await c.exec_wait(id, exec_id, cleanup);
     }
   } else {
     out.error = "exec: " + started.status().to_string();
   }
-  auto deleted = co_await c.exec_delete(active_, exec_id, cleanup);
+  auto deleted = co_await c.exec_delete(id, exec_id, cleanup);
   if (!deleted.ok() && !deleted.status().is_not_found()) {
     spdlog::warn("component {}: exec probe {}: delete: {}", config_.name, exec_id,
                  deleted.status().to_string());

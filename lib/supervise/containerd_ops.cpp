@@ -339,7 +339,7 @@ asio::awaitable<Result<ContainerOps::Prepared>> ContainerdOps::prepare(
   if (!spec.ok()) co_return spec.status();
   const std::string hash = spec_hash(*spec, image_->manifest.digest(), s_.snapshotter);
   hash_ = hash;
-  auto active = co_await find_active(hash, cancel);
+  auto active = co_await find_active(cancel);
   if (!active.ok()) co_return active.status();
   active_ = *active;
   if (active_ != config_.name) {
@@ -412,8 +412,13 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::create_task(
   // A shim group's shim creates one task at a time: wait for the group's
   // turn here, so the create's deadline counts only its own work.
   AsyncGate::Pass turn;
-  if (config_.shim_group && s_.shim_gates) {
-    std::shared_ptr<AsyncGate> gate = s_.shim_gates->gate(*config_.shim_group);
+  // A standby's NAME.B shares NAME's shim (build_spec): their creates queue too.
+  const std::optional<std::string> group = config_.shim_group ? config_.shim_group
+                                           : standby_mode()
+                                               ? std::optional<std::string>(config_.name)
+                                               : std::nullopt;
+  if (group && s_.shim_gates) {
+    std::shared_ptr<AsyncGate> gate = s_.shim_gates->gate(*group);
     std::shared_ptr<AsyncGate::Entry> entry = AsyncGate::Entry::make(executor_);
     const uint64_t hook = cancel ? cancel->on_cancel([entry] { entry->cancel(); }) : 0;
     const auto deadline = std::chrono::steady_clock::now() + kShimGroupWait;
@@ -423,7 +428,7 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::create_task(
       if (cancel && cancel->cancelled()) co_return Status::Cancelled("start cancelled");
       co_return Status::DeadlineExceeded(
           "tasks.create " + config_.name + ": waited " + std::to_string(kShimGroupWait.count()) +
-          " s for shim group " + *config_.shim_group + " (its shim creates one task at a time)");
+          " s for shim group " + *group + " (its shim creates one task at a time)");
     }
   }
   auto pid = co_await c.tasks_create(std::move(req), o);
@@ -438,6 +443,9 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::create_task(
 // ------------------------------------------------------------ stop
 
 asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
+  // No standby build may run on (a stop cancels it first; the standby goes
+  // below).
+  co_await quiesce();
   auto& c = client_;
   auto deadline = [&control] { return control.deadline ? control.deadline() : Clock::now(); };
 
@@ -479,7 +487,6 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
   // restore: standby: the waiting task never ran the program; it goes
   // with the component (after any build of it has ended).
   if (standby_mode() || other_seen_) {
-    co_await quiesce();
     Status other = co_await remove_all(other_id());
     if (result.ok()) result = other;
     other_seen_ = false;

@@ -54,6 +54,10 @@ class ContainerdOps final : public ContainerOps {
   std::string task_id() const override { return active_; }
   std::string standby() const override { return standby_.describe(); }
   void set_changed(std::function<void()> fn) override { changed_ = std::move(fn); }
+  void set_keepalive(std::function<std::shared_ptr<void>()> fn) override {
+    keepalive_ = std::move(fn);
+  }
+  void cancel_background() override;
   asio::awaitable<void> quiesce() override;
 
  private:
@@ -96,16 +100,15 @@ class ContainerdOps final : public ContainerOps {
   // container's waiting task as the standby, or remove the other container
   // (restore: in_place), or leave it for the build.
   asio::awaitable<Status> settle_other(bool adopted, const std::shared_ptr<Canceller>& cancel);
-  // The active container for prepare: NAME, unless NAME.B runs this spec.
-  asio::awaitable<Result<std::string>> find_active(const std::string& hash,
-                                                   const std::shared_ptr<Canceller>& cancel);
+  // The active container for prepare: NAME, unless NAME.B's task runs.
+  asio::awaitable<Result<std::string>> find_active(const std::shared_ptr<Canceller>& cancel);
   // start_task from the standby: its pid, or nullopt (then in place).
   asio::awaitable<std::optional<uint32_t>> start_standby(const std::shared_ptr<Canceller>& cancel);
   // The background build of the standby in other_id(), retried with
   // kStandbyBuild until it is ready or cancelled.
   void spawn_build();
   asio::awaitable<void> build_loop(std::string id, std::shared_ptr<Canceller> cancel,
-                                   std::weak_ptr<int> life);
+                                   std::weak_ptr<int> life, std::shared_ptr<void> keepalive);
   asio::awaitable<Status> build_once(const std::string& id,
                                      const std::shared_ptr<Canceller>& cancel);
   // Removes container `id` with its task and snapshot (stop, in_place).
@@ -137,6 +140,7 @@ class ContainerdOps final : public ContainerOps {
   std::unique_ptr<asio::steady_timer> build_done_;        // cancelled when a build ends
   std::shared_ptr<int> life_ = std::make_shared<int>(0);  // a build's weak token
   std::function<void()> changed_;
+  std::function<std::shared_ptr<void>()> keepalive_;
 };
 
 }  // namespace herd::supervise

@@ -13,7 +13,7 @@ void ContainerdOps::set_standby(StandbyState s) {
 }
 
 asio::awaitable<Result<std::string>> ContainerdOps::find_active(
-    const std::string& hash, const std::shared_ptr<Canceller>& cancel) {
+    const std::shared_ptr<Canceller>& cancel) {
   const std::string b = standby_id(config_.name);
   auto o = call(cancel);
   auto ctr = co_await client_.containers_get(b, o);
@@ -22,11 +22,18 @@ asio::awaitable<Result<std::string>> ContainerdOps::find_active(
     if (ctr.status().is_not_found()) co_return config_.name;
     co_return ctr.status();
   }
-  auto it = ctr->labels().find(kLabelSpecHash);
-  if (it == ctr->labels().end() || it->second != hash) co_return config_.name;
+  // NAME.B is the component's when its task runs, whatever its spec: a
+  // changed spec then gets its stop signal and stop_grace from
+  // ensure_container, as NAME's would (never a new task beside the old).
   auto task = co_await client_.tasks_get(b, o);
-  if (task.ok() && task->status() == containerd::ProcessStatus::RUNNING) co_return b;
-  co_return config_.name;
+  if (!task.ok() && !task.status().is_not_found()) co_return task.status();  // not sure: retry
+  if (!task.ok() || task->status() != containerd::ProcessStatus::RUNNING) co_return config_.name;
+  // Both running (a standby start cut short): NAME's is the one kept; the
+  // build ends NAME.B's.
+  auto a = co_await client_.tasks_get(config_.name, o);
+  if (!a.ok() && !a.status().is_not_found()) co_return a.status();
+  if (a.ok() && a->status() == containerd::ProcessStatus::RUNNING) co_return config_.name;
+  co_return b;
 }
 
 asio::awaitable<Status> ContainerdOps::settle_other(bool adopted,
@@ -38,7 +45,7 @@ asio::awaitable<Status> ContainerdOps::settle_other(bool adopted,
     // config (or by a restore from it before herdd restarted) goes.
     if (!other_seen_ && other != config_.name) co_return Status::Ok();
     Status s = co_await remove_all(other);
-    other_seen_ = false;
+    other_seen_ = !s.ok();  // a stop tries again
     co_return s;
   }
   // A task created and waiting, of this very spec: keep it as the standby.
@@ -72,6 +79,10 @@ asio::awaitable<std::optional<uint32_t>> ContainerdOps::start_standby(
   const std::string id = other_id();
   auto started = co_await client_.tasks_start(id, call(cancel));
   if (!started.ok()) {
+    // A deadline or a cancel does not say the start did not happen: the
+    // task goes, so that it cannot run beside the in-place restart (or
+    // past a stop). Its own short deadline; not the operation's cancel.
+    (void)co_await client_.tasks_kill_and_delete(id, call());
     if (cancel && cancel->cancelled()) co_return std::nullopt;
     spdlog::warn("component {}: standby {}: start failed: {}; restarting in place", config_.name,
                  id, started.status().to_string());
@@ -98,13 +109,28 @@ void ContainerdOps::spawn_build() {
     building.kind = StandbyState::Kind::kBuilding;
     set_standby(std::move(building));
   }
-  asio::co_spawn(executor_, build_loop(other_id(), build_cancel_, life_), asio::detached);
+  asio::co_spawn(executor_,
+                 build_loop(other_id(), build_cancel_, life_, keepalive_ ? keepalive_() : nullptr),
+                 asio::detached);
 }
 
 asio::awaitable<void> ContainerdOps::build_loop(std::string id, std::shared_ptr<Canceller> cancel,
-                                                std::weak_ptr<int> life) {
-  // `this` may be gone after any suspension: `life` says (the strand
-  // serialises the destructor and this coroutine).
+                                                std::weak_ptr<int> life,
+                                                std::shared_ptr<void> keepalive) {
+  // `keepalive` (the owning actor) keeps this object alive while the build
+  // runs; `life` is a second guard for owners that give none (the strand
+  // serialises the destructor and this coroutine). The flag is cleared
+  // however the loop ends, or every later quiesce (and stop) would wait.
+  (void)keepalive;
+  struct Ended {
+    ContainerdOps* self;
+    std::weak_ptr<int> life;
+    ~Ended() {
+      if (life.expired()) return;
+      self->build_running_ = false;
+      if (self->build_done_) self->build_done_->cancel();
+    }
+  } ended{this, life};
   Backoff backoff(kStandbyBuild);
   for (;;) {
     Status s;
@@ -129,8 +155,6 @@ asio::awaitable<void> ContainerdOps::build_loop(std::string id, std::shared_ptr<
     if (life.expired()) co_return;
     if (cancel->cancelled()) break;
   }
-  build_running_ = false;
-  if (build_done_) build_done_->cancel();
 }
 
 asio::awaitable<Status> ContainerdOps::build_once(const std::string& id,
@@ -140,6 +164,12 @@ asio::awaitable<Status> ContainerdOps::build_once(const std::string& id,
   // standby of an older spec, a task whose start failed.
   auto gone = co_await client_.tasks_kill_and_delete(id, o);
   if (!gone.ok() && !gone.status().is_not_found()) co_return gone.status();
+  // A fresh root file system: the container and its snapshot (the exited
+  // run's writable layer) go, and ensure_container makes them anew.
+  Status d = co_await client_.containers_delete(id, o);
+  if (!d.ok() && !d.is_not_found()) co_return d;
+  Status r = co_await client_.snapshots_remove(s_.snapshotter, id, o);
+  if (!r.ok() && !r.is_not_found()) co_return r;
   auto spec = build_spec(id);
   if (!spec.ok()) co_return spec.status();
   mounts_.erase(id);  // ensure_container may re-make the snapshot
@@ -158,8 +188,12 @@ asio::awaitable<Status> ContainerdOps::build_once(const std::string& id,
   co_return Status::Ok();
 }
 
-asio::awaitable<void> ContainerdOps::quiesce() {
+void ContainerdOps::cancel_background() {
   if (build_cancel_) build_cancel_->cancel();
+}
+
+asio::awaitable<void> ContainerdOps::quiesce() {
+  cancel_background();
   if (!build_done_) build_done_ = std::make_unique<asio::steady_timer>(executor_);
   while (build_running_) {
     // Several may wait (a stop, a detach): re-arming would cancel the

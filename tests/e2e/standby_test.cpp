@@ -138,6 +138,21 @@ TEST_CASE("restore standby: a new herd adopts the running task and keeps the wai
     auto [status_b, pid_b] = co_await task_of(h, standby_id("web"));
     CHECK(status_b == herd::containerd::ProcessStatus::RUNNING);
     CHECK(pid_b == running);
+
+    // A changed spec while NAME.B runs: its task gets the stop signal
+    // before the new one starts (on the same port: a new httpd beside the
+    // old one could not bind, and would count a restart).
+    detached = false;
+    h.sup->detach([&] { detached = true; });
+    REQUIRE(co_await eventually([&] { return detached; }));
+    h.changes.clear();
+    h.start(httpd("web", port, kStandby + R"(, "env": {"VERSION": "2"})"));
+    REQUIRE(co_await eventually(
+        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    CHECK_FALSE(h.st("web").adopted);
+    CHECK(h.st("web").pid != running);
+    CHECK(h.st("web").restarts == 0);
+    CHECK(::kill(static_cast<pid_t>(running), 0) != 0);  // the old task is gone
     co_await h.stop();
     co_await h.ns.finish();
   });
@@ -226,6 +241,43 @@ TEST_CASE(
     REQUIRE(co_await eventually([&] { return standby_ready(h, "web"); }, 90s));
     co_await h.stop();
     HERD_CHECK_OK(co_await c.leases_delete(lease->id(), /*sync=*/true));
+    co_await h.ns.finish();
+  });
+}
+
+TEST_CASE("restore standby: every restart from the standby has a fresh root file system", "[e2e]") {
+  Herd h("standbyfresh");
+  const uint16_t port = free_port();
+  h.run([&]() -> asio::awaitable<void> {
+    // It refuses to start on a root file system an earlier run wrote to
+    // (exit 3, which fails it at once).
+    const std::string p = std::to_string(port);
+    const std::string comp = R"({"name": "web", "image": "herd.local/busybox:latest",
+        "image_archive": ")" +
+                             image_archive("busybox.tar") +
+                             R"(", "restore": "standby",
+        "args": ["sh", "-c", "test -e /ran && exit 3; touch /ran; exec httpd -f -p 127.0.0.1:)" +
+                             p + R"( -h /var/www"],
+        "ready": {"tcp": {"port": )" +
+                             p + R"(}, "interval": "100ms"},
+        "restart": {"base": "0ms", "max": "1s", "prevent_exit_codes": [3]}, "stop_grace": "2s"})";
+    h.start(comp);
+    // Three kills: NAME.B, then NAME again (its second run), then NAME.B.
+    for (int kill = 0; kill < 3; ++kill) {
+      INFO("kill " << kill);
+      REQUIRE(co_await eventually(
+          [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+      const uint32_t pid = h.st("web").pid;
+      REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
+      REQUIRE(co_await eventually([&] {
+        return h.st("web").pid != pid &&
+               (h.state("web") == State::kReady || h.state("web") == State::kFailed);
+      }));
+      CHECK(h.state("web") == State::kReady);
+      CHECK(h.st("web").last_error.empty());
+    }
+    CHECK(h.st("web").restarts == 3);
+    co_await h.stop();
     co_await h.ns.finish();
   });
 }
