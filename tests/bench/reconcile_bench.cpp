@@ -193,9 +193,12 @@ int run_reconcile(const Args& a) {
       log("reconcile: killed components not ready again:" + listed);
       for (const auto& h : herd.history_from(mark)) {
         if (!stuck.count(h.name)) continue;
-        log("  " + h.name + " " + std::to_string(ms(t_up, h.changed_at)) +
-            " ms: " + std::string(herd::supervise::to_string(h.state)) + " pid " +
-            std::to_string(h.pid) + (h.last_error.empty() ? "" : " (" + h.last_error + ")"));
+        log("  " + h.name + " " + std::to_string(ms(t_up, h.changed_at)) + " ms: " +
+            std::string(herd::supervise::to_string(h.state)) + " pid " + std::to_string(h.pid) +
+            (h.last_exit_code
+                 ? " last exit " + std::to_string(*h.last_exit_code) + " " + h.last_exit_reason
+                 : std::string()) +
+            (h.last_error.empty() ? "" : " (" + h.last_error + ")"));
       }
       ++failures;
       continue;
