@@ -464,7 +464,6 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
     }
   };
 
-  Status result;
   auto task = co_await c.tasks_get(active_, call());
   if (task.ok() && task->status() == containerd::ProcessStatus::RUNNING) {
     Status k =
@@ -479,11 +478,7 @@ asio::awaitable<Status> ContainerdOps::stop(StopControl control) {
       (void)co_await c.tasks_wait(active_, o);
     }
   }
-  auto deleted = co_await c.tasks_kill_and_delete(active_, call());
-  if (!deleted.ok() && !deleted.status().is_not_found()) result = deleted.status();
-  co_await remove_container(active_);
-  auto left = co_await c.containers_get(active_, call());
-  if (left.ok()) result = Status::Unavailable("container " + active_ + " could not be deleted");
+  Status result = co_await remove_all(active_);
   // restore: standby: the waiting task never ran the program; it goes
   // with the component (after any build of it has ended).
   if (standby_mode() || other_seen_) {

@@ -111,7 +111,8 @@ class ContainerdOps final : public ContainerOps {
                                    std::weak_ptr<int> life, std::shared_ptr<void> keepalive);
   asio::awaitable<Status> build_once(const std::string& id,
                                      const std::shared_ptr<Canceller>& cancel);
-  // Removes container `id` with its task and snapshot (stop, in_place).
+  // Removes container `id` with its task and snapshot (a stop, of both
+  // containers; a leftover NAME.B under restore: in_place).
   asio::awaitable<Status> remove_all(const std::string& id);
   void set_standby(StandbyState s);
 
