@@ -153,64 +153,78 @@ int run_restore(const Args& a) {
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> settle(150, 350);
   int failures = 0;
+  // One SIGKILL of herd component `name` (on `p`): the port closing and
+  // answering again (our poller), herd's ready status with a new pid, and
+  // herd's own timestamps of the exit, the new task and ready.
+  struct Kill {
+    bool killed = false, back = false;
+    uint32_t pid0 = 0;
+    SysTime at{};
+    std::optional<SysTime> down, up, exit_at, running_at, ready_at;
+  };
+  auto kill_herd = [&](const std::string& name, uint16_t p) {
+    Kill k;
+    k.pid0 = herd.latest(name).pid;
+    const size_t mark = herd.history_size();
+    k.at = std::chrono::system_clock::now();
+    if (::kill(static_cast<pid_t>(k.pid0), SIGKILL) != 0) {
+      log("restore: kill " + name + " " + std::to_string(k.pid0) + " failed");
+      return k;
+    }
+    k.killed = true;
+    k.down = wait_port(p, false, 2s);
+    k.up = wait_port(p, true, 30s);
+    k.back = herd.wait(
+        [&](auto& l, auto&) {
+          const auto& w = l.at(name);
+          return w.state == State::kReady && w.pid != 0 && w.pid != k.pid0;
+        },
+        30s);
+    for (const auto& st : herd.history_from(mark)) {
+      if (st.name != name) continue;
+      if (!k.exit_at && (st.state != State::kReady || st.pid != k.pid0)) k.exit_at = st.changed_at;
+      if (!k.running_at && st.pid != 0 && st.pid != k.pid0) k.running_at = st.changed_at;
+      if (!k.ready_at && st.state == State::kReady && st.pid != 0 && st.pid != k.pid0)
+        k.ready_at = st.changed_at;
+    }
+    return k;
+  };
   for (int i = 0; i < iterations; ++i) {
     // ---- herd
     std::this_thread::sleep_for(std::chrono::milliseconds(settle(rng)));
-    auto before = herd.latest("web");
-    const uint32_t pid0 = before.pid;
-    const size_t mark = herd.history_size();
-    const SysTime t_kill = std::chrono::system_clock::now();
-    if (::kill(static_cast<pid_t>(pid0), SIGKILL) != 0) {
-      log("restore: kill " + std::to_string(pid0) + " failed");
-      return 1;
-    }
-    auto down = wait_port(port, false, 2s);
-    auto up = wait_port(port, true, 30s);
-    const bool back = herd.wait(
-        [&](auto& l, auto&) {
-          const auto& w = l.at("web");
-          return w.state == State::kReady && w.pid != 0 && w.pid != pid0;
-        },
-        30s);
+    const Kill web = kill_herd("web", port);
+    if (!web.killed) return 1;
     bool raw_seen;
     SysTime raw_at{};
     {
       std::unique_lock<std::mutex> lock(mu);
       raw_seen = cv.wait_for(lock, 5s, [&] {
         for (auto& e : exits)
-          if (e.container_id == "web" && e.pid == pid0) return true;
+          if (e.container_id == "web" && e.pid == web.pid0) return true;
         return false;
       });
       for (auto& e : exits)
-        if (e.container_id == "web" && e.pid == pid0) raw_at = e.received;
+        if (e.container_id == "web" && e.pid == web.pid0) raw_at = e.received;
     }
-    if (!down || !up || !back || !raw_seen) {
+    if (!web.down || !web.up || !web.back || !raw_seen) {
       log("restore: herd iteration " + std::to_string(i) + " incomplete (down " +
-          std::to_string(bool(down)) + " up " + std::to_string(bool(up)) + " ready " +
-          std::to_string(back) + " raw " + std::to_string(raw_seen) + ")");
+          std::to_string(bool(web.down)) + " up " + std::to_string(bool(web.up)) + " ready " +
+          std::to_string(web.back) + " raw " + std::to_string(raw_seen) + ")");
       ++failures;
       continue;
     }
-    std::optional<SysTime> exit_at, running_at, ready_at;
-    for (const auto& st : herd.history_from(mark)) {
-      if (st.name != "web") continue;
-      if (!exit_at && (st.state != State::kReady || st.pid != pid0)) exit_at = st.changed_at;
-      if (!running_at && st.pid != 0 && st.pid != pid0) running_at = st.changed_at;
-      if (!ready_at && st.state == State::kReady && st.pid != 0 && st.pid != pid0)
-        ready_at = st.changed_at;
-    }
-    if (!exit_at || !running_at || !ready_at) {
+    if (!web.exit_at || !web.running_at || !web.ready_at) {
       ++failures;
       continue;
     }
-    out["exit_herd_ms"].push_back(ms(t_kill, *exit_at));
-    out["exit_raw_ms"].push_back(ms(t_kill, raw_at));
-    out["exit_added_ms"].push_back(ms(raw_at, *exit_at));
-    out["running_herd_ms"].push_back(ms(t_kill, *running_at));
-    out["ready_herd_ms"].push_back(ms(t_kill, *ready_at));
-    out["answer_herd_ms"].push_back(ms(t_kill, *up));
-    out["ready_lag_ms"].push_back(ms(*up, *ready_at));
-    out["exit_to_running_herd_ms"].push_back(ms(*exit_at, *running_at));
+    out["exit_herd_ms"].push_back(ms(web.at, *web.exit_at));
+    out["exit_raw_ms"].push_back(ms(web.at, raw_at));
+    out["exit_added_ms"].push_back(ms(raw_at, *web.exit_at));
+    out["running_herd_ms"].push_back(ms(web.at, *web.running_at));
+    out["ready_herd_ms"].push_back(ms(web.at, *web.ready_at));
+    out["answer_herd_ms"].push_back(ms(web.at, *web.up));
+    out["ready_lag_ms"].push_back(ms(*web.up, *web.ready_at));
+    out["exit_to_running_herd_ms"].push_back(ms(*web.exit_at, *web.running_at));
 
     // ---- the floor
     std::this_thread::sleep_for(std::chrono::milliseconds(settle(rng)));
@@ -254,7 +268,6 @@ int run_restore(const Args& a) {
       continue;
     }
     const auto sb_before = herd.latest("sb");
-    const uint32_t sb_pid0 = sb_before.pid;
     {
       // "ready (pid N)": the waiting task's init.
       const auto at = sb_before.standby.find("pid ");
@@ -265,35 +278,16 @@ int run_restore(const Args& a) {
       const double pss = waiting ? pss_kb(waiting) : 0;
       if (pss > 0) out["standby_pss_kb"].push_back(pss);
     }
-    const size_t sb_mark = herd.history_size();
-    const SysTime s_kill = std::chrono::system_clock::now();
-    if (::kill(static_cast<pid_t>(sb_pid0), SIGKILL) != 0) {
-      log("restore: kill standby component " + std::to_string(sb_pid0) + " failed");
-      return 1;
-    }
-    auto sdown = wait_port(standby_port, false, 2s);
-    auto sup = wait_port(standby_port, true, 30s);
-    const bool sback = herd.wait(
-        [&](auto& l, auto&) {
-          const auto& w = l.at("sb");
-          return w.state == State::kReady && w.pid != 0 && w.pid != sb_pid0;
-        },
-        30s);
-    std::optional<SysTime> s_running, s_ready;
-    for (const auto& st : herd.history_from(sb_mark)) {
-      if (st.name != "sb") continue;
-      if (!s_running && st.pid != 0 && st.pid != sb_pid0) s_running = st.changed_at;
-      if (!s_ready && st.state == State::kReady && st.pid != 0 && st.pid != sb_pid0)
-        s_ready = st.changed_at;
-    }
-    if (!sdown || !sup || !sback || !s_running || !s_ready) {
+    const Kill sb = kill_herd("sb", standby_port);
+    if (!sb.killed) return 1;
+    if (!sb.down || !sb.up || !sb.back || !sb.running_at || !sb.ready_at) {
       log("restore: standby iteration " + std::to_string(i) + " incomplete");
       ++failures;
       continue;
     }
-    out["answer_standby_ms"].push_back(ms(s_kill, *sup));
-    out["running_standby_ms"].push_back(ms(s_kill, *s_running));
-    out["ready_standby_ms"].push_back(ms(s_kill, *s_ready));
+    out["answer_standby_ms"].push_back(ms(sb.at, *sb.up));
+    out["running_standby_ms"].push_back(ms(sb.at, *sb.running_at));
+    out["ready_standby_ms"].push_back(ms(sb.at, *sb.ready_at));
     if ((i + 1) % 10 == 0) log("restore: " + std::to_string(i + 1) + " iterations");
   }
   raw.unsubscribe();

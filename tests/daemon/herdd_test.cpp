@@ -33,9 +33,15 @@ std::string config_text(const std::string& ns, const std::filesystem::path& data
          std::to_string(port) + R"(}}}]})";
 }
 
-asio::awaitable<uint32_t> task_pid(herd::containerd::Client& c, const std::string& id) {
-  auto t = co_await c.tasks_get(id);
-  co_return t.ok() && t->status() == herd::containerd::ProcessStatus::RUNNING ? t->pid() : 0;
+// The pid of container `id`'s task when its status is `want`, or 0.
+uint32_t task_pid(TestNamespace& ns, const std::string& id,
+                  herd::containerd::ProcessStatus want = herd::containerd::ProcessStatus::RUNNING) {
+  uint32_t pid = 0;
+  run_coro([&]() -> asio::awaitable<void> {
+    auto t = co_await ns.client().tasks_get(id);
+    if (t.ok() && t->status() == want) pid = t->pid();
+  });
+  return pid;
 }
 
 }  // namespace
@@ -110,20 +116,18 @@ TEST_CASE("after SIGUSR2 the components keep running and the next herdd adopts t
     NotifySocket notify;
     Herdd first(cfg, notify);
     REQUIRE_FALSE(notify.wait_for("READY=1").empty());
-    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), "web"); });
+    pid = task_pid(ns, "web");
     REQUIRE(pid > 0);
     first.signal(SIGUSR2);
     CHECK(first.wait() == 0);
   }
-  uint32_t still = 0;
-  run_coro([&]() -> asio::awaitable<void> { still = co_await task_pid(ns.client(), "web"); });
+  const uint32_t still = task_pid(ns, "web");
   CHECK(still == pid);  // herdd gone, the component runs on
 
   NotifySocket notify;
   Herdd second(cfg, notify);
   REQUIRE_FALSE(notify.wait_for("READY=1").empty());
-  uint32_t adopted = 0;
-  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), "web"); });
+  const uint32_t adopted = task_pid(ns, "web");
   CHECK(adopted == pid);  // adopted, not restarted
   second.signal(SIGTERM);
   CHECK(second.wait() == 0);
@@ -142,20 +146,15 @@ TEST_CASE("restore standby: after a SIGKILL of herdd the next herdd adopts both 
   text.insert(text.find(ready_key), R"("restore": "standby", )");
   write_file(cfg, text);
   // The standby's task: CREATED, with its init's pid.
-  auto standby_pid = [&]() -> uint32_t {
-    uint32_t pid = 0;
-    run_coro([&]() -> asio::awaitable<void> {
-      auto t = co_await ns.client().tasks_get("web.B");
-      if (t.ok() && t->status() == herd::containerd::ProcessStatus::CREATED) pid = t->pid();
-    });
-    return pid;
+  auto standby_pid = [&] {
+    return task_pid(ns, "web.B", herd::containerd::ProcessStatus::CREATED);
   };
   uint32_t pid = 0, waiting = 0;
   {
     NotifySocket notify;
     Herdd first(cfg, notify);
     REQUIRE_FALSE(notify.wait_for("READY=1").empty());
-    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), "web"); });
+    pid = task_pid(ns, "web");
     REQUIRE(pid > 0);
     for (int i = 0; i < 200 && waiting == 0; ++i) {  // made in the background
       waiting = standby_pid();
@@ -168,8 +167,7 @@ TEST_CASE("restore standby: after a SIGKILL of herdd the next herdd adopts both 
   NotifySocket notify;
   Herdd second(cfg, notify);
   REQUIRE_FALSE(notify.wait_for("READY=1").empty());
-  uint32_t adopted = 0;
-  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), "web"); });
+  const uint32_t adopted = task_pid(ns, "web");
   CHECK(adopted == pid);            // adopted, not restarted
   CHECK(standby_pid() == waiting);  // the waiting standby kept, not re-made
   second.signal(SIGTERM);
@@ -243,7 +241,7 @@ TEST_CASE("component output reaches journald and keeps flowing while herdd is do
         stderr_warning = l.find("\"HERD_STREAM\":\"stderr\"") != std::string::npos &&
                          l.find("\"PRIORITY\":\"4\"") != std::string::npos;
     CHECK(stderr_warning);
-    run_coro([&]() -> asio::awaitable<void> { pid = co_await task_pid(ns.client(), name); });
+    pid = task_pid(ns, name);
     REQUIRE(pid > 0);
     first.signal(SIGKILL);
     CHECK(first.wait() == 128 + SIGKILL);
@@ -255,8 +253,7 @@ TEST_CASE("component output reaches journald and keeps flowing while herdd is do
   NotifySocket notify;
   Herdd second(cfg, notify);
   REQUIRE_FALSE(notify.wait_for("READY=1").empty());
-  uint32_t adopted = 0;
-  run_coro([&]() -> asio::awaitable<void> { adopted = co_await task_pid(ns.client(), name); });
+  const uint32_t adopted = task_pid(ns, name);
   CHECK(adopted == pid);
   second.signal(SIGTERM);
   CHECK(second.wait() == 0);

@@ -1,7 +1,7 @@
 // The e2e tests' herd: a Supervisor with real components on the real
 // containerd of the CTest fixture (tests/integration), its own io_context,
-// namespace and data directory, plus port helpers and a busybox httpd
-// component. Shared by supervise_test.cpp and pull_test.cpp.
+// namespace and data directory, plus port and /proc helpers and a busybox
+// httpd component. Shared by every test of tests/e2e.
 #pragma once
 
 #include <arpa/inet.h>
@@ -65,6 +65,24 @@ inline bool port_answers(uint16_t port) {
 }
 
 inline std::string image_archive(const std::string& file) { return env().image(file).string(); }
+
+// /proc/<pid>/status's PPid (a task's parent is its shim), or 0.
+inline uint32_t parent_of(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("PPid:", 0) == 0) return static_cast<uint32_t>(std::stoul(line.substr(5)));
+  }
+  return 0;
+}
+
+// /proc/<pid>/comm, or "".
+inline std::string comm_of(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
 
 // The JSON of a busybox httpd component on `port`.
 inline std::string httpd(const std::string& name, uint16_t port, const std::string& extra = "") {
@@ -168,6 +186,14 @@ struct Herd {
     bool done = false;
     sup->stop([&] { done = true; });
     REQUIRE(co_await eventually([&] { return done; }, 60s));
+  }
+
+  // The supervisor lets go without touching containerd (as herdd does on
+  // SIGUSR2); the next start() adopts what runs.
+  asio::awaitable<void> detach() {
+    bool done = false;
+    sup->detach([&] { done = true; });
+    REQUIRE(co_await eventually([&] { return done; }));
   }
 };
 

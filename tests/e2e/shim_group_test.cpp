@@ -6,7 +6,6 @@
 // while a component outside the group is left alone.
 #include <signal.h>
 
-#include <fstream>
 #include <string>
 
 #include "e2e_harness.h"
@@ -15,27 +14,6 @@ using namespace herd;
 using namespace herd::supervise;
 using namespace herd::e2e;
 using namespace std::chrono_literals;
-
-namespace {
-
-// /proc/<pid>/status's PPid, or 0.
-uint32_t parent_of(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("PPid:", 0) == 0) return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  }
-  return 0;
-}
-
-std::string comm_of(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(in, name);
-  return name;
-}
-
-}  // namespace
 
 TEST_CASE("shim_group: a group shares one shim, a restart keeps it, a killed shim is recovered",
           "[e2e]") {

@@ -7,7 +7,6 @@
 // standby that cannot be built leaves restarts in place.
 #include <signal.h>
 
-#include <fstream>
 #include <string>
 
 #include "e2e_harness.h"
@@ -20,27 +19,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// /proc/<pid>/status's PPid, or 0.
-uint32_t parent_of(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("PPid:", 0) == 0) return static_cast<uint32_t>(std::stoul(line.substr(5)));
-  }
-  return 0;
-}
-
-std::string comm_of(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
-  std::string name;
-  std::getline(in, name);
-  return name;
-}
-
 const std::string kStandby = R"(, "restore": "standby")";
 
 bool standby_ready(Herd& h, const std::string& name) {
   return h.st(name).standby.rfind("ready", 0) == 0;
+}
+
+// Ready, with a standby ready too.
+bool ready_with_standby(Herd& h, const std::string& name) {
+  return h.state(name) == State::kReady && standby_ready(h, name);
 }
 
 // The task of container `id`: its status and pid (UNKNOWN, 0 when absent).
@@ -62,8 +49,7 @@ TEST_CASE("restore standby: a created task waits, a kill starts it, a new one wa
   const uint16_t port = free_port();
   h.run([&]() -> asio::awaitable<void> {
     h.start(httpd("web", port, kStandby));
-    REQUIRE(co_await eventually(
-        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
     const uint32_t pid0 = h.st("web").pid;
     auto [status_b, pid_b] = co_await task_of(h, standby_id("web"));
     INFO("standby " << h.st("web").standby << ", task pid " << pid_b);
@@ -114,24 +100,19 @@ TEST_CASE("restore standby: a new herd adopts the running task and keeps the wai
   const uint16_t port = free_port();
   h.run([&]() -> asio::awaitable<void> {
     h.start(httpd("web", port, kStandby));
-    REQUIRE(co_await eventually(
-        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
     // Swap once, so the running task is NAME.B's.
     const uint32_t pid0 = h.st("web").pid;
     REQUIRE(::kill(static_cast<pid_t>(pid0), SIGKILL) == 0);
-    REQUIRE(co_await eventually([&] {
-      return h.state("web") == State::kReady && h.st("web").pid != pid0 && standby_ready(h, "web");
-    }));
+    REQUIRE(co_await eventually(
+        [&] { return ready_with_standby(h, "web") && h.st("web").pid != pid0; }));
     const uint32_t running = h.st("web").pid;
     const std::string standby = h.st("web").standby;
-    bool detached = false;
-    h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await eventually([&] { return detached; }));
+    co_await h.detach();
 
     h.changes.clear();
     h.start(httpd("web", port, kStandby));
-    REQUIRE(co_await eventually(
-        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
     CHECK(h.st("web").adopted);
     CHECK(h.st("web").pid == running);
     CHECK(h.st("web").standby == standby);  // the same waiting task, kept
@@ -142,13 +123,10 @@ TEST_CASE("restore standby: a new herd adopts the running task and keeps the wai
     // A changed spec while NAME.B runs: its task gets the stop signal
     // before the new one starts (on the same port: a new httpd beside the
     // old one could not bind, and would count a restart).
-    detached = false;
-    h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await eventually([&] { return detached; }));
+    co_await h.detach();
     h.changes.clear();
     h.start(httpd("web", port, kStandby + R"(, "env": {"VERSION": "2"})"));
-    REQUIRE(co_await eventually(
-        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
     CHECK_FALSE(h.st("web").adopted);
     CHECK(h.st("web").pid != running);
     CHECK(h.st("web").restarts == 0);
@@ -164,8 +142,7 @@ TEST_CASE("restore standby: removed behind herd's back: restored in place, then 
   h.run([&]() -> asio::awaitable<void> {
     auto& c = h.ns.client();
     h.start(httpd("web", port, kStandby));
-    REQUIRE(co_await eventually(
-        [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+    REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
     auto [status_b, old_standby] = co_await task_of(h, standby_id("web"));
     REQUIRE(status_b == herd::containerd::ProcessStatus::CREATED);
     // Its task and its snapshot go (an operator's ctr, a disk cleanup).
@@ -177,9 +154,8 @@ TEST_CASE("restore standby: removed behind herd's back: restored in place, then 
     const uint32_t pid0 = h.st("web").pid;
     REQUIRE(::kill(static_cast<pid_t>(pid0), SIGKILL) == 0);
     // Restored in place (the standby's start failed), then rebuilt.
-    REQUIRE(co_await eventually([&] {
-      return h.state("web") == State::kReady && h.st("web").pid != pid0 && standby_ready(h, "web");
-    }));
+    REQUIRE(co_await eventually(
+        [&] { return ready_with_standby(h, "web") && h.st("web").pid != pid0; }));
     CHECK(h.st("web").pid != old_standby);
     auto [status_a, running] = co_await task_of(h, "web");
     CHECK(status_a == herd::containerd::ProcessStatus::RUNNING);
@@ -265,8 +241,7 @@ TEST_CASE("restore standby: every restart from the standby has a fresh root file
     // Three kills: NAME.B, then NAME again (its second run), then NAME.B.
     for (int kill = 0; kill < 3; ++kill) {
       INFO("kill " << kill);
-      REQUIRE(co_await eventually(
-          [&] { return h.state("web") == State::kReady && standby_ready(h, "web"); }));
+      REQUIRE(co_await eventually([&] { return ready_with_standby(h, "web"); }));
       const uint32_t pid = h.st("web").pid;
       REQUIRE(::kill(static_cast<pid_t>(pid), SIGKILL) == 0);
       REQUIRE(co_await eventually([&] {

@@ -213,9 +213,7 @@ TEST_CASE("a new supervisor adopts running components, and re-creates changed on
              h.state("ticker") == State::kReady;
     }));
     const uint32_t keep_pid = h.st("keep").pid, change_pid = h.st("change").pid;
-    bool detached = false;
-    h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await eventually([&] { return detached; }));
+    co_await h.detach();
     CHECK(port_answers(p1));  // still running without a supervisor
     auto image_before = co_await h.ns.client().images_get("herd.local/busybox:latest");
     HERD_REQUIRE_OK(image_before);
@@ -258,9 +256,7 @@ TEST_CASE("leftovers of an unclean shutdown are recovered", "[e2e]") {
     REQUIRE(co_await eventually(
         [&] { return h.state("deadtask") == State::kReady && h.state("stale") == State::kReady; }));
     const uint32_t dead_pid = h.st("deadtask").pid;
-    bool detached = false;
-    h.sup->detach([&] { detached = true; });
-    REQUIRE(co_await eventually([&] { return detached; }));
+    co_await h.detach();
     // 1. a dead task record: its process is killed while nobody watches.
     REQUIRE(::kill(static_cast<pid_t>(dead_pid), SIGKILL) == 0);
     REQUIRE(co_await eventually([&] { return !port_answers(p1); }));
