@@ -16,6 +16,7 @@
 // bad arguments: a dead logger would make the container's writes fail.
 // At exit it prints one summary line to stderr (/dev/null under the shim).
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -41,16 +42,21 @@ std::string env_or_empty(const char* name) {
 int main(int argc, char** argv) {
   using namespace herd::systemd;
 
+  // One malloc arena: the sender thread would otherwise get its own, whose
+  // first pages cost ~150 kB per logger, and a node runs one logger per
+  // component (herd-logger is linked statically for the same reason,
+  // lib/systemd/CMakeLists.txt). The two threads rarely allocate at once.
+  ::mallopt(M_ARENA_MAX, 1);
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   // SIGTERM/SIGINT arrive through a signalfd the forwarder polls; blocked
-  // before any thread starts, so no thread takes them.
+  // before any thread starts, so no thread takes them (one that arrives
+  // before the signalfd exists stays pending and is read from it).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
-  int stop_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
   LoggerArgs args = parse_logger_args(std::vector<std::string>(argv + 1, argv + argc));
   ForwarderConfig config;
@@ -79,6 +85,10 @@ int main(int argc, char** argv) {
     } while (n < 0 && errno == EINTR);
     ::close(kReadyFd);
   }
+  // Only now: opened before fd 5 was dealt with, the signalfd could be
+  // given fd 5 itself when the caller passed none (a logger started by
+  // hand), and the readiness byte would then close it.
+  int stop_fd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
   ForwarderStats stats = forward_container_output(config, 3, 4, stop_fd, sender);
   std::fprintf(stderr, "herd-logger: %s: %llu lines, %llu sent, %llu dropped%s\n",

@@ -13,14 +13,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <utility>
 
 #include "systemd/journald.h"
 #include "systemd/rotating_file.h"
-
-#define SD_JOURNAL_SUPPRESS_LOCATION
-#include <systemd/sd-journal.h>
 
 #ifndef HERD_LOGGER_INSTALL_PATH
 #define HERD_LOGGER_INSTALL_PATH "/usr/local/libexec/herd/herd-logger"
@@ -94,42 +92,51 @@ LoggerArgs parse_logger_args(const std::vector<std::string>& args) {
 }
 
 RecordSender make_journald_sender(const ForwarderConfig& config) {
-  struct Fields {
+  // journald's native protocol through JournalSocket (journald.h), not
+  // libsystemd: herd-logger then links nothing but libc and is linked
+  // statically, which is what makes a logger per component cheap (see
+  // daemon/herd-logger.cpp). The entry is the one sd_journal_sendv() sent
+  // (SD_JOURNAL_SUPPRESS_LOCATION: no CODE_* fields).
+  struct State {
     std::string identifier, component, container_id, container_namespace;
-    std::string message;  // reused
+    std::string datagram;  // reused
+    JournalSocket socket;
   };
-  auto f = std::make_shared<Fields>();
-  f->identifier = "SYSLOG_IDENTIFIER=" + config.component;
-  f->component = "HERD_COMPONENT=" + config.component;
-  if (!config.container_id.empty()) f->container_id = "CONTAINER_ID=" + config.container_id;
-  if (!config.container_namespace.empty())
-    f->container_namespace = "CONTAINER_NAMESPACE=" + config.container_namespace;
-  return [f](const LogRecord& record) {
-    // libsystemd reports success when the socket is missing; check first
-    // so that such records count as dropped.
-    if (!journald_available()) return false;
-    static constexpr std::array<const char*, 8> kPriority = {
-        "PRIORITY=0", "PRIORITY=1", "PRIORITY=2", "PRIORITY=3",
-        "PRIORITY=4", "PRIORITY=5", "PRIORITY=6", "PRIORITY=7"};
-    std::string_view priority = kPriority[static_cast<std::size_t>(priority_of(record.stream))];
-    std::string stream = "HERD_STREAM=";
-    stream.append(to_string(record.stream));  // short: no allocation (SSO)
-    f->message.assign("MESSAGE=");
-    f->message.append(record.message);
-
-    std::array<iovec, 7> iov{};
-    int n = 0;
-    auto add = [&](std::string_view field) {
-      iov[static_cast<std::size_t>(n++)] = {const_cast<char*>(field.data()), field.size()};
-    };
-    add(f->message);
-    add(priority);
-    add(f->identifier);
-    add(f->component);
-    add(stream);
-    if (!f->container_id.empty()) add(f->container_id);
-    if (!f->container_namespace.empty()) add(f->container_namespace);
-    return sd_journal_sendv(iov.data(), n) >= 0;
+  auto st = std::make_shared<State>();
+  st->identifier = config.component;
+  st->component = config.component;
+  st->container_id = config.container_id;
+  st->container_namespace = config.container_namespace;
+  return [st](const LogRecord& record) {
+    std::string& d = st->datagram;
+    d.clear();
+    append_journal_field(d, "MESSAGE", record.message);
+    const char priority[2] = {static_cast<char>('0' + priority_of(record.stream)), '\0'};
+    append_journal_field(d, "PRIORITY", priority);
+    append_journal_field(d, "SYSLOG_IDENTIFIER", st->identifier);
+    append_journal_field(d, "HERD_COMPONENT", st->component);
+    append_journal_field(d, "HERD_STREAM", to_string(record.stream));
+    if (!st->container_id.empty()) append_journal_field(d, "CONTAINER_ID", st->container_id);
+    if (!st->container_namespace.empty())
+      append_journal_field(d, "CONTAINER_NAMESPACE", st->container_namespace);
+    // The sender thread may wait: the reader never does (the queue in
+    // front of it drops when full). A full journald queue is waited out
+    // as libsystemd's blocking send did; a journald that is away (or
+    // goes away while we wait) drops the record.
+    for (;;) {
+      switch (st->socket.send(d)) {
+        case JournalSocket::Result::kSent:
+          return true;
+        case JournalSocket::Result::kAway:
+        case JournalSocket::Result::kFailed:
+          return false;
+        case JournalSocket::Result::kFull: {
+          pollfd p{st->socket.fd(), POLLOUT, 0};
+          if (::poll(&p, 1, 1000) < 0 && errno != EINTR) return false;
+          break;
+        }
+      }
+    }
   };
 }
 
@@ -243,7 +250,7 @@ bool fd_valid(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
 
 // One read; false at EOF or on a read error (the stream is then done).
 // `would_block` is set when nothing was there.
-bool read_once(Input& in, std::vector<char>& buf, std::vector<QueuedRecord>& batch,
+bool read_once(Input& in, std::span<char> buf, std::vector<QueuedRecord>& batch,
                std::uint64_t& lines, bool& would_block) {
   would_block = false;
   ssize_t n;
@@ -283,7 +290,11 @@ ForwarderStats forward_container_output(const ForwarderConfig& config, int stdou
   }
 
   ForwarderStats stats;
-  std::vector<char> buf(64 * 1024);
+  // Not zero-filled: a page of it costs memory only once a read has
+  // written there (a quiet component's logger never touches most of it).
+  constexpr std::size_t kReadChunk = 64 * 1024;
+  std::unique_ptr<char[]> storage(new char[kReadChunk]);
+  const std::span<char> buf(storage.get(), kReadChunk);
   std::vector<QueuedRecord> batch;
   bool stopping = false;
   while (!stopping && (inputs[0].open || inputs[1].open)) {
@@ -310,6 +321,9 @@ ForwarderStats forward_container_output(const ForwarderConfig& config, int stdou
       pipeline->push(batch);
     }
     if (stop_fd >= 0 && (pfd[2].revents & (POLLIN | POLLHUP))) stopping = true;
+    // A stop fd that is not open can never say stop: poll() would report
+    // POLLNVAL at once, every time, and the loop would spin.
+    if (pfd[2].revents & POLLNVAL) stop_fd = -1;
   }
 
   // Stopped: take what the pipes hold now (bounded: a writer that keeps

@@ -25,7 +25,7 @@
 // Never blocking the component: the forwarder reads both pipes whenever
 // they have data (poll, non-blocking reads) and hands records to a sender
 // thread through a bounded queue. When the queue is full (journald slow or
-// wedged: sd_journal_sendv blocks then) or a send fails (journald away),
+// wedged: the sender waits then) or a send fails (journald away),
 // records are dropped and counted; once sends work again a note
 //   "herd-logger: dropped N lines ..." (HERD_STREAM=logger, PRIORITY=4)
 // says how many were lost.
@@ -98,8 +98,9 @@ struct LogRecord {
 // by one thread at a time.
 using RecordSender = std::function<bool(const LogRecord&)>;
 
-// The journald sender: sd_journal_sendv() with the fields above; false
-// when journald's socket is missing or the send fails.
+// The journald sender: one native-protocol datagram (journald.h) with the
+// fields above; false when journald's socket is missing or the send fails,
+// waits while journald's queue is full.
 RecordSender make_journald_sender(const ForwarderConfig& config);
 
 struct ForwarderStats {

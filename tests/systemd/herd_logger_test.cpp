@@ -23,9 +23,10 @@ struct LoggerProcess {
   int diag_r = -1;   // herd-logger's own stderr (/dev/null under the shim)
 
   // no_journal: run it in a mount namespace of its own where
-  // /run/systemd/journal is empty, i.e. journald is away.
+  // /run/systemd/journal is empty, i.e. journald is away. no_ready_fd:
+  // fd 5 is left closed, as when a person starts the logger by hand.
   static LoggerProcess spawn(const std::vector<std::string>& args, const std::string& container_id,
-                             bool no_journal = false) {
+                             bool no_journal = false, bool no_ready_fd = false) {
     int out[2], err[2], ready[2], diag[2];
     REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
@@ -60,7 +61,11 @@ struct LoggerProcess {
       ::dup2(fds[3], 2);
       ::dup2(fds[0], 3);
       ::dup2(fds[1], 4);
-      ::dup2(fds[2], 5);
+      if (no_ready_fd) {
+        ::close(5);
+      } else {
+        ::dup2(fds[2], 5);
+      }
       ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
@@ -249,6 +254,19 @@ TEST_CASE("herd-logger forwards what the pipes hold when the shim stops it") {
   for (const auto& e : entries) messages.push_back(field(e, "MESSAGE"));
   std::sort(messages.begin(), messages.end());
   CHECK(messages == std::vector<std::string>{"half a line", "one", "three", "two"});
+}
+
+TEST_CASE("herd-logger without a readiness fd still forwards and stops on SIGTERM") {
+  // Without fd 5 the signalfd used to be given fd 5, which the readiness
+  // step then closed: SIGTERM stayed blocked forever and the loop spun on
+  // POLLNVAL.
+  herd::test::enter_private_journal();
+  std::string id = herd::test::unique_id("container");
+  auto logger = LoggerProcess::spawn({"component", id}, id, false, /*no_ready_fd=*/true);
+  logger.out("by hand\n");
+  REQUIRE(herd::test::wait_for_entries({"CONTAINER_ID=" + id}, 1).size() == 1);
+  REQUIRE(::kill(logger.pid, SIGTERM) == 0);
+  CHECK(exited_ok(logger.wait_exit()));
 }
 
 TEST_CASE("herd-logger keeps reading and counts drops while journald is away") {
