@@ -1,7 +1,5 @@
 #include "systemd/notify.h"
 
-#include <systemd/sd-daemon.h>
-
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -64,13 +62,15 @@ Status send_error(std::string_view state, int err) {
                              (err == EAGAIN ? " (queue full; dropped)" : ""));
 }
 
-Status sd_notify_blocking(std::string_view state) {
-  std::string message(state);
-  int r = sd_notify(0, message.c_str());
-  if (r < 0) {
-    return Status::Unavailable("sd_notify " + first_line(message) + ": " + std::strerror(-r));
-  }
-  return Status::Ok();
+// NOTIFY_SOCKET in a form other than a path or "@name": libsystemd also
+// knows "vsock:CID:PORT", which only systemd itself meets as PID 1 of a VM
+// (a service is always given a unix socket), so herd does not speak it and
+// does not link libsystemd for it (herdd's RSS, docs/benchmarks.md).
+Status unsupported_address(std::string_view state) {
+  const char* where = std::getenv("NOTIFY_SOCKET");
+  return Status::Unavailable("notify " + first_line(state) + ": NOTIFY_SOCKET=" +
+                             std::string(where ? where : "") +
+                             " is not a socket path or @abstract name; not sent");
 }
 
 // The one slot for a lifecycle message that found the socket full, and the
@@ -201,7 +201,7 @@ Status Notifier::notify(std::string_view state) const {
     case Where::kNone:
       return Status::Ok();
     case Where::kOther:
-      return sd_notify_blocking(state);
+      return unsupported_address(state);
     case Where::kUnix:
       break;
   }
@@ -214,7 +214,7 @@ Status Notifier::notify_nowait(std::string_view state) const {
     case Where::kNone:
       return Status::Ok();
     case Where::kOther:
-      return sd_notify_blocking(state);
+      return unsupported_address(state);
     case Where::kUnix:
       break;
   }
@@ -251,8 +251,21 @@ Status Notifier::reloading() const {
 Status Notifier::watchdog() const { return notify_nowait("WATCHDOG=1"); }
 
 std::optional<std::chrono::microseconds> watchdog_interval() {
-  std::uint64_t usec = 0;
-  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::nullopt;
+  // sd_watchdog_enabled(3)'s rule: WATCHDOG_USEC, a positive decimal, and
+  // WATCHDOG_PID, when set, must be this process.
+  const char* usec_text = std::getenv("WATCHDOG_USEC");
+  if (usec_text == nullptr || usec_text[0] == '\0') return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long usec = std::strtoull(usec_text, &end, 10);
+  if (errno != 0 || *end != '\0' || usec == 0 || usec_text[0] == '-') return std::nullopt;
+  if (const char* pid_text = std::getenv("WATCHDOG_PID"); pid_text && pid_text[0] != '\0') {
+    errno = 0;
+    const long long pid = std::strtoll(pid_text, &end, 10);
+    if (errno != 0 || *end != '\0' || pid != static_cast<long long>(::getpid())) {
+      return std::nullopt;
+    }
+  }
   return std::chrono::microseconds(static_cast<std::chrono::microseconds::rep>(usec));
 }
 

@@ -10,9 +10,10 @@
 //
 // Every call is a no-op returning OK when NOTIFY_SOCKET is unset (not run
 // by systemd, or Type= is not notify). A failed send returns kUnavailable
-// with the errno text; callers log it and carry on. libsystemd reads
-// NOTIFY_SOCKET on every call, so the environment is the configuration
-// (tests bind their own socket and set it).
+// with the errno text; callers log it and carry on. NOTIFY_SOCKET is read
+// on every call, as libsystemd does, so the environment is the
+// configuration (tests bind their own socket and set it). The protocol is
+// spoken here, not through libsystemd, which herdd does not link.
 //
 // Nothing here blocks: every call runs on herdd's event loop, and a notify
 // socket whose reader falls behind (its queue is full) would otherwise stop
@@ -31,8 +32,9 @@
 //   directly and may arrive before it. A message that cannot be sent for
 //   another reason (socket gone) is dropped by the helper; the error is in
 //   last_lifecycle_error().
-// - A NOTIFY_SOCKET that is neither a path nor "@abstract" (vsock, used in
-//   VMs only) goes through sd_notify, which may block.
+// - A NOTIFY_SOCKET that is neither a path nor "@abstract" (libsystemd's
+//   vsock form, which only PID 1 of a VM is given) is not sent to:
+//   kUnavailable saying so.
 //
 // herd.service has NotifyAccess=main: messages must come from herdd's main
 // process, which they do from any of its threads.

@@ -126,6 +126,16 @@ TEST_CASE("Notifier reports a socket it cannot reach") {
   CHECK(st.message().find("READY=1") != std::string::npos);
 }
 
+TEST_CASE("a NOTIFY_SOCKET that is not a unix socket is reported, not sent to") {
+  NotifySocket systemd;
+  ::setenv("NOTIFY_SOCKET", "vsock:2:9999", 1);
+  herd::systemd::Notifier notifier;
+  const herd::Status ready = notifier.ready();
+  CHECK(ready.code() == herd::Code::kUnavailable);
+  CHECK(ready.message().find("NOTIFY_SOCKET=vsock:2:9999") != std::string::npos);
+  CHECK(notifier.status("x").code() == herd::Code::kUnavailable);
+}
+
 TEST_CASE("watchdog_interval reads WATCHDOG_USEC meant for this process") {
   NotifySocket systemd;
   ::unsetenv("WATCHDOG_USEC");
@@ -137,6 +147,15 @@ TEST_CASE("watchdog_interval reads WATCHDOG_USEC meant for this process") {
   CHECK_FALSE(herd::systemd::watchdog_interval());
   ::unsetenv("WATCHDOG_PID");  // no pid: for whoever reads it
   CHECK(herd::systemd::watchdog_interval() == std::chrono::microseconds(3000000));
+  for (const char* bad : {"0", "-5", "3s", ""}) {
+    INFO(bad);
+    ::setenv("WATCHDOG_USEC", bad, 1);
+    CHECK_FALSE(herd::systemd::watchdog_interval());
+  }
+  set_watchdog("3000000", ::getpid());
+  ::setenv("WATCHDOG_PID", "12x", 1);
+  CHECK_FALSE(herd::systemd::watchdog_interval());
+  ::unsetenv("WATCHDOG_PID");
   {
     herd::asio::io_context io;
     ::unsetenv("WATCHDOG_USEC");
