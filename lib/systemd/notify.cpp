@@ -68,8 +68,8 @@ Status send_error(std::string_view state, int err) {
 // does not link libsystemd for it (herdd's RSS, docs/benchmarks.md).
 Status unsupported_address(std::string_view state) {
   const char* where = std::getenv("NOTIFY_SOCKET");
-  return Status::Unavailable("notify " + first_line(state) + ": NOTIFY_SOCKET=" +
-                             std::string(where ? where : "") +
+  return Status::Unavailable("notify " + first_line(state) +
+                             ": NOTIFY_SOCKET=" + std::string(where ? where : "") +
                              " is not a socket path or @abstract name; not sent");
 }
 
