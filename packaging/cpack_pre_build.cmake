@@ -2,8 +2,8 @@
 # tree after `cmake --install` filled it and before the .deb is made.
 # Adds what only the package has: /etc/herd/herd.json (a conffile, see
 # conffiles), the unit under /lib/systemd/system (where Debian 12's
-# lintian wants it), and the changelog and copyright every Debian package
-# carries.
+# lintian wants it), the changelog and copyright every Debian package
+# carries, and lintian's override for the statically linked herd-logger.
 set(_src "@PROJECT_SOURCE_DIR@/packaging")
 # The staging root is the directory that holds usr/share/doc/herd.
 set(_root "")
@@ -43,4 +43,8 @@ if(NOT _rc EQUAL 0)
   message(FATAL_ERROR "cpack_pre_build: gzip failed")
 endif()
 file(CHMOD "${_root}/usr/share/doc/herd/changelog.gz"
+     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+file(MAKE_DIRECTORY "${_root}/usr/share/lintian/overrides")
+file(COPY_FILE "${_src}/lintian-overrides" "${_root}/usr/share/lintian/overrides/herd")
+file(CHMOD "${_root}/usr/share/lintian/overrides/herd"
      PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
