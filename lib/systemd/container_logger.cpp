@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <array>
@@ -98,12 +97,11 @@ RecordSender make_journald_sender(const ForwarderConfig& config) {
   // daemon/herd-logger.cpp). The entry is the one sd_journal_sendv() sent
   // (SD_JOURNAL_SUPPRESS_LOCATION: no CODE_* fields).
   struct State {
-    std::string identifier, component, container_id, container_namespace;
+    std::string component, container_id, container_namespace;
     std::string datagram;  // reused
     JournalSocket socket;
   };
   auto st = std::make_shared<State>();
-  st->identifier = config.component;
   st->component = config.component;
   st->container_id = config.container_id;
   st->container_namespace = config.container_namespace;
@@ -113,7 +111,7 @@ RecordSender make_journald_sender(const ForwarderConfig& config) {
     append_journal_field(d, "MESSAGE", record.message);
     const char priority[2] = {static_cast<char>('0' + priority_of(record.stream)), '\0'};
     append_journal_field(d, "PRIORITY", priority);
-    append_journal_field(d, "SYSLOG_IDENTIFIER", st->identifier);
+    append_journal_field(d, "SYSLOG_IDENTIFIER", st->component);
     append_journal_field(d, "HERD_COMPONENT", st->component);
     append_journal_field(d, "HERD_STREAM", to_string(record.stream));
     if (!st->container_id.empty()) append_journal_field(d, "CONTAINER_ID", st->container_id);
