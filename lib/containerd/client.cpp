@@ -245,6 +245,7 @@ asio::awaitable<Status> Client::containers_delete(std::string id, CallOptions o)
 // ---- tasks
 
 asio::awaitable<Result<uint32_t>> Client::tasks_create(CreateTaskRequest req, CallOptions o) {
+  o.canceller = nullptr;  // never cancelled in flight (client.h)
   std::string what = "tasks.create " + req.container_id();
   auto r = co_await HERD_UNARY(cs::tasks::v1::CreateTaskResponse, tasks, Create, req, o, what);
   if (!r.ok()) co_return r.status();
@@ -299,6 +300,7 @@ asio::awaitable<Result<ExitStatus>> Client::tasks_wait(std::string container_id,
 }
 
 asio::awaitable<Result<ExitStatus>> Client::tasks_delete(std::string container_id, CallOptions o) {
+  o.canceller = nullptr;  // never cancelled in flight (client.h)
   cs::tasks::v1::DeleteTaskRequest req;
   req.set_container_id(container_id);
   auto r = co_await HERD_UNARY(cs::tasks::v1::DeleteResponse, tasks, Delete, req, o,

@@ -180,6 +180,14 @@ class Client {
   asio::awaitable<Status> containers_delete(std::string id, CallOptions o = {});
 
   // --- tasks (the init process of a container; exec ids are not used)
+  // tasks_create and tasks_delete ignore o.canceller (their deadline
+  // holds): containerd 1.6 leaks the shim of a call cancelled in flight. A
+  // cancelled Tasks.Delete returns at the shim's "context canceled" before
+  // containerd shuts the shim down and removes its bundle, although the
+  // shim has already deleted the task (so the task is gone, the shim is
+  // not, and nothing ever tells it to exit); a cancelled Tasks.Create can
+  // kill `shim start` after it forked the shim. Both are short (tens of
+  // ms), so the caller waits for them and checks its canceller after.
   // Returns the pid of the created (not yet started) process.
   asio::awaitable<Result<uint32_t>> tasks_create(CreateTaskRequest req, CallOptions o = {});
   asio::awaitable<Result<uint32_t>> tasks_start(std::string container_id, CallOptions o = {});

@@ -431,6 +431,10 @@ asio::awaitable<Result<uint32_t>> ContainerdOps::create_task(
           " s for shim group " + *group + " (its shim creates one task at a time)");
     }
   }
+  // Tasks.Create is never cancelled in flight (client.h): do not begin one
+  // for a start that was cancelled meanwhile (say, during the old task's
+  // delete, which is not cancelled either).
+  if (cancel && cancel->cancelled()) co_return Status::Cancelled("start cancelled");
   auto pid = co_await c.tasks_create(std::move(req), o);
   turn = AsyncGate::Pass();  // the next create of the group may go
   if (!pid.ok()) {

@@ -6,9 +6,10 @@
 // - run_coro(): runs one coroutine on a fresh io_context to completion and
 //   rethrows what it threw, so Catch2's REQUIRE works inside coroutines.
 // - TestNamespace: a containerd namespace of the test's own; finish()
-//   asserts the test left nothing behind (containers, tasks, leases, and,
-//   once its images are deleted, snapshots), then deletes the namespace,
-//   which containerd refuses while anything is left in it.
+//   asserts the test left nothing behind (containers, tasks, leases, no
+//   shim process of the namespace, and, once its images are deleted,
+//   snapshots), then deletes the namespace, which containerd refuses while
+//   anything is left in it.
 #pragma once
 
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -133,6 +135,28 @@ inline containerd::Client& client_until_exit(std::unique_ptr<containerd::Client>
   return *kept->back();
 }
 
+// Pids of the containerd-shim processes started for namespace `ns` (their
+// command line is `containerd-shim-runc-v2 -namespace NS -id ID ...`).
+inline std::vector<pid_t> shims_of(const std::string& ns) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline", std::ios::binary);
+    std::vector<std::string> args;
+    for (std::string a; std::getline(in, a, '\0');) args.push_back(a);
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (args[i] == "-namespace" && args[i + 1] == ns &&
+          args[0].find("containerd-shim") != std::string::npos) {
+        pids.push_back(static_cast<pid_t>(std::stol(name)));
+        break;
+      }
+    }
+  }
+  return pids;
+}
+
 class TestNamespace {
  public:
   explicit TestNamespace(const std::string& tag)
@@ -162,6 +186,12 @@ class TestNamespace {
     auto leases = co_await c.leases_list();
     REQUIRE(leases.ok());
     CHECK(leases->empty());
+    // A shim exits on its own once containerd has deleted its last task and
+    // told it to shut down: wait for that (a bound, not a timing check).
+    const bool no_shim = co_await eventually([&] { return shims_of(name_).empty(); },
+                                             std::chrono::seconds(10));
+    for (pid_t pid : shims_of(name_)) UNSCOPED_INFO("left shim pid " << pid);
+    CHECK(no_shim);
     auto images = co_await c.images_list();
     REQUIRE(images.ok());
     for (const auto& img : *images) {
