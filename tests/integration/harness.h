@@ -188,8 +188,8 @@ class TestNamespace {
     CHECK(leases->empty());
     // A shim exits on its own once containerd has deleted its last task and
     // told it to shut down: wait for that (a bound, not a timing check).
-    const bool no_shim = co_await eventually([&] { return shims_of(name_).empty(); },
-                                             std::chrono::seconds(10));
+    const bool no_shim =
+        co_await eventually([&] { return shims_of(name_).empty(); }, std::chrono::seconds(10));
     for (pid_t pid : shims_of(name_)) UNSCOPED_INFO("left shim pid " << pid);
     CHECK(no_shim);
     auto images = co_await c.images_list();

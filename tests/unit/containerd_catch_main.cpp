@@ -21,7 +21,8 @@
 #endif
 
 int main(int argc, char** argv) {
-  if (const char* level = std::getenv("HERD_TEST_LOG")) spdlog::set_level(spdlog::level::from_str(level));
+  if (const char* level = std::getenv("HERD_TEST_LOG"))
+    spdlog::set_level(spdlog::level::from_str(level));
   const int result = Catch::Session().run(argc, argv);
   std::fflush(nullptr);
 #ifdef __SANITIZE_ADDRESS__
