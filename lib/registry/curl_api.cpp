@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include "common/dl_symbol.h"
+
 namespace herd::registry::curl {
 
 namespace {
@@ -16,15 +18,8 @@ struct Loaded {
   std::string error;
 };
 
-template <class Fn>
-bool resolve(void* lib, const char* name, Fn& out, std::string& error) {
-  void* sym = ::dlsym(lib, name);
-  if (sym == nullptr) {
-    error = std::string(kLibrary) + ": no symbol " + name;
-    return false;
-  }
-  out = reinterpret_cast<Fn>(sym);
-  return true;
+bool resolve_into(void* lib, const char* name, auto& out, std::string& error) {
+  return dl_symbol(lib, kLibrary, name, out, error);
 }
 
 Loaded load() {
@@ -39,22 +34,22 @@ Loaded load() {
   }
   Api& a = l.api;
   CURLcode (*global_init)(long) = nullptr;
-  bool ok = resolve(lib, "curl_global_init", global_init, l.error) &&
-            resolve(lib, "curl_multi_init", a.multi_init, l.error) &&
-            resolve(lib, "curl_multi_setopt", a.multi_setopt, l.error) &&
-            resolve(lib, "curl_multi_socket_action", a.multi_socket_action, l.error) &&
-            resolve(lib, "curl_multi_cleanup", a.multi_cleanup, l.error) &&
-            resolve(lib, "curl_multi_add_handle", a.multi_add_handle, l.error) &&
-            resolve(lib, "curl_multi_remove_handle", a.multi_remove_handle, l.error) &&
-            resolve(lib, "curl_multi_info_read", a.multi_info_read, l.error) &&
-            resolve(lib, "curl_easy_init", a.easy_init, l.error) &&
-            resolve(lib, "curl_easy_setopt", a.easy_setopt, l.error) &&
-            resolve(lib, "curl_easy_getinfo", a.easy_getinfo, l.error) &&
-            resolve(lib, "curl_easy_cleanup", a.easy_cleanup, l.error) &&
-            resolve(lib, "curl_easy_strerror", a.easy_strerror, l.error) &&
-            resolve(lib, "curl_easy_pause", a.easy_pause, l.error) &&
-            resolve(lib, "curl_slist_append", a.slist_append, l.error) &&
-            resolve(lib, "curl_slist_free_all", a.slist_free_all, l.error);
+  bool ok = resolve_into(lib, "curl_global_init", global_init, l.error) &&
+            resolve_into(lib, "curl_multi_init", a.multi_init, l.error) &&
+            resolve_into(lib, "curl_multi_setopt", a.multi_setopt, l.error) &&
+            resolve_into(lib, "curl_multi_socket_action", a.multi_socket_action, l.error) &&
+            resolve_into(lib, "curl_multi_cleanup", a.multi_cleanup, l.error) &&
+            resolve_into(lib, "curl_multi_add_handle", a.multi_add_handle, l.error) &&
+            resolve_into(lib, "curl_multi_remove_handle", a.multi_remove_handle, l.error) &&
+            resolve_into(lib, "curl_multi_info_read", a.multi_info_read, l.error) &&
+            resolve_into(lib, "curl_easy_init", a.easy_init, l.error) &&
+            resolve_into(lib, "curl_easy_setopt", a.easy_setopt, l.error) &&
+            resolve_into(lib, "curl_easy_getinfo", a.easy_getinfo, l.error) &&
+            resolve_into(lib, "curl_easy_cleanup", a.easy_cleanup, l.error) &&
+            resolve_into(lib, "curl_easy_strerror", a.easy_strerror, l.error) &&
+            resolve_into(lib, "curl_easy_pause", a.easy_pause, l.error) &&
+            resolve_into(lib, "curl_slist_append", a.slist_append, l.error) &&
+            resolve_into(lib, "curl_slist_free_all", a.slist_free_all, l.error);
   if (!ok) return l;
   if (CURLcode c = global_init(CURL_GLOBAL_DEFAULT); c != CURLE_OK) {
     l.error = std::string(kLibrary) + ": curl_global_init failed (" + a.easy_strerror(c) + ")";

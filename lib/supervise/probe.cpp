@@ -6,7 +6,6 @@
 #include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <cassert>
 #include <cctype>
@@ -24,6 +23,7 @@
 
 #include "common/strand_check.h"
 #include "supervise/grpc_health.h"
+#include "supervise/tls_client.h"
 
 namespace herd::supervise {
 namespace {
@@ -168,9 +168,9 @@ struct ReadinessProbe::Attempt {
   tcp::resolver::results_type endpoints;
   std::string response;
   Phase phase = Phase::kConnect;
-  std::function<void()> abort;                           // exec: kills the process of this attempt
-  std::shared_ptr<GrpcHealthCall> grpc;                  // grpc: the Check call, once connected
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // https, once connected
+  std::function<void()> abort;           // exec: kills the process of this attempt
+  std::shared_ptr<GrpcHealthCall> grpc;  // grpc: the Check call, once connected
+  std::shared_ptr<TlsSession> tls;       // https, once connected
 };
 
 std::shared_ptr<ReadinessProbe> ReadinessProbe::create(asio::any_io_executor executor,
@@ -194,15 +194,9 @@ ReadinessProbe::ReadinessProbe(asio::any_io_executor executor, ProbeSpec spec, C
   const bool v6 = spec_.host.find(':') != std::string::npos;
   host_port_ = (v6 ? "[" + spec_.host + "]" : spec_.host) + ":" + std::to_string(spec_.port);
   if (spec_.kind == ProbeSpec::Kind::kHttp && spec_.https) {
-    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    error_code ignored;
-    if (spec_.tls_verify) {
-      ctx->set_default_verify_paths(ignored);
-      ctx->set_verify_mode(asio::ssl::verify_peer, ignored);
-    } else {
-      ctx->set_verify_mode(asio::ssl::verify_none, ignored);
-    }
-    tls_context_ = ctx;
+    // libssl is loaded here, by the first https probe (tls_client.h); when
+    // it cannot be, every attempt fails with the reason.
+    tls_context_ = TlsContext::make(spec_.tls_verify, &tls_error_);
   }
   if (spec_.kind == ProbeSpec::Kind::kHttp) {
     request_ = "GET " + spec_.path + " HTTP/1.1\r\n" +  //
@@ -390,22 +384,16 @@ void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error
     return finish_attempt(true, phase_label(Phase::kConnect) + ": connected");
   }
   if (spec_.kind == ProbeSpec::Kind::kGrpc) return start_grpc(a);
-  if (!tls_context_) return send_request(a);
-  auto& ctx = *std::static_pointer_cast<asio::ssl::context>(tls_context_);
-  a->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(a->socket, ctx);
-  if (!address_) {  // SNI, and the name the certificate must carry
-    SSL_set_tlsext_host_name(a->tls->native_handle(), spec_.host.c_str());
-  }
-  if (spec_.tls_verify) {
-    a->tls->set_verify_callback(asio::ssl::host_name_verification(spec_.host));
-  }
+  if (!spec_.https) return send_request(a);
   a->phase = Phase::kHandshake;
+  std::string error = tls_error_;
+  if (tls_context_) a->tls = TlsSession::make(tls_context_, a->socket, spec_.host, &error);
+  if (!a->tls) return finish_attempt(false, phase_label(Phase::kHandshake) + ": " + error);
   auto self = shared_from_this();
-  a->tls->async_handshake(asio::ssl::stream_base::client, [self, a](const error_code& e) {
+  a->tls->async_handshake([self, a](const std::string& e) {
     if (self->stale(a)) return;
-    if (e) {
-      return self->finish_attempt(false, self->phase_label(Phase::kHandshake) + ": " + describe(e));
-    }
+    if (!e.empty())
+      return self->finish_attempt(false, self->phase_label(Phase::kHandshake) + ": " + e);
     self->send_request(a);
   });
 }
@@ -416,7 +404,12 @@ void ReadinessProbe::send_request(const std::shared_ptr<Attempt>& a) {
   // request_ outlives the write: the probe is kept alive by `self`.
   auto on_sent = [self, a](const error_code& e, std::size_t) { self->on_sent(a, e); };
   if (a->tls) {
-    asio::async_write(*a->tls, asio::buffer(request_), std::move(on_sent));
+    a->tls->async_write(request_, [self, a](const std::string& e) {
+      if (self->stale(a)) return;
+      if (!e.empty())
+        return self->finish_attempt(false, self->phase_label(a->phase) + ": send: " + e);
+      self->on_sent(a, error_code());
+    });
   } else {
     asio::async_write(a->socket, asio::buffer(request_), std::move(on_sent));
   }
@@ -450,8 +443,21 @@ void ReadinessProbe::on_sent(const std::shared_ptr<Attempt>& a, const error_code
   auto self = shared_from_this();
   auto on_line = [self, a](const error_code& e, std::size_t n) { self->on_status_line(a, e, n); };
   if (a->tls) {
-    asio::async_read_until(*a->tls, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
-                           std::move(on_line));
+    a->tls->async_read_until(
+        &a->response, kMaxResponseBytes, "\r\n",
+        [self, a](TlsSession::ReadEnd how, std::size_t end, const std::string& e) {
+          if (self->stale(a)) return;
+          switch (how) {
+            case TlsSession::ReadEnd::kFound:
+              return self->on_status_line(a, error_code(), end);
+            case TlsSession::ReadEnd::kClosed:
+              return self->on_status_line(a, asio::error::eof, 0);
+            case TlsSession::ReadEnd::kFull:
+              return self->on_status_line(a, asio::error::not_found, 0);
+            case TlsSession::ReadEnd::kError:
+              return self->finish_attempt(false, self->phase_label(a->phase) + ": " + e);
+          }
+        });
   } else {
     asio::async_read_until(a->socket, asio::dynamic_buffer(a->response, kMaxResponseBytes), "\r\n",
                            std::move(on_line));

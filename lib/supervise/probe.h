@@ -38,7 +38,8 @@
 //     a TLS handshake (SNI = host when it is a name) comes first; the
 //     certificate is checked only with `tls_verify` (system CA paths, host
 //     name), off by default: probes mostly go to loopback with
-//     self-signed certificates.
+//     self-signed certificates. libssl is loaded by the first https probe
+//     (tls_client.h), so herdd maps no OpenSSL until one exists.
 //   - gRPC: after the TCP connect (from the component's netns when
 //     netns_pid is set), the connected socket is handed to gRPC
 //     (grpc_health.h) for one grpc.health.v1.Health/Check of `service`;
@@ -99,6 +100,8 @@
 
 namespace herd::supervise {
 
+class TlsContext;  // tls_client.h
+
 // kExec: starts one exec attempt; `done(ok, detail)` must be called on the
 // probe's executor once it has finished. Returns a function that aborts
 // the attempt (kills the process); `done` may still be called afterwards,
@@ -125,7 +128,7 @@ struct ProbeSpec {
   std::chrono::milliseconds initial_interval{5};  // fast start: doubling up to `interval`
   // Called on the executor after every attempt with its duration (metrics).
   std::function<void(std::chrono::nanoseconds took, bool ok)> on_attempt;
-  bool https = false;         // HTTP: TLS (asio::ssl) before the request
+  bool https = false;         // HTTP: TLS (tls_client.h) before the request
   bool tls_verify = false;    // https: check the certificate chain and host name
   uint16_t status_min = 200;  // HTTP: success range, inclusive
   uint16_t status_max = 399;
@@ -223,7 +226,8 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
   // The last finished gRPC call, kept until the next one finishes (see
   // grpc_health.h on why a call must outlive its completion a while).
   std::shared_ptr<void> previous_grpc_;
-  std::shared_ptr<void> tls_context_;  // https: one asio::ssl::context per probe
+  std::shared_ptr<TlsContext> tls_context_;  // https: one client context per probe
+  std::string tls_error_;                    // https: why there is no context
   bool started_ = false;
   bool cancelled_ = false;
   bool done_ = false;   // finished: a final report was made, or cancelled

@@ -64,7 +64,7 @@ for f in /usr/sbin/herdd /usr/bin/herdctl /usr/libexec/herd/herd-logger \
 done
 dpkg-query -W -f='${Conffiles}\n' herd | grep -q "/etc/herd/herd.json" ||
   fail "/etc/herd/herd.json is not a conffile"
-for dep in containerd runc tini libcurl4; do
+for dep in containerd runc tini libcurl4 libssl3; do
   dpkg-query -W -f='${Depends}\n' herd | grep -q "$dep" || fail "does not depend on $dep"
 done
 
