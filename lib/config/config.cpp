@@ -435,12 +435,18 @@ ParseResult load_config(const std::filesystem::path& file) {
     return fail(std::to_string(st.st_size) + " bytes, more than the maximum of " +
                 std::to_string(kMaxConfigBytes) + " (4 MiB)");
   }
-  // One byte more than the limit: a file that grew meanwhile is refused by
-  // parse_config's size check.
+  // Sized by the file, one byte more so that growth shows: a file that
+  // grew meanwhile is read on (the buffer doubles) up to one byte more
+  // than the limit, and parse_config's size check refuses it. (Not the
+  // limit up front: a zero-filled 4 MiB buffer on every load and reload.)
   std::string text;
-  text.resize(kMaxConfigBytes + 1);
+  text.resize(static_cast<size_t>(st.st_size) + 1);
   size_t got = 0;
-  while (got < text.size()) {
+  for (;;) {
+    if (got == text.size()) {
+      if (text.size() > kMaxConfigBytes) break;
+      text.resize(std::min<size_t>(text.size() * 2, kMaxConfigBytes + 1));
+    }
     const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(std::strerror(errno));

@@ -1068,6 +1068,14 @@ TEST_CASE("config: load_config reads a file and reports unreadable ones") {
   CHECK(directory.errors[0].path.empty());
   CHECK_THAT(directory.errors[0].message, Catch::Contains("cannot read"));
 
+  // A regular file whose size says 0 while it has content (procfs): the
+  // buffer is sized by the file and grows, so the whole text is read. Cut
+  // after its first byte, "PID (comm) ..." would be a valid number.
+  ParseResult proc = load_config("/proc/self/stat");
+  REQUIRE(proc.errors.size() == 1);
+  CHECK_THAT(proc.errors[0].message, Catch::Contains(std::to_string(::getpid()) + " ("));
+  CHECK_THAT(proc.errors[0].message, Catch::Contains("expected end of input"));
+
   {
     std::ofstream out(file);
     out << "{\"components\": [";
