@@ -1,10 +1,8 @@
 #include "registry/curl_api.h"
 
-#include <dlfcn.h>
-
 #include <mutex>
 
-#include "common/dl_symbol.h"
+#include "common/dl_library.h"
 
 namespace herd::registry::curl {
 
@@ -18,39 +16,34 @@ struct Loaded {
   std::string error;
 };
 
-bool resolve_into(void* lib, const char* name, auto& out, std::string& error) {
-  return dl_symbol(lib, kLibrary, name, out, error);
-}
-
 Loaded load() {
   Loaded l;
-  // Never dlclose'd: curl's global state lives as long as the process.
-  void* lib = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    const char* why = ::dlerror();
-    l.error = std::string("cannot load ") + kLibrary +
-              " (Debian's libcurl4): " + (why ? why : "unknown error");
+  DlLibrary lib(kLibrary, "libcurl4");
+  if (!lib.handle()) {
+    l.error = lib.error();
     return l;
   }
   Api& a = l.api;
   CURLcode (*global_init)(long) = nullptr;
-  bool ok = resolve_into(lib, "curl_global_init", global_init, l.error) &&
-            resolve_into(lib, "curl_multi_init", a.multi_init, l.error) &&
-            resolve_into(lib, "curl_multi_setopt", a.multi_setopt, l.error) &&
-            resolve_into(lib, "curl_multi_socket_action", a.multi_socket_action, l.error) &&
-            resolve_into(lib, "curl_multi_cleanup", a.multi_cleanup, l.error) &&
-            resolve_into(lib, "curl_multi_add_handle", a.multi_add_handle, l.error) &&
-            resolve_into(lib, "curl_multi_remove_handle", a.multi_remove_handle, l.error) &&
-            resolve_into(lib, "curl_multi_info_read", a.multi_info_read, l.error) &&
-            resolve_into(lib, "curl_easy_init", a.easy_init, l.error) &&
-            resolve_into(lib, "curl_easy_setopt", a.easy_setopt, l.error) &&
-            resolve_into(lib, "curl_easy_getinfo", a.easy_getinfo, l.error) &&
-            resolve_into(lib, "curl_easy_cleanup", a.easy_cleanup, l.error) &&
-            resolve_into(lib, "curl_easy_strerror", a.easy_strerror, l.error) &&
-            resolve_into(lib, "curl_easy_pause", a.easy_pause, l.error) &&
-            resolve_into(lib, "curl_slist_append", a.slist_append, l.error) &&
-            resolve_into(lib, "curl_slist_free_all", a.slist_free_all, l.error);
-  if (!ok) return l;
+  bool ok =
+      lib.symbol("curl_global_init", global_init) && lib.symbol("curl_multi_init", a.multi_init) &&
+      lib.symbol("curl_multi_setopt", a.multi_setopt) &&
+      lib.symbol("curl_multi_socket_action", a.multi_socket_action) &&
+      lib.symbol("curl_multi_cleanup", a.multi_cleanup) &&
+      lib.symbol("curl_multi_add_handle", a.multi_add_handle) &&
+      lib.symbol("curl_multi_remove_handle", a.multi_remove_handle) &&
+      lib.symbol("curl_multi_info_read", a.multi_info_read) &&
+      lib.symbol("curl_easy_init", a.easy_init) && lib.symbol("curl_easy_setopt", a.easy_setopt) &&
+      lib.symbol("curl_easy_getinfo", a.easy_getinfo) &&
+      lib.symbol("curl_easy_cleanup", a.easy_cleanup) &&
+      lib.symbol("curl_easy_strerror", a.easy_strerror) &&
+      lib.symbol("curl_easy_pause", a.easy_pause) &&
+      lib.symbol("curl_slist_append", a.slist_append) &&
+      lib.symbol("curl_slist_free_all", a.slist_free_all);
+  if (!ok) {
+    l.error = lib.error();
+    return l;
+  }
   if (CURLcode c = global_init(CURL_GLOBAL_DEFAULT); c != CURLE_OK) {
     l.error = std::string(kLibrary) + ": curl_global_init failed (" + a.easy_strerror(c) + ")";
     return l;

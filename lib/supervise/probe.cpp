@@ -387,7 +387,8 @@ void ReadinessProbe::on_connected(const std::shared_ptr<Attempt>& a, const error
   if (!spec_.https) return send_request(a);
   a->phase = Phase::kHandshake;
   std::string error = tls_error_;
-  if (tls_context_) a->tls = TlsSession::make(tls_context_, a->socket, spec_.host, &error);
+  if (tls_context_)
+    a->tls = TlsSession::make(tls_context_, a->socket, spec_.host, address_.has_value(), &error);
   if (!a->tls) return finish_attempt(false, phase_label(Phase::kHandshake) + ": " + error);
   auto self = shared_from_this();
   a->tls->async_handshake([self, a](const std::string& e) {

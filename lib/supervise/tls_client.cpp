@@ -1,8 +1,5 @@
 #include "supervise/tls_client.h"
 
-#include <boost/asio/ip/address.hpp>
-
-#include <dlfcn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -10,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/dl_symbol.h"
+#include "common/dl_library.h"
 
 namespace herd::supervise {
 namespace {
@@ -51,46 +48,38 @@ struct Loaded {
   std::string error;
 };
 
-bool sym(void* lib, const char* name, auto& out, std::string& error) {
-  return dl_symbol(lib, kLibrary, name, out, error);
-}
-
 Loaded load() {
   Loaded l;
-  // Never dlclose'd: OpenSSL's global state lives as long as the process.
-  void* lib = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    const char* why = ::dlerror();
-    l.error = std::string("cannot load ") + kLibrary +
-              " (Debian's libssl3): " + (why ? why : "unknown error");
+  DlLibrary lib(kLibrary, "libssl3");
+  if (!lib.handle()) {
+    l.error = lib.error();
     return l;
   }
   Api& a = l.api;
   int (*init_ssl)(uint64_t, const OPENSSL_INIT_SETTINGS*) = nullptr;
-  l.ok =
-      sym(lib, "OPENSSL_init_ssl", init_ssl, l.error) &&
-      sym(lib, "TLS_client_method", a.TLS_client_method, l.error) &&
-      sym(lib, "SSL_CTX_new", a.SSL_CTX_new, l.error) &&
-      sym(lib, "SSL_CTX_free", a.SSL_CTX_free, l.error) &&
-      sym(lib, "SSL_CTX_set_verify", a.SSL_CTX_set_verify, l.error) &&
-      sym(lib, "SSL_CTX_set_default_verify_paths", a.SSL_CTX_set_default_verify_paths, l.error) &&
-      sym(lib, "SSL_CTX_ctrl", a.SSL_CTX_ctrl, l.error) &&
-      sym(lib, "SSL_CTX_set_options", a.SSL_CTX_set_options, l.error) &&
-      sym(lib, "SSL_new", a.SSL_new, l.error) && sym(lib, "SSL_free", a.SSL_free, l.error) &&
-      sym(lib, "SSL_set_fd", a.SSL_set_fd, l.error) && sym(lib, "SSL_ctrl", a.SSL_ctrl, l.error) &&
-      sym(lib, "SSL_get0_param", a.SSL_get0_param, l.error) &&
-      sym(lib, "SSL_connect", a.SSL_connect, l.error) &&
-      sym(lib, "SSL_read", a.SSL_read, l.error) && sym(lib, "SSL_write", a.SSL_write, l.error) &&
-      sym(lib, "SSL_get_error", a.SSL_get_error, l.error) &&
-      sym(lib, "SSL_get_verify_result", a.SSL_get_verify_result, l.error) &&
-      sym(lib, "X509_VERIFY_PARAM_set1_host", a.X509_VERIFY_PARAM_set1_host, l.error) &&
-      sym(lib, "X509_VERIFY_PARAM_set1_ip_asc", a.X509_VERIFY_PARAM_set1_ip_asc, l.error) &&
-      sym(lib, "X509_verify_cert_error_string", a.X509_verify_cert_error_string, l.error) &&
-      sym(lib, "ERR_peek_error", a.ERR_peek_error, l.error) &&
-      sym(lib, "ERR_clear_error", a.ERR_clear_error, l.error) &&
-      sym(lib, "ERR_reason_error_string", a.ERR_reason_error_string, l.error);
-  if (l.ok &&
-      init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr) != 1) {
+  l.ok = lib.symbol("OPENSSL_init_ssl", init_ssl) &&
+         lib.symbol("TLS_client_method", a.TLS_client_method) &&
+         lib.symbol("SSL_CTX_new", a.SSL_CTX_new) && lib.symbol("SSL_CTX_free", a.SSL_CTX_free) &&
+         lib.symbol("SSL_CTX_set_verify", a.SSL_CTX_set_verify) &&
+         lib.symbol("SSL_CTX_set_default_verify_paths", a.SSL_CTX_set_default_verify_paths) &&
+         lib.symbol("SSL_CTX_ctrl", a.SSL_CTX_ctrl) &&
+         lib.symbol("SSL_CTX_set_options", a.SSL_CTX_set_options) &&
+         lib.symbol("SSL_new", a.SSL_new) && lib.symbol("SSL_free", a.SSL_free) &&
+         lib.symbol("SSL_set_fd", a.SSL_set_fd) && lib.symbol("SSL_ctrl", a.SSL_ctrl) &&
+         lib.symbol("SSL_get0_param", a.SSL_get0_param) &&
+         lib.symbol("SSL_connect", a.SSL_connect) && lib.symbol("SSL_read", a.SSL_read) &&
+         lib.symbol("SSL_write", a.SSL_write) && lib.symbol("SSL_get_error", a.SSL_get_error) &&
+         lib.symbol("SSL_get_verify_result", a.SSL_get_verify_result) &&
+         lib.symbol("X509_VERIFY_PARAM_set1_host", a.X509_VERIFY_PARAM_set1_host) &&
+         lib.symbol("X509_VERIFY_PARAM_set1_ip_asc", a.X509_VERIFY_PARAM_set1_ip_asc) &&
+         lib.symbol("X509_verify_cert_error_string", a.X509_verify_cert_error_string) &&
+         lib.symbol("ERR_peek_error", a.ERR_peek_error) &&
+         lib.symbol("ERR_clear_error", a.ERR_clear_error) &&
+         lib.symbol("ERR_reason_error_string", a.ERR_reason_error_string);
+  if (!l.ok) {
+    l.error = lib.error();
+  } else if (init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, nullptr) !=
+             1) {
     l.ok = false;
     l.error = std::string(kLibrary) + ": OPENSSL_init_ssl failed";
   }
@@ -104,12 +93,6 @@ const Api* api(std::string* error) {
     return nullptr;
   }
   return &loaded.api;
-}
-
-bool is_ip_literal(const std::string& host) {
-  boost::system::error_code ec;
-  (void)asio::ip::make_address(host, ec);
-  return !ec;
 }
 
 }  // namespace
@@ -143,7 +126,7 @@ TlsContext::~TlsContext() {
 
 std::shared_ptr<TlsSession> TlsSession::make(std::shared_ptr<TlsContext> ctx,
                                              asio::ip::tcp::socket& socket, const std::string& host,
-                                             std::string* error) {
+                                             bool host_is_ip, std::string* error) {
   const Api* a = api(error);
   if (!a) return nullptr;
   boost::system::error_code ec;
@@ -159,15 +142,14 @@ std::shared_ptr<TlsSession> TlsSession::make(std::shared_ptr<TlsContext> ctx,
   }
   std::shared_ptr<TlsSession> s(new TlsSession(std::move(ctx), ssl, socket));
   bool ok = a->SSL_set_fd(ssl, socket.native_handle()) == 1;
-  const bool ip = is_ip_literal(host);
-  if (ok && !ip) {  // SSL_set_tlsext_host_name, a macro over SSL_ctrl
+  if (ok && !host_is_ip) {  // SSL_set_tlsext_host_name, a macro over SSL_ctrl
     ok = a->SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                      const_cast<char*>(host.c_str())) == 1;
   }
   if (ok && s->ctx_->verify()) {
     X509_VERIFY_PARAM* param = a->SSL_get0_param(ssl);
-    ok = ip ? a->X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1
-            : a->X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
+    ok = host_is_ip ? a->X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1
+                    : a->X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size()) == 1;
   }
   if (!ok) {
     if (error) *error = "cannot set up a TLS session for " + host;

@@ -58,11 +58,11 @@ class TlsContext {
 
 class TlsSession : public std::enable_shared_from_this<TlsSession> {
  public:
-  // `host`: sent as SNI when it is a name (not an IP literal); with the
+  // `host`: sent as SNI when it is a name (`host_is_ip` false); with the
   // context's `verify`, the name (or IP) the certificate must carry.
   static std::shared_ptr<TlsSession> make(std::shared_ptr<TlsContext> ctx,
                                           asio::ip::tcp::socket& socket, const std::string& host,
-                                          std::string* error);
+                                          bool host_is_ip, std::string* error);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

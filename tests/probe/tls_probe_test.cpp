@@ -258,26 +258,25 @@ TEST_CASE("https probe: a server that does not speak TLS fails in the handshake"
 }
 
 TEST_CASE("https probe: the status line rules hold over TLS") {
-  asio::io_context ioc;
-  SECTION("closed after the handshake") {
-    TlsServer server(ioc, "");
+  struct Case {
+    const char* what;
+    std::string answer;  // empty: the server closes the TLS session without one
+    const char* detail;
+  };
+  const Case cases[] = {
+      {"closed after the handshake", "", "GET /health: connection closed before a status line"},
+      {"no line end in the first 4 KiB", std::string(5000, 'x'),
+       "GET /health: no status line in the first 4096 bytes"},
+      {"a 503 is a failure, with its status", "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+       "GET /health: status 503"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    asio::io_context ioc;
+    TlsServer server(ioc, c.answer);
     Outcome out = probe_once(ioc, server, /*verify=*/false);
     REQUIRE(out.reported);
     CHECK_FALSE(out.ready);
-    CHECK_THAT(out.detail, Catch::Contains("GET /health: connection closed before a status line"));
-  }
-  SECTION("no line end in the first 4 KiB") {
-    TlsServer server(ioc, std::string(5000, 'x'));
-    Outcome out = probe_once(ioc, server, /*verify=*/false);
-    REQUIRE(out.reported);
-    CHECK_FALSE(out.ready);
-    CHECK_THAT(out.detail, Catch::Contains("GET /health: no status line in the first 4096 bytes"));
-  }
-  SECTION("a 503 is a failure, with its status") {
-    TlsServer server(ioc, "HTTP/1.1 503 Service Unavailable\r\n\r\n");
-    Outcome out = probe_once(ioc, server, /*verify=*/false);
-    REQUIRE(out.reported);
-    CHECK_FALSE(out.ready);
-    CHECK_THAT(out.detail, Catch::Contains("GET /health: status 503"));
+    CHECK_THAT(out.detail, Catch::Contains(c.detail));
   }
 }
